@@ -1,0 +1,1 @@
+//! coupler's files adapter (placeholder; being written).

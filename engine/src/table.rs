@@ -1,0 +1,279 @@
+//! Column-oriented tables of text cells: what the adapters hand to the engine.
+//!
+//! A [`Table`] keeps only the columns a mapping uses. Each [`Column`] stores all of its cells in
+//! one string arena plus an end-offset per cell, so loading a million rows costs two allocations
+//! per column instead of one per cell. Cells are raw text exactly as read from the source (no
+//! trimming, no case folding): the engine decides what comparison means.
+
+use thiserror::Error;
+
+/// Errors raised while building a table.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum TableError {
+    /// A row did not have one value per column.
+    #[error("row {row} has {found} values but the table has {expected} columns")]
+    RowWidth {
+        row: usize,
+        expected: usize,
+        found: usize,
+    },
+    /// A single column grew beyond what 32-bit offsets address.
+    #[error("column '{column}' holds more than 4 GiB of text; split the export")]
+    ColumnTooLarge { column: String },
+    /// Two columns with the same name were requested.
+    #[error("column '{0}' is listed twice")]
+    DuplicateColumn(String),
+}
+
+/// One column of text cells in a single arena.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Column {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Column {
+    /// An empty column with room for `rows` cells of about `bytes` text in all.
+    pub fn with_capacity(rows: usize, bytes: usize) -> Self {
+        Column {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Appends one cell. Fails only when the column passes 4 GiB.
+    pub fn push(&mut self, cell: &str) -> Result<(), ()> {
+        self.text.push_str(cell);
+        let end = u32::try_from(self.text.len()).map_err(|_| ())?;
+        self.ends.push(end);
+        Ok(())
+    }
+
+    /// The cell of row `row`.
+    #[inline]
+    pub fn get(&self, row: usize) -> &str {
+        let start = if row == 0 {
+            0
+        } else {
+            self.ends[row - 1] as usize
+        };
+        &self.text[start..self.ends[row] as usize]
+    }
+
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when the column has no cells.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Heap bytes used (for memory reports).
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity() + self.ends.capacity() * std::mem::size_of::<u32>()
+    }
+}
+
+/// A named table of text columns, plus where each row came from (for error messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    name: String,
+    column_names: Vec<String>,
+    columns: Vec<Column>,
+    /// Source position (e.g. the 1-based line number of a CSV record) of each row.
+    origins: Vec<u64>,
+}
+
+impl Table {
+    /// An empty table with the given column names.
+    pub fn new(name: impl Into<String>, column_names: Vec<String>) -> Result<Self, TableError> {
+        for (i, c) in column_names.iter().enumerate() {
+            if column_names[..i].contains(c) {
+                return Err(TableError::DuplicateColumn(c.clone()));
+            }
+        }
+        let columns = column_names.iter().map(|_| Column::default()).collect();
+        Ok(Table {
+            name: name.into(),
+            column_names,
+            columns,
+            origins: Vec::new(),
+        })
+    }
+
+    /// Builds a table from rows of string slices; handy in tests. Origins are 1-based row
+    /// numbers counting a header line (row 0 has origin 2).
+    pub fn from_rows<S: AsRef<str>>(
+        name: &str,
+        column_names: &[&str],
+        rows: &[Vec<S>],
+    ) -> Result<Self, TableError> {
+        let mut t = Table::new(name, column_names.iter().map(|s| s.to_string()).collect())?;
+        for (i, row) in rows.iter().enumerate() {
+            t.push_row(i as u64 + 2, row.iter().map(|s| s.as_ref()))?;
+        }
+        Ok(t)
+    }
+
+    /// Reserves room for `rows` more rows.
+    pub fn reserve(&mut self, rows: usize) {
+        self.origins.reserve(rows);
+        for c in &mut self.columns {
+            c.ends.reserve(rows);
+        }
+    }
+
+    /// Appends a row; `cells` yields one value per column, in column order.
+    pub fn push_row<'a>(
+        &mut self,
+        origin: u64,
+        cells: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), TableError> {
+        let row = self.origins.len();
+        let mut n = 0;
+        for cell in cells {
+            if n < self.columns.len() {
+                self.columns[n]
+                    .push(cell)
+                    .map_err(|_| TableError::ColumnTooLarge {
+                        column: self.column_names[n].clone(),
+                    })?;
+            }
+            n += 1;
+        }
+        if n != self.columns.len() {
+            // Roll back the partial row so the table stays rectangular.
+            for c in &mut self.columns {
+                c.ends.truncate(row);
+                let end = c.ends.last().copied().unwrap_or(0) as usize;
+                c.text.truncate(end);
+            }
+            return Err(TableError::RowWidth {
+                row,
+                expected: self.columns.len(),
+                found: n,
+            });
+        }
+        self.origins.push(origin);
+        Ok(())
+    }
+
+    /// Assembles a table from columns built elsewhere (e.g. by a parallel reader). Every column
+    /// must hold one cell per origin.
+    pub fn from_columns(
+        name: impl Into<String>,
+        column_names: Vec<String>,
+        columns: Vec<Column>,
+        origins: Vec<u64>,
+    ) -> Result<Self, TableError> {
+        let mut t = Table::new(name, column_names)?;
+        if columns.len() != t.columns.len() {
+            return Err(TableError::RowWidth {
+                row: 0,
+                expected: t.columns.len(),
+                found: columns.len(),
+            });
+        }
+        if let Some(c) = columns.iter().find(|c| c.len() != origins.len()) {
+            return Err(TableError::RowWidth {
+                row: c.len().min(origins.len()),
+                expected: origins.len(),
+                found: c.len(),
+            });
+        }
+        t.columns = columns;
+        t.origins = origins;
+        Ok(t)
+    }
+
+    /// The table's name (used in messages, e.g. a file name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.origins.len()
+    }
+
+    /// True when the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.origins.is_empty()
+    }
+
+    /// Column names, in order.
+    pub fn column_names(&self) -> &[String] {
+        &self.column_names
+    }
+
+    /// Index of a column by exact name.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.column_names.iter().position(|c| c == name)
+    }
+
+    /// A column by index.
+    pub fn column(&self, index: usize) -> &Column {
+        &self.columns[index]
+    }
+
+    /// The cell at (`row`, `column`).
+    #[inline]
+    pub fn cell(&self, row: usize, column: usize) -> &str {
+        self.columns[column].get(row)
+    }
+
+    /// Where row `row` came from (1-based line number for CSV, row number for XLSX).
+    pub fn origin(&self, row: usize) -> u64 {
+        self.origins[row]
+    }
+
+    /// Heap bytes used by the table's cells.
+    pub fn heap_bytes(&self) -> usize {
+        self.columns.iter().map(Column::heap_bytes).sum::<usize>()
+            + self.origins.capacity() * std::mem::size_of::<u64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_round_trip_including_empty_and_unicode() {
+        let t = Table::from_rows("t", &["a", "b"], &[vec!["", "Zoë"], vec!["x y", ""]]).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.cell(0, 0), "");
+        assert_eq!(t.cell(0, 1), "Zoë");
+        assert_eq!(t.cell(1, 0), "x y");
+        assert_eq!(t.cell(1, 1), "");
+        assert_eq!(t.origin(1), 3);
+    }
+
+    #[test]
+    fn short_row_is_rejected_and_rolled_back() {
+        let mut t = Table::new("t", vec!["a".into(), "b".into()]).unwrap();
+        t.push_row(2, ["1", "2"]).unwrap();
+        let err = t.push_row(3, ["only"]).unwrap_err();
+        assert_eq!(
+            err,
+            TableError::RowWidth {
+                row: 1,
+                expected: 2,
+                found: 1
+            }
+        );
+        assert_eq!(t.len(), 1);
+        t.push_row(4, ["3", "4"]).unwrap();
+        assert_eq!(t.cell(1, 1), "4");
+    }
+
+    #[test]
+    fn duplicate_column_names_are_rejected() {
+        assert!(matches!(
+            Table::new("t", vec!["a".into(), "a".into()]),
+            Err(TableError::DuplicateColumn(_))
+        ));
+    }
+}
