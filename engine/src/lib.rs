@@ -1,3 +1,27 @@
 //! coupler's engine: Business Central's match-based coupling, reproduced exactly.
+//!
+//! Pure data in, outcomes out: the engine knows nothing of files, HTTP or the command line.
+//! Adapters turn exports and APIs into [`Table`]s; the engine runs a [`CouplingSpec`] over them
+//! ([`couple`]) and returns a [`CouplingRun`]: one [`RecordOutcome`] per local record, its
+//! per-level trace, and BC's job log with BC's own texts. [`report`] renders a run as the rows of
+//! `results.csv` and `couplings.csv`.
+//!
+//! The semantics are those of BC's codeunit 5360 "CDS Int. Table Couple", specified in
+//! `shared/spec/coupling-semantics.md`: cumulative priority levels, blank text skipped, first
+//! come first served, BC's counters and messages.
+
+pub mod couple;
+pub mod mapping;
+pub mod outcome;
+pub mod report;
 pub mod table;
+pub mod value;
+
+pub use couple::{couple, CouplingRun, EngineError, RunOptions, Side, MAX_CRITERIA};
+pub use mapping::{CouplingSpec, ExistingCouplings, MatchCriterion, PriorityMode, TableFilter};
+pub use outcome::{
+    CandidateGroup, Counters, Holder, JobLog, LevelResult, LevelTrace, Outcome, OutcomeCounts,
+    RecordOutcome, OUTCOME_NAMES,
+};
 pub use table::{Column, Table, TableError};
+pub use value::FieldType;

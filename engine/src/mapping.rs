@@ -1,0 +1,144 @@
+//! What a coupling job is asked to do: a table mapping's match criteria, filters and captions,
+//! and the couplings that already exist.
+
+use std::collections::HashMap;
+
+use crate::value::FieldType;
+
+/// A field mapping flagged "Match on this Field".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchCriterion {
+    /// Column of the local (BC) table.
+    pub local_field: String,
+    /// Column of the integration (Dataverse) table.
+    pub integration_field: String,
+    /// Type of the local field: decides how values compare.
+    pub field_type: FieldType,
+    /// Match priority: 0 is evaluated first (BC: blank = 0 = highest).
+    pub priority: u32,
+    /// BC's "Case-Sensitive Matching".
+    pub case_sensitive: bool,
+}
+
+/// How priority levels combine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PriorityMode {
+    /// BC: the conditions of earlier levels stay in force (level k = AND of levels 0..k; a later
+    /// condition on the same integration field replaces the earlier one).
+    #[default]
+    Cumulative,
+    /// Opt-in: each level is evaluated on its own.
+    Independent,
+}
+
+/// A table filter: every `(column, value)` must hold, compared as raw text.
+pub type TableFilter = Vec<(String, String)>;
+
+/// One table mapping's coupling job, as the engine needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouplingSpec {
+    /// BC's table-mapping name, e.g. `CUSTOMER`.
+    pub mapping_name: String,
+    /// Local table caption (M1 message), e.g. `Customer`.
+    pub local_caption: String,
+    /// Integration table caption (M1 message), e.g. `Account`.
+    pub integration_caption: String,
+    /// How the integration source is named in messages: the Dataverse URL, or a file name.
+    pub integration_source: String,
+    /// The local record id column.
+    pub local_key: String,
+    /// The integration record id column.
+    pub integration_key: String,
+    /// Match criteria in declaration order.
+    pub criteria: Vec<MatchCriterion>,
+    /// Cumulative (BC) or independent levels.
+    pub priority_mode: PriorityMode,
+    /// Which local records take part.
+    pub local_filter: TableFilter,
+    /// Which integration records are candidates (BC's Integration Table Filter).
+    pub integration_filter: TableFilter,
+}
+
+impl CouplingSpec {
+    /// Columns the engine reads from the local table (key, filter, criteria), without repeats.
+    pub fn local_columns(&self) -> Vec<String> {
+        unique(
+            std::iter::once(&self.local_key)
+                .chain(self.local_filter.iter().map(|(c, _)| c))
+                .chain(self.criteria.iter().map(|c| &c.local_field)),
+        )
+    }
+
+    /// Columns the engine reads from the integration table, without repeats.
+    pub fn integration_columns(&self) -> Vec<String> {
+        unique(
+            std::iter::once(&self.integration_key)
+                .chain(self.integration_filter.iter().map(|(c, _)| c))
+                .chain(self.criteria.iter().map(|c| &c.integration_field)),
+        )
+    }
+
+    /// BC's user-friendly mapping name: `<local caption> - <integration caption>`.
+    pub fn friendly_name(&self) -> String {
+        format!("{} - {}", self.local_caption, self.integration_caption)
+    }
+}
+
+fn unique<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !out.contains(n) {
+            out.push(n.clone());
+        }
+    }
+    out
+}
+
+/// Couplings that exist before the job runs (a `couplings.csv`, the store, or couplings made by
+/// an earlier mapping of the same run).
+///
+/// BC's rule: an integration id that appears in **any** coupling is taken, whatever table or
+/// mapping it belongs to; a local record is skipped when it is coupled in **this** mapping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExistingCouplings {
+    own: HashMap<String, String>,
+    taken: HashMap<String, String>,
+}
+
+impl ExistingCouplings {
+    /// No couplings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A coupling of this mapping: the local record is skipped, the integration id is taken.
+    /// The first coupling recorded for an id wins.
+    pub fn add_own(&mut self, local_id: &str, integration_id: &str) {
+        self.own
+            .entry(local_id.to_string())
+            .or_insert_with(|| integration_id.to_string());
+        self.add_other(local_id, integration_id);
+    }
+
+    /// A coupling of another mapping (or table): only the integration id is taken.
+    pub fn add_other(&mut self, local_id: &str, integration_id: &str) {
+        self.taken
+            .entry(integration_id.to_string())
+            .or_insert_with(|| local_id.to_string());
+    }
+
+    /// The integration id a local record of this mapping is coupled to.
+    pub fn coupled_integration_id(&self, local_id: &str) -> Option<&str> {
+        self.own.get(local_id).map(String::as_str)
+    }
+
+    /// The local id holding an integration id, if it is taken.
+    pub fn holder_of(&self, integration_id: &str) -> Option<&str> {
+        self.taken.get(integration_id).map(String::as_str)
+    }
+
+    /// Number of distinct taken integration ids.
+    pub fn taken_count(&self) -> usize {
+        self.taken.len()
+    }
+}

@@ -1,0 +1,233 @@
+//! What a coupling job produced: one outcome per local record, its per-level trace, and BC's job
+//! log (counters and error rows), with BC's exact texts.
+
+use crate::mapping::CouplingSpec;
+
+/// The result of one priority level for one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelResult {
+    /// Every criterion of the level was blank text/code: no filter, counted as no match.
+    Blank,
+    /// No integration record satisfied the conditions.
+    NoMatch,
+    /// Several integration records satisfied the conditions.
+    Multiple(u32),
+    /// Exactly one, but it is already coupled.
+    AlreadyCoupled,
+    /// Exactly one, free: coupled.
+    Coupled,
+}
+
+/// One evaluated level: its priority and its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelTrace {
+    /// The match priority of the level.
+    pub priority: u32,
+    /// What the level found.
+    pub result: LevelResult,
+}
+
+impl std::fmt::Display for LevelTrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "p{}:", self.priority)?;
+        match self.result {
+            LevelResult::Blank => f.write_str("no_match(blank)"),
+            LevelResult::NoMatch => f.write_str("no_match"),
+            LevelResult::Multiple(n) => write!(f, "multiple({n})"),
+            LevelResult::AlreadyCoupled => f.write_str("already_coupled"),
+            LevelResult::Coupled => f.write_str("coupled"),
+        }
+    }
+}
+
+/// Who holds an integration record that a local record matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// A coupling that existed before this job (its local id is in [`crate::ExistingCouplings`]).
+    Existing,
+    /// A local record (row index) coupled earlier in this job.
+    ThisJob(u32),
+}
+
+impl Holder {
+    /// `existing` or `this_job`, as written in `results.csv`.
+    pub fn origin(self) -> &'static str {
+        match self {
+            Holder::Existing => "existing",
+            Holder::ThisJob(_) => "this_job",
+        }
+    }
+}
+
+/// Handle to a group of matching integration records in one of the run's indexes; resolve it
+/// with [`crate::CouplingRun::candidates`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CandidateGroup {
+    pub(crate) index: u32,
+    pub(crate) group: u32,
+}
+
+/// The outcome of one local record. `level` is an index into the run's priority list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Coupled to `integration_row` at `level`.
+    Coupled { integration_row: u32, level: u16 },
+    /// The last evaluated level found nothing (or was all blank).
+    NoMatch { level: u16 },
+    /// The last evaluated level found `count` records.
+    MultipleMatches {
+        level: u16,
+        count: u32,
+        candidates: CandidateGroup,
+    },
+    /// The last evaluated level found one record, already coupled to `holder`.
+    AlreadyCoupled {
+        level: u16,
+        integration_row: u32,
+        holder: Holder,
+    },
+    /// The mapping has no match criteria (BC: M1).
+    NoCriteria,
+    /// The local record is already coupled; BC filters it out before matching.
+    Skipped,
+}
+
+impl Outcome {
+    /// The outcome's name in `results.csv`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Coupled { .. } => "coupled",
+            Outcome::NoMatch { .. } => "no_match",
+            Outcome::MultipleMatches { .. } => "multiple_matches",
+            Outcome::AlreadyCoupled { .. } => "already_coupled",
+            Outcome::NoCriteria => "no_criteria",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    /// The level that decided, or the last level evaluated.
+    pub fn level(&self) -> Option<u16> {
+        match *self {
+            Outcome::Coupled { level, .. }
+            | Outcome::NoMatch { level }
+            | Outcome::MultipleMatches { level, .. }
+            | Outcome::AlreadyCoupled { level, .. } => Some(level),
+            Outcome::NoCriteria | Outcome::Skipped => None,
+        }
+    }
+
+    /// Whether the record counts as failed in BC's job log.
+    pub fn is_unmatched(&self) -> bool {
+        matches!(
+            self,
+            Outcome::NoMatch { .. }
+                | Outcome::MultipleMatches { .. }
+                | Outcome::AlreadyCoupled { .. }
+        )
+    }
+}
+
+/// All outcome names, in the order reports list them.
+pub const OUTCOME_NAMES: [&str; 6] = [
+    "coupled",
+    "no_match",
+    "multiple_matches",
+    "already_coupled",
+    "no_criteria",
+    "skipped",
+];
+
+/// One local record's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordOutcome {
+    /// Row of the local table.
+    pub local_row: u32,
+    /// What happened.
+    pub outcome: Outcome,
+    pub(crate) trace_start: u32,
+    pub(crate) trace_len: u16,
+}
+
+/// BC's counter set of an Integration Synch. Job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub coupled: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub inserted: u64,
+    pub modified: u64,
+    pub deleted: u64,
+    pub unchanged: u64,
+    pub uncoupled: u64,
+}
+
+/// Number of results rows per outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutcomeCounts {
+    pub coupled: u64,
+    pub no_match: u64,
+    pub multiple_matches: u64,
+    pub already_coupled: u64,
+    pub no_criteria: u64,
+    pub skipped: u64,
+}
+
+impl OutcomeCounts {
+    pub(crate) fn add(&mut self, o: &Outcome) {
+        match o {
+            Outcome::Coupled { .. } => self.coupled += 1,
+            Outcome::NoMatch { .. } => self.no_match += 1,
+            Outcome::MultipleMatches { .. } => self.multiple_matches += 1,
+            Outcome::AlreadyCoupled { .. } => self.already_coupled += 1,
+            Outcome::NoCriteria => self.no_criteria += 1,
+            Outcome::Skipped => self.skipped += 1,
+        }
+    }
+
+    /// `(name, count)` pairs in [`OUTCOME_NAMES`] order.
+    pub fn pairs(&self) -> [(&'static str, u64); 6] {
+        [
+            ("coupled", self.coupled),
+            ("no_match", self.no_match),
+            ("multiple_matches", self.multiple_matches),
+            ("already_coupled", self.already_coupled),
+            ("no_criteria", self.no_criteria),
+            ("skipped", self.skipped),
+        ]
+    }
+}
+
+/// The job log BC would write (counters and error rows), plus outcome counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobLog {
+    /// BC's counters (parity).
+    pub counters: Counters,
+    /// Results rows per outcome.
+    pub outcomes: OutcomeCounts,
+    /// Error rows, BC's exact texts (M1 or M2).
+    pub errors: Vec<String>,
+    /// Local records that passed the local filter (= results rows).
+    pub local_records: u64,
+    /// Integration records that passed the integration filter (= candidates).
+    pub integration_records: u64,
+    /// Rows read from the local source, before the filter.
+    pub local_records_read: u64,
+    /// Rows read from the integration source, before the filter.
+    pub integration_records_read: u64,
+}
+
+/// M1: no criteria.
+pub fn no_criteria_message(spec: &CouplingSpec) -> String {
+    format!(
+        "You must specify which fields on the table mapping '{}' should be used for match-based coupling.",
+        spec.friendly_name()
+    )
+}
+
+/// M2: the aggregated failure row.
+pub fn unmatched_message(spec: &CouplingSpec, count: u64) -> String {
+    format!(
+        "Failed to couple {count} record(s), because no unique uncoupled matching entity was found in {} with the specified matching criteria.",
+        spec.integration_source
+    )
+}

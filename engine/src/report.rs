@@ -1,0 +1,172 @@
+//! A run rendered as the rows of `results.csv` and `couplings.csv` (contract: "Output files"),
+//! with the per-record messages of the semantics spec (§3). Writing them is an adapter's job.
+
+use std::fmt::Write;
+
+use crate::couple::CouplingRun;
+use crate::outcome::{no_criteria_message, Outcome, RecordOutcome};
+
+/// Header of `results.csv`.
+pub const RESULTS_HEADER: [&str; 10] = [
+    "local_id",
+    "outcome",
+    "integration_id",
+    "priority",
+    "match_count",
+    "candidates",
+    "coupled_to",
+    "trace",
+    "message",
+    "holder_origin",
+];
+
+/// Which `results.csv` columns hold ids users join on (written raw, never formula-escaped).
+pub const RESULTS_ID_COLUMNS: [bool; 10] = [
+    true, false, true, false, false, false, false, false, false, false,
+];
+
+/// Header of `couplings.csv`.
+pub const COUPLINGS_HEADER: [&str; 3] = ["local_id", "integration_id", "priority"];
+
+/// Which `couplings.csv` columns hold ids.
+pub const COUPLINGS_ID_COLUMNS: [bool; 3] = [true, true, false];
+
+/// At most this many candidate ids are listed for `multiple_matches`.
+pub const MAX_CANDIDATES: usize = 10;
+
+/// Reusable buffers for one `results.csv` row; render with [`ResultRow::render`].
+#[derive(Debug, Default, Clone)]
+pub struct ResultRow {
+    fields: [String; 10],
+}
+
+/// Renders the rows of a run, reusing buffers (no allocation per row once warm).
+pub struct Renderer<'r, 'a> {
+    run: &'r CouplingRun<'a>,
+    criteria_names: String,
+    no_criteria: String,
+}
+
+impl<'r, 'a> Renderer<'r, 'a> {
+    /// A renderer for `run`.
+    pub fn new(run: &'r CouplingRun<'a>) -> Self {
+        let spec = run.spec();
+        let criteria_names = spec
+            .criteria
+            .iter()
+            .map(|c| c.local_field.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Renderer {
+            run,
+            criteria_names,
+            no_criteria: no_criteria_message(spec),
+        }
+    }
+
+    /// Fills `row` with the `results.csv` fields of `record`.
+    pub fn render<'b>(&self, record: &RecordOutcome, row: &'b mut ResultRow) -> [&'b str; 10] {
+        let run = self.run;
+        let spec = run.spec();
+        for f in &mut row.fields {
+            f.clear();
+        }
+        let [local_id, outcome, integration_id, priority, match_count, candidates, coupled_to, trace, message, holder_origin] =
+            &mut row.fields;
+        let id = run.local_id(record);
+        local_id.push_str(id);
+        outcome.push_str(record.outcome.name());
+        if let Some(level) = record.outcome.level() {
+            let _ = write!(priority, "{}", run.priorities()[level as usize]);
+        }
+        for (i, t) in run.trace(record).iter().enumerate() {
+            if i > 0 {
+                trace.push(' ');
+            }
+            let _ = write!(trace, "{t}");
+        }
+        let source = &spec.integration_source;
+        let fields = &self.criteria_names;
+        match record.outcome {
+            Outcome::Coupled {
+                integration_row, ..
+            } => {
+                integration_id.push_str(run.integration_id(integration_row));
+                match_count.push('1');
+            }
+            Outcome::NoMatch { .. } => {
+                match_count.push('0');
+                let _ = write!(
+                    message,
+                    "No matching entity was found for {id} in {source} by matching on following fields: {fields}."
+                );
+            }
+            Outcome::MultipleMatches {
+                count,
+                candidates: group,
+                ..
+            } => {
+                let _ = write!(match_count, "{count}");
+                for (i, c) in run.candidates(group).take(MAX_CANDIDATES).enumerate() {
+                    if i > 0 {
+                        candidates.push('|');
+                    }
+                    candidates.push_str(c);
+                }
+                let _ = write!(
+                    message,
+                    "Multiple matching entities found for {id} in {source} by matching on following fields: {fields}."
+                );
+            }
+            Outcome::AlreadyCoupled {
+                integration_row,
+                holder,
+                ..
+            } => {
+                match_count.push('1');
+                candidates.push_str(run.integration_id(integration_row));
+                coupled_to.push_str(run.holder_id(integration_row, holder));
+                holder_origin.push_str(holder.origin());
+                let _ = write!(
+                    message,
+                    "Single matching entity was found for {id} in {source} by matching on following fields: {fields}, but it is already coupled."
+                );
+            }
+            Outcome::NoCriteria => message.push_str(&self.no_criteria),
+            Outcome::Skipped => {
+                let to = run.existing_coupling(record).unwrap_or_default();
+                let _ = write!(
+                    message,
+                    "{id} is already coupled to {to}; match-based coupling skips coupled records."
+                );
+            }
+        }
+        let [a, b, c, d, e, f, g, h, i, j] = &row.fields;
+        [a, b, c, d, e, f, g, h, i, j].map(String::as_str)
+    }
+
+    /// The `couplings.csv` fields of a coupled record, or `None` for any other outcome.
+    pub fn coupling<'b>(
+        &self,
+        record: &RecordOutcome,
+        priority_buf: &'b mut String,
+    ) -> Option<[&'b str; 3]>
+    where
+        'a: 'b,
+    {
+        let Outcome::Coupled {
+            integration_row,
+            level,
+        } = record.outcome
+        else {
+            return None;
+        };
+        priority_buf.clear();
+        let _ = write!(priority_buf, "{}", self.run.priorities()[level as usize]);
+        Some([
+            self.run.local_id(record),
+            self.run.integration_id(integration_row),
+            priority_buf.as_str(),
+        ])
+    }
+}

@@ -1,0 +1,401 @@
+//! Comparing one value: BC's rules per field type, turned into comparison keys.
+//!
+//! BC compares a local value with an integration value by the type of the *local* field
+//! (semantics spec §2). Rather than compare pairs, the engine maps every cell to a
+//! **comparison key** once: two cells are equal under a criterion exactly when their keys are
+//! equal. That is what lets the coupling run on hash indexes instead of pairwise scans.
+//!
+//! | type | blank local value | key |
+//! |---|---|---|
+//! | text | skipped | raw text (case-sensitive) or its Unicode lower-case mapping |
+//! | code | skipped (blank after trimming) | local: trimmed and upper-cased first, then as text |
+//! | integer, decimal | 0 | canonical decimal (`1.50` → `15e-1`) |
+//! | boolean | false | `0` / `1` |
+//! | date | the empty date | `YYYY-MM-DD`, or empty |
+
+use std::borrow::Cow;
+
+/// The type of a mapped field, as BC knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldType {
+    /// BC Text: compared as stored, blank skipped.
+    Text,
+    /// BC Code: stored trimmed and upper-case; blank skipped.
+    Code,
+    /// Whole numbers, compared numerically.
+    Integer,
+    /// Decimals, compared numerically and exactly (no floating point).
+    Decimal,
+    /// `true/false`, `1/0`, `yes/no`.
+    Boolean,
+    /// Calendar dates (`YYYY-MM-DD`, optionally followed by a time that is ignored).
+    Date,
+}
+
+impl FieldType {
+    /// The name used in configuration files.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::Text => "text",
+            FieldType::Code => "code",
+            FieldType::Integer => "integer",
+            FieldType::Decimal => "decimal",
+            FieldType::Boolean => "boolean",
+            FieldType::Date => "date",
+        }
+    }
+
+    /// Text-like types skip blank local values instead of matching them.
+    pub fn is_text_like(self) -> bool {
+        matches!(self, FieldType::Text | FieldType::Code)
+    }
+}
+
+/// How the cells of one integration column are folded into keys. Criteria with the same
+/// integration column and the same fold share one dictionary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Fold {
+    /// Ordinal equality.
+    Exact,
+    /// Equality after Unicode lower-case mapping.
+    Lower,
+    /// Numeric equality.
+    Number,
+    /// Boolean equality.
+    Boolean,
+    /// Calendar-date equality.
+    Date,
+}
+
+impl Fold {
+    pub(crate) fn for_criterion(field_type: FieldType, case_sensitive: bool) -> Fold {
+        match field_type {
+            FieldType::Text | FieldType::Code if case_sensitive => Fold::Exact,
+            FieldType::Text | FieldType::Code => Fold::Lower,
+            FieldType::Integer | FieldType::Decimal => Fold::Number,
+            FieldType::Boolean => Fold::Boolean,
+            FieldType::Date => Fold::Date,
+        }
+    }
+}
+
+/// A cell that cannot be read as its field's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidValue {
+    /// The expected type, e.g. `number`.
+    pub expected: &'static str,
+    /// Why it was rejected.
+    pub reason: &'static str,
+}
+
+/// The key of an integration cell under `fold`.
+pub(crate) fn integration_key(cell: &str, fold: Fold) -> Result<Cow<'_, str>, InvalidValue> {
+    match fold {
+        Fold::Exact => Ok(Cow::Borrowed(cell)),
+        Fold::Lower => Ok(lower(cell)),
+        Fold::Number => canonical_number(cell).map(Cow::Owned),
+        Fold::Boolean => boolean_key(cell).map(Cow::Borrowed),
+        Fold::Date => date_key(cell).map(Cow::Borrowed),
+    }
+}
+
+/// The key of a local cell under a criterion, or `None` when the value is blank text/code
+/// (BC sets no filter for it).
+pub(crate) fn local_key(
+    cell: &str,
+    field_type: FieldType,
+    fold: Fold,
+) -> Result<Option<Cow<'_, str>>, InvalidValue> {
+    match field_type {
+        FieldType::Text => {
+            if cell.is_empty() {
+                Ok(None)
+            } else {
+                integration_key(cell, fold).map(Some)
+            }
+        }
+        FieldType::Code => {
+            let trimmed = cell.trim();
+            if trimmed.is_empty() {
+                return Ok(None);
+            }
+            let upper = upper(trimmed);
+            Ok(Some(match fold {
+                Fold::Lower => Cow::Owned(lower(&upper).into_owned()),
+                _ => Cow::Owned(upper.into_owned()),
+            }))
+        }
+        _ => integration_key(cell, fold).map(Some),
+    }
+}
+
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(s.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(s)
+        }
+    } else {
+        let l = s.to_lowercase();
+        if l == s {
+            Cow::Borrowed(s)
+        } else {
+            Cow::Owned(l)
+        }
+    }
+}
+
+fn upper(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() {
+        if s.bytes().any(|b| b.is_ascii_lowercase()) {
+            Cow::Owned(s.to_ascii_uppercase())
+        } else {
+            Cow::Borrowed(s)
+        }
+    } else {
+        Cow::Owned(s.to_uppercase())
+    }
+}
+
+/// Canonical form of a decimal number: `[-]digits e exponent` with no leading or trailing
+/// zeros in the digits, so that `1.5`, `1.50`, `01.5` and `15e-1` share one key. Blank is 0.
+pub(crate) fn canonical_number(cell: &str) -> Result<String, InvalidValue> {
+    const BAD: InvalidValue = InvalidValue {
+        expected: "number",
+        reason: "expected digits with an optional sign, '.' decimal point and exponent",
+    };
+    let s = cell.trim();
+    if s.is_empty() {
+        return Ok("0".to_string());
+    }
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    let negative = match bytes[0] {
+        b'-' => {
+            i = 1;
+            true
+        }
+        b'+' => {
+            i = 1;
+            false
+        }
+        _ => false,
+    };
+    let mut digits = String::new();
+    let mut exponent: i64 = 0;
+    let mut seen_digit = false;
+    let mut seen_point = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'0'..=b'9' => {
+                seen_digit = true;
+                if !(digits.is_empty() && bytes[i] == b'0') {
+                    digits.push(bytes[i] as char);
+                }
+                if seen_point {
+                    exponent -= 1;
+                }
+            }
+            b'.' if !seen_point => seen_point = true,
+            b'e' | b'E' => break,
+            _ => return Err(BAD),
+        }
+        i += 1;
+    }
+    if !seen_digit {
+        return Err(BAD);
+    }
+    if i < bytes.len() {
+        // Exponent part.
+        let rest = &s[i + 1..];
+        let e: i64 = rest
+            .parse()
+            .ok()
+            .filter(|e: &i64| e.abs() < 1_000_000)
+            .ok_or(BAD)?;
+        if rest.starts_with('+') && rest.len() == 1 {
+            return Err(BAD);
+        }
+        exponent += e;
+    }
+    if digits.is_empty() {
+        return Ok("0".to_string());
+    }
+    while digits.ends_with('0') {
+        digits.pop();
+        exponent += 1;
+    }
+    Ok(format!(
+        "{}{}e{}",
+        if negative { "-" } else { "" },
+        digits,
+        exponent
+    ))
+}
+
+fn boolean_key(cell: &str) -> Result<&'static str, InvalidValue> {
+    let s = cell.trim();
+    let is = |w: &str| s.eq_ignore_ascii_case(w);
+    if s.is_empty() || is("false") || is("0") || is("no") {
+        Ok("0")
+    } else if is("true") || is("1") || is("yes") {
+        Ok("1")
+    } else {
+        Err(InvalidValue {
+            expected: "boolean",
+            reason: "expected true/false, 1/0 or yes/no",
+        })
+    }
+}
+
+/// `YYYY-MM-DD` of a date cell (a time after `T` or a space is ignored); blank is the empty date.
+fn date_key(cell: &str) -> Result<&str, InvalidValue> {
+    const BAD: InvalidValue = InvalidValue {
+        expected: "date",
+        reason: "expected YYYY-MM-DD, optionally followed by a time",
+    };
+    let s = cell.trim();
+    if s.is_empty() {
+        return Ok("");
+    }
+    let b = s.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(BAD);
+    }
+    if b.len() > 10 && b[10] != b'T' && b[10] != b' ' {
+        return Err(BAD);
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = &s[r];
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    let (y, m, d) = match (num(0..4), num(5..7), num(8..10)) {
+        (Some(y), Some(m), Some(d)) => (y, m, d),
+        _ => return Err(BAD),
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(BAD),
+    };
+    if d == 0 || d > days || y == 0 {
+        return Err(BAD);
+    }
+    Ok(&s[..10])
+}
+
+impl std::fmt::Display for InvalidValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not a valid {}: {}", self.expected, self.reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(cell: &str, t: FieldType, cs: bool) -> Option<String> {
+        local_key(cell, t, Fold::for_criterion(t, cs))
+            .unwrap()
+            .map(|c| c.into_owned())
+    }
+
+    #[test]
+    fn text_blank_is_skipped_but_spaces_are_a_value() {
+        assert_eq!(key("", FieldType::Text, false), None);
+        assert_eq!(key(" ", FieldType::Text, false).as_deref(), Some(" "));
+        assert_ne!(
+            key("Adatum ", FieldType::Text, false),
+            key("Adatum", FieldType::Text, false)
+        );
+    }
+
+    #[test]
+    fn text_case_rules() {
+        assert_eq!(
+            key("ÄDATUM", FieldType::Text, false).as_deref(),
+            Some("ädatum")
+        );
+        assert_eq!(
+            key("Adatum", FieldType::Text, true).as_deref(),
+            Some("Adatum")
+        );
+        // No accent folding in BC-exact mode.
+        assert_ne!(
+            key("Müller", FieldType::Text, false),
+            key("Muller", FieldType::Text, false)
+        );
+    }
+
+    #[test]
+    fn code_is_trimmed_and_upper_cased_on_the_local_side() {
+        assert_eq!(key("  ", FieldType::Code, false), None);
+        assert_eq!(key(" usd ", FieldType::Code, true).as_deref(), Some("USD"));
+        assert_eq!(key(" usd ", FieldType::Code, false).as_deref(), Some("usd"));
+        // The integration side is not trimmed.
+        assert_eq!(integration_key(" USD", Fold::Exact).unwrap(), " USD");
+    }
+
+    #[test]
+    fn numbers_compare_by_value() {
+        let k = |s| canonical_number(s).unwrap();
+        assert_eq!(k("1.5"), k("1.50"));
+        assert_eq!(k("01.5"), k("1.5"));
+        assert_eq!(k("15e-1"), k("1.5"));
+        assert_eq!(k(".5"), k("0.5"));
+        assert_eq!(k("5."), k("5"));
+        assert_eq!(k(""), k("0"));
+        assert_eq!(k("-0.0"), k("0"));
+        assert_eq!(k("+7"), k("7"));
+        assert_eq!(k(" 100 "), k("1e2"));
+        assert_ne!(k("-1"), k("1"));
+        assert_ne!(k("10"), k("1"));
+        for bad in [
+            "1,5", "abc", "1.2.3", "-", ".", "1e", "e5", "1 000", "nan", "inf",
+        ] {
+            assert!(canonical_number(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn booleans() {
+        for (s, k) in [
+            ("", "0"),
+            ("No", "0"),
+            ("0", "0"),
+            ("FALSE", "0"),
+            ("yes", "1"),
+            ("1", "1"),
+            ("True", "1"),
+        ] {
+            assert_eq!(boolean_key(s).unwrap(), k, "{s}");
+        }
+        assert!(boolean_key("maybe").is_err());
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(date_key("2024-02-29").unwrap(), "2024-02-29");
+        assert_eq!(date_key("2024-02-29T10:00:00Z").unwrap(), "2024-02-29");
+        assert_eq!(date_key("2024-02-29 10:00").unwrap(), "2024-02-29");
+        assert_eq!(date_key("").unwrap(), "");
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "24-01-01",
+            "01/02/2024",
+            "2024-01-01x",
+            "2024-1-01",
+        ] {
+            assert!(date_key(bad).is_err(), "{bad}");
+        }
+    }
+}
