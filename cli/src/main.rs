@@ -1,1 +1,86 @@
-fn main() {}
+//! `coupler`: the command line. Thin glue: parse arguments, load the config, wire file sources
+//! into the engine and its outcomes into files and a summary. Errors are printed as one line
+//! naming the file, line and column where possible; exit code 1 means the job could not run,
+//! 2 a usage error.
+
+mod config;
+mod couple_cmd;
+mod progress;
+mod summary;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "coupler",
+    version,
+    about = "Match-based coupling of Business Central and Dataverse records, BC-exact, in seconds",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Couple records: read both sides, match with BC's rules, write results (a dry run unless --apply).
+    Couple {
+        /// The coupling config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Run only this mapping (repeatable); default: every mapping in the config.
+        #[arg(long = "mapping", value_name = "NAME")]
+        mappings: Vec<String>,
+        /// Output folder; one sub-folder per mapping.
+        #[arg(long, default_value = "coupler-out")]
+        out: PathBuf,
+        /// Commit the couplings to the coupling store (not available in this version).
+        #[arg(long)]
+        apply: bool,
+        /// Print the job.json of every mapping as one JSON array instead of the summary.
+        #[arg(long)]
+        json: bool,
+        /// Worker threads (default: all cores).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
+    },
+    /// Check a config: keys, sources, columns. Nothing is matched.
+    Validate {
+        /// The coupling config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Couple {
+            config,
+            mappings,
+            out,
+            apply,
+            json,
+            threads,
+        } => couple_cmd::couple(couple_cmd::CoupleArgs {
+            config,
+            mappings,
+            out,
+            apply,
+            json,
+            threads: threads.map(usize::from),
+        }),
+        Command::Validate { config } => couple_cmd::validate(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("coupler: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

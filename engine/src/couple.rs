@@ -180,24 +180,7 @@ pub fn couple<'a>(
     existing: &'a ExistingCouplings,
     options: RunOptions,
 ) -> Result<CouplingRun<'a>, EngineError> {
-    if spec.criteria.len() > MAX_CRITERIA {
-        return Err(EngineError::TooManyCriteria {
-            mapping: spec.mapping_name.clone(),
-            count: spec.criteria.len(),
-        });
-    }
-    for c in &spec.criteria {
-        if spec
-            .integration_filter
-            .iter()
-            .any(|(col, _)| *col == c.integration_field)
-        {
-            return Err(EngineError::CriterionOnFilteredColumn {
-                mapping: spec.mapping_name.clone(),
-                column: c.integration_field.clone(),
-            });
-        }
-    }
+    spec.validate()?;
     let local_key = column(local, &spec.local_key)?;
     let integration_key = column(integration, &spec.integration_key)?;
     check_ids(local, local_key)?;

@@ -78,6 +78,29 @@ impl CouplingSpec {
         )
     }
 
+    /// Checks what can be checked without data: the number of criteria, and that no criterion
+    /// conditions a column the integration filter restricts (in BC the criterion would silently
+    /// replace the filter's condition).
+    pub fn validate(&self) -> Result<(), crate::EngineError> {
+        if self.criteria.len() > crate::MAX_CRITERIA {
+            return Err(crate::EngineError::TooManyCriteria {
+                mapping: self.mapping_name.clone(),
+                count: self.criteria.len(),
+            });
+        }
+        if let Some(c) = self.criteria.iter().find(|c| {
+            self.integration_filter
+                .iter()
+                .any(|(col, _)| *col == c.integration_field)
+        }) {
+            return Err(crate::EngineError::CriterionOnFilteredColumn {
+                mapping: self.mapping_name.clone(),
+                column: c.integration_field.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// BC's user-friendly mapping name: `<local caption> - <integration caption>`.
     pub fn friendly_name(&self) -> String {
         format!("{} - {}", self.local_caption, self.integration_caption)

@@ -1,0 +1,315 @@
+//! `coupler couple` and `coupler validate`: sources → engine → files, one mapping at a time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use coupler_engine::report::{
+    Renderer, ResultRow, COUPLINGS_HEADER, COUPLINGS_ID_COLUMNS, RESULTS_HEADER, RESULTS_ID_COLUMNS,
+};
+use coupler_engine::{couple as run_coupling, ExistingCouplings, RunOptions, Table};
+use coupler_files::{
+    read_couplings, read_header, read_table, write_atomically, FileSource, SafeCsvWriter,
+};
+use serde::Serialize;
+
+use crate::config::{file_name, Plan, PlannedMapping};
+use crate::progress;
+use crate::summary;
+
+pub struct CoupleArgs {
+    pub config: PathBuf,
+    pub mappings: Vec<String>,
+    pub out: PathBuf,
+    pub apply: bool,
+    pub json: bool,
+    pub threads: Option<usize>,
+}
+
+/// `job.json` (contract: "Output files"); fields after `timings_ms` are extensions.
+#[derive(Debug, Serialize)]
+pub struct JobJson {
+    pub job_id: String,
+    pub mapping: String,
+    #[serde(rename = "type")]
+    pub job_type: &'static str,
+    pub dry_run: bool,
+    pub started_at: String,
+    pub finished_at: String,
+    pub counters: BTreeMap<&'static str, u64>,
+    pub outcomes: BTreeMap<&'static str, u64>,
+    pub errors: Vec<ErrorRow>,
+    pub local_records: u64,
+    pub integration_records: u64,
+    pub timings_ms: Timings,
+    pub local_records_read: u64,
+    pub integration_records_read: u64,
+    /// Outcome counts by the priority level that decided (coupled) or was evaluated last.
+    pub by_priority: BTreeMap<u32, BTreeMap<&'static str, u64>>,
+    pub files: Files,
+    pub threads: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorRow {
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Timings {
+    pub read: u64,
+    #[serde(rename = "match")]
+    pub matching: u64,
+    pub write: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Files {
+    pub results: String,
+    pub couplings: String,
+    pub job: String,
+}
+
+pub fn couple(args: CoupleArgs) -> Result<()> {
+    if args.apply {
+        bail!("--apply needs the coupling store, which this version does not have yet; run without --apply for a dry run (nothing is written anywhere but --out)");
+    }
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    let plan = Plan::load(&args.config)?;
+    let selected = plan.select(&args.mappings)?;
+    // Check every selected mapping's sources and columns before any work or output.
+    for m in &selected {
+        check_mapping(m)?;
+        for w in &m.warnings {
+            eprintln!("coupler: warning: {w}");
+        }
+    }
+    let coupling_files = read_all_couplings(&plan)?;
+    let mut made_in_run: Vec<(String, String)> = Vec::new();
+    let mut jobs = Vec::new();
+    for m in selected {
+        let job = run_mapping(m, &coupling_files, &mut made_in_run, &args.out)?;
+        if !args.json {
+            summary::print(&job, m);
+        }
+        jobs.push(job);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&jobs)?);
+    }
+    Ok(())
+}
+
+pub fn validate(config: &Path) -> Result<()> {
+    let plan = Plan::load(config)?;
+    read_all_couplings(&plan)?;
+    for m in &plan.mappings {
+        check_mapping(m)?;
+        for w in &m.warnings {
+            eprintln!("coupler: warning: {w}");
+        }
+        let spec = &m.spec;
+        let levels: std::collections::BTreeSet<u32> =
+            spec.criteria.iter().map(|c| c.priority).collect();
+        println!(
+            "{}: {} → {}: key '{}' ↔ '{}', {} match criteria on {} priority level(s){}",
+            spec.mapping_name,
+            file_name(&m.local.path),
+            file_name(&m.integration.path),
+            spec.local_key,
+            spec.integration_key,
+            spec.criteria.len(),
+            levels.len(),
+            if spec.criteria.is_empty() {
+                " — the job would fail: no fields are flagged match = true"
+            } else {
+                ""
+            }
+        );
+    }
+    println!("{}: the configuration is valid.", plan.path.display());
+    Ok(())
+}
+
+/// Config-level rules, and every column the mapping names exists in its source.
+fn check_mapping(m: &PlannedMapping) -> Result<()> {
+    m.spec.validate()?;
+    check_columns(&m.local, &m.spec.local_columns())?;
+    check_columns(&m.integration, &m.spec.integration_columns())?;
+    Ok(())
+}
+
+fn check_columns(source: &FileSource, columns: &[String]) -> Result<()> {
+    let header = read_header(source)?;
+    // TODO(files adapter): use the adapter's own column resolution once exported.
+    for c in columns {
+        if !header.contains(c) {
+            bail!(
+                "{}: column '{c}' not found; the columns are: {}",
+                source.path.display(),
+                header.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+type CouplingFile = (String, Vec<(String, String, u64)>);
+
+fn read_all_couplings(plan: &Plan) -> Result<Vec<CouplingFile>> {
+    let mut out = Vec::new();
+    for m in &plan.mappings {
+        if let Some(path) = &m.couplings {
+            out.push((m.spec.mapping_name.clone(), read_couplings(path)?));
+        }
+    }
+    Ok(out)
+}
+
+fn read_source(source: &FileSource, columns: &[String]) -> Result<Table> {
+    let size = std::fs::metadata(&source.path)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let bar = progress::reading(&file_name(&source.path), size);
+    let table = read_table(source, columns, &|bytes| bar.set_position(bytes))?;
+    bar.finish_and_clear();
+    Ok(table)
+}
+
+fn run_mapping(
+    m: &PlannedMapping,
+    coupling_files: &[CouplingFile],
+    made_in_run: &mut Vec<(String, String)>,
+    out: &Path,
+) -> Result<JobJson> {
+    let spec = &m.spec;
+    let started_at = chrono::Utc::now();
+    let t0 = Instant::now();
+    let (local, integration) = rayon::join(
+        || read_source(&m.local, &spec.local_columns()),
+        || read_source(&m.integration, &spec.integration_columns()),
+    );
+    let (local, integration) = (local?, integration?);
+    // This mapping's couplings first, so their holders win; then every other coupling.
+    let mut existing = ExistingCouplings::new();
+    for (name, rows) in coupling_files {
+        if *name == spec.mapping_name {
+            for (l, i, _) in rows {
+                existing.add_own(l, i);
+            }
+        }
+    }
+    for (name, rows) in coupling_files {
+        if *name != spec.mapping_name {
+            for (l, i, _) in rows {
+                existing.add_other(l, i);
+            }
+        }
+    }
+    for (l, i) in made_in_run.iter() {
+        existing.add_other(l, i);
+    }
+    let t1 = Instant::now();
+    let run = run_coupling(spec, &local, &integration, &existing, RunOptions::default())
+        .with_context(|| format!("mapping '{}'", spec.mapping_name))?;
+    let t2 = Instant::now();
+
+    let dir = out.join(folder_name(&spec.mapping_name));
+    let results_path = dir.join("results.csv");
+    let couplings_path = dir.join("couplings.csv");
+    let job_path = dir.join("job.json");
+    let renderer = Renderer::new(&run);
+    let mut results = SafeCsvWriter::new(&results_path, &RESULTS_HEADER, &RESULTS_ID_COLUMNS)?;
+    let mut couplings =
+        SafeCsvWriter::new(&couplings_path, &COUPLINGS_HEADER, &COUPLINGS_ID_COLUMNS)?;
+    let mut row = ResultRow::default();
+    let mut priority = String::new();
+    let mut by_priority: BTreeMap<u32, BTreeMap<&'static str, u64>> = BTreeMap::new();
+    for record in run.outcomes() {
+        results.write_row(&renderer.render(record, &mut row))?;
+        if let Some(fields) = renderer.coupling(record, &mut priority) {
+            couplings.write_row(&fields)?;
+            made_in_run.push((fields[0].to_string(), fields[1].to_string()));
+        }
+        if let Some(level) = record.outcome.level() {
+            *by_priority
+                .entry(run.priorities()[level as usize])
+                .or_default()
+                .entry(record.outcome.name())
+                .or_default() += 1;
+        }
+    }
+    results.finish()?;
+    couplings.finish()?;
+    let log = run.log();
+    let c = &log.counters;
+    let mut job = JobJson {
+        job_id: uuid::Uuid::new_v4().to_string(),
+        mapping: spec.mapping_name.clone(),
+        job_type: "coupling",
+        dry_run: true,
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        finished_at: String::new(),
+        counters: BTreeMap::from([
+            ("coupled", c.coupled),
+            ("failed", c.failed),
+            ("skipped", c.skipped),
+            ("inserted", c.inserted),
+            ("modified", c.modified),
+            ("deleted", c.deleted),
+            ("unchanged", c.unchanged),
+            ("uncoupled", c.uncoupled),
+        ]),
+        outcomes: log.outcomes.pairs().into_iter().collect(),
+        errors: log
+            .errors
+            .iter()
+            .map(|m| ErrorRow { message: m.clone() })
+            .collect(),
+        local_records: log.local_records,
+        integration_records: log.integration_records,
+        timings_ms: Timings {
+            read: ms(t1 - t0),
+            matching: ms(t2 - t1),
+            write: 0,
+        },
+        local_records_read: log.local_records_read,
+        integration_records_read: log.integration_records_read,
+        by_priority,
+        files: Files {
+            results: results_path.display().to_string(),
+            couplings: couplings_path.display().to_string(),
+            job: job_path.display().to_string(),
+        },
+        threads: rayon::current_num_threads(),
+    };
+    job.timings_ms.write = ms(t2.elapsed());
+    job.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut bytes = serde_json::to_vec_pretty(&job)?;
+    bytes.push(b'\n');
+    write_atomically(&job_path, &bytes)?;
+    Ok(job)
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// A mapping name as a folder name: path separators and control characters replaced.
+fn folder_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,26 @@
+//! Progress on stderr for long reads; hidden when stderr is not a terminal (CI, pipes) or the
+//! input is small.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Inputs smaller than this read too fast to need a bar.
+const LARGE_INPUT_BYTES: u64 = 32 * 1024 * 1024;
+
+/// A byte-count bar for reading `label` of `total` bytes, or a hidden bar.
+pub fn reading(label: &str, total: u64) -> ProgressBar {
+    if total < LARGE_INPUT_BYTES || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}
