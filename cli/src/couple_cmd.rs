@@ -147,16 +147,7 @@ fn check_mapping(m: &PlannedMapping) -> Result<()> {
 
 fn check_columns(source: &FileSource, columns: &[String]) -> Result<()> {
     let header = read_header(source)?;
-    // TODO(files adapter): use the adapter's own column resolution once exported.
-    for c in columns {
-        if !header.contains(c) {
-            bail!(
-                "{}: column '{c}' not found; the columns are: {}",
-                source.path.display(),
-                header.join(", ")
-            );
-        }
-    }
+    coupler_files::check_columns(&source.path, &header, columns)?;
     Ok(())
 }
 
@@ -232,9 +223,9 @@ fn run_mapping(
     let mut priority = String::new();
     let mut by_priority: BTreeMap<u32, BTreeMap<&'static str, u64>> = BTreeMap::new();
     for record in run.outcomes() {
-        results.write_row(&renderer.render(record, &mut row))?;
+        results.write_row(renderer.render(record, &mut row))?;
         if let Some(fields) = renderer.coupling(record, &mut priority) {
-            couplings.write_row(&fields)?;
+            couplings.write_row(fields)?;
             made_in_run.push((fields[0].to_string(), fields[1].to_string()));
         }
         if let Some(level) = record.outcome.level() {

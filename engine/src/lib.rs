@@ -23,5 +23,5 @@ pub use outcome::{
     CandidateGroup, Counters, Holder, JobLog, LevelResult, LevelTrace, Outcome, OutcomeCounts,
     RecordOutcome, OUTCOME_NAMES,
 };
-pub use table::{Column, Table, TableError};
+pub use table::{Column, ColumnFull, Table, TableError};
 pub use value::FieldType;

@@ -25,6 +25,11 @@ pub enum TableError {
     DuplicateColumn(String),
 }
 
+/// A column's arena passed 4 GiB (the limit of its 32-bit offsets).
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+#[error("a column holds more than 4 GiB of text")]
+pub struct ColumnFull;
+
 /// One column of text cells in a single arena.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Column {
@@ -42,9 +47,9 @@ impl Column {
     }
 
     /// Appends one cell. Fails only when the column passes 4 GiB.
-    pub fn push(&mut self, cell: &str) -> Result<(), ()> {
+    pub fn push(&mut self, cell: &str) -> Result<(), ColumnFull> {
+        let end = u32::try_from(self.text.len() + cell.len()).map_err(|_| ColumnFull)?;
         self.text.push_str(cell);
-        let end = u32::try_from(self.text.len()).map_err(|_| ())?;
         self.ends.push(end);
         Ok(())
     }

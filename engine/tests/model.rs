@@ -40,7 +40,6 @@ fn vocabulary(t: FieldType) -> &'static [&'static str] {
 
 #[derive(Debug, Clone)]
 struct Scenario {
-    types: Vec<FieldType>,
     local: Vec<(Vec<String>, bool)>,
     integ: Vec<(Vec<String>, bool)>,
     criteria: Vec<MatchCriterion>,
@@ -103,7 +102,6 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 Scenario {
                     local: cells(local),
                     integ: cells(integ),
-                    types,
                     criteria,
                     mode: if independent {
                         PriorityMode::Independent

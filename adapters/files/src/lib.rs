@@ -1,1 +1,32 @@
-//! coupler's files adapter (placeholder; being written).
+//! coupler's files adapter: CSV/XLSX exports in, `results.csv` / `couplings.csv` / `job.json`
+//! out.
+//!
+//! - [`mod@read`] owns getting text out of exports: delimiter detection, decoding, headers, XLSX
+//!   cell formatting, and errors that point at the file, line (or sheet row) and column. It
+//!   produces the engine's [`coupler_engine::Table`] holding only the requested columns.
+//! - [`mod@write`] owns producing files: spreadsheet-safe streaming CSV, atomic replacement of
+//!   outputs, and reading a couplings CSV back.
+//! - [`FilesError`] is the one error type; its `Display` text is the message users see.
+//!
+//! Why these libraries:
+//! - `csv` (BurntSushi): a fast, streaming, RFC 4180 parser/writer that handles quoted
+//!   delimiters, doubled quotes, embedded newlines and CRLF, reports the line each record starts
+//!   on, and reads into a reused `ByteRecord` so unrequested columns cost no allocation or
+//!   UTF-8 validation.
+//! - `encoding_rs`: the WHATWG decoders Firefox uses; windows-1252 is what Excel writes for
+//!   "CSV" on Western Windows. Decoding is streamed in front of the parser.
+//! - `calamine`: pure-Rust XLSX reader (no Excel/LibreOffice needed) that exposes cell types, so
+//!   numbers, booleans and dates can be rendered the way users see them in Excel.
+//! - `tempfile`: temp files in the target folder that are deleted unless persisted, which gives
+//!   atomic replace-by-rename.
+
+mod error;
+pub mod read;
+pub mod write;
+
+pub use error::{FilesError, WINDOWS_1252_HINT};
+pub use read::{
+    check_columns, detect_delimiter, read_header, read_table, CsvOptions, Encoding, FileSource,
+    SourceFormat,
+};
+pub use write::{needs_formula_guard, read_couplings, write_atomically, SafeCsvWriter};

@@ -2,6 +2,10 @@
 //! into the engine and its outcomes into files and a summary. Errors are printed as one line
 //! naming the file, line and column where possible; exit code 1 means the job could not run,
 //! 2 a usage error.
+//!
+//! This crate is a library with one entry point, [`main`]; the `coupler` binary itself is the
+//! workspace root package's `src/main.rs`, so that the end-to-end tests in `tests/` can run the
+//! real executable (`CARGO_BIN_EXE_coupler` exists only for a package's own binaries).
 
 mod config;
 mod couple_cmd;
@@ -56,7 +60,8 @@ enum Command {
     },
 }
 
-fn main() -> ExitCode {
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Couple {

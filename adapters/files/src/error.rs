@@ -1,0 +1,215 @@
+//! The crate's single error type. Every message names the file, and where it applies the line
+//! (CSV) or row (XLSX) and the column, because the Display text is what users see.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// The hint appended to invalid-UTF-8 errors.
+pub const WINDOWS_1252_HINT: &str =
+    "set encoding = \"windows-1252\" if the file was saved by Excel as CSV";
+
+/// Everything that can go wrong reading exports or writing outputs.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum FilesError {
+    /// The file is missing, unreadable or unwritable.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The file (or sheet) has no header row.
+    #[error("{}: the file is empty (no header row)", path.display())]
+    Empty { path: PathBuf },
+
+    /// Two header cells carry the same name. Positions are 1-based.
+    #[error(
+        "{}: column '{column}' appears twice in the header (columns {first} and {second})",
+        path.display()
+    )]
+    DuplicateHeader {
+        path: PathBuf,
+        column: String,
+        first: usize,
+        second: usize,
+    },
+
+    /// A requested column is not in the header.
+    #[error("{}: column '{column}' not found; {}", path.display(), ColumnList(suggestion, available))]
+    ColumnNotFound {
+        path: PathBuf,
+        column: String,
+        /// An existing column that differs only by case or surrounding spaces.
+        suggestion: Option<String>,
+        /// The columns that do exist (blank header names left out).
+        available: Vec<String>,
+    },
+
+    /// A record has a different number of fields than the header.
+    #[error(
+        "{}: line {line} has {found} fields but the header has {expected}",
+        path.display()
+    )]
+    RaggedRow {
+        path: PathBuf,
+        line: u64,
+        expected: u64,
+        found: u64,
+    },
+
+    /// The CSV parser rejected the input.
+    #[error("{}: {}malformed CSV: {message}", path.display(), LinePrefix(*line))]
+    MalformedCsv {
+        path: PathBuf,
+        line: Option<u64>,
+        message: String,
+    },
+
+    /// A cell that is used (header or requested column) is not valid UTF-8.
+    #[error(
+        "{}: line {line}, column '{column}': invalid UTF-8; {WINDOWS_1252_HINT}",
+        path.display()
+    )]
+    InvalidUtf8 {
+        path: PathBuf,
+        line: u64,
+        column: String,
+    },
+
+    /// The requested sheet is not in the workbook.
+    #[error(
+        "{}: sheet '{sheet}' not found; the sheets are: {}",
+        path.display(),
+        available.join(", ")
+    )]
+    SheetNotFound {
+        path: PathBuf,
+        sheet: String,
+        available: Vec<String>,
+    },
+
+    /// An XLSX cell holds an error value such as `#DIV/0!`.
+    #[error(
+        "{}: sheet '{sheet}', row {row}, column '{column}': the cell holds the error {value}",
+        path.display()
+    )]
+    CellError {
+        path: PathBuf,
+        sheet: String,
+        row: u64,
+        column: String,
+        value: String,
+    },
+
+    /// The workbook could not be read (not an XLSX file, damaged, ...).
+    #[error("{}: cannot read the workbook: {message}", path.display())]
+    Xlsx { path: PathBuf, message: String },
+
+    /// A couplings row has one id but not the other.
+    #[error(
+        "{}: line {line}: '{blank}' is blank but '{other}' is '{value}'",
+        path.display()
+    )]
+    HalfCoupling {
+        path: PathBuf,
+        line: u64,
+        blank: String,
+        other: String,
+        value: String,
+    },
+
+    /// The table could not be built (a requested column listed twice, a column over 4 GiB).
+    #[error("{}: {source}", path.display())]
+    Table {
+        path: PathBuf,
+        #[source]
+        source: coupler_engine::TableError,
+    },
+
+    /// Writing a CSV failed for a reason other than I/O (e.g. a row of the wrong width).
+    #[error("{}: cannot write: {message}", path.display())]
+    Write { path: PathBuf, message: String },
+}
+
+impl FilesError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            FilesError::Io { path, .. }
+            | FilesError::Empty { path }
+            | FilesError::DuplicateHeader { path, .. }
+            | FilesError::ColumnNotFound { path, .. }
+            | FilesError::RaggedRow { path, .. }
+            | FilesError::MalformedCsv { path, .. }
+            | FilesError::InvalidUtf8 { path, .. }
+            | FilesError::SheetNotFound { path, .. }
+            | FilesError::CellError { path, .. }
+            | FilesError::Xlsx { path, .. }
+            | FilesError::HalfCoupling { path, .. }
+            | FilesError::Table { path, .. }
+            | FilesError::Write { path, .. } => path,
+        }
+    }
+
+    /// The 1-based line (CSV) or sheet row (XLSX) the error is about, when there is one.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            FilesError::RaggedRow { line, .. }
+            | FilesError::InvalidUtf8 { line, .. }
+            | FilesError::HalfCoupling { line, .. } => Some(*line),
+            FilesError::CellError { row, .. } => Some(*row),
+            FilesError::MalformedCsv { line, .. } => *line,
+            _ => None,
+        }
+    }
+
+    /// The column the error is about, when there is one.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            FilesError::DuplicateHeader { column, .. }
+            | FilesError::ColumnNotFound { column, .. }
+            | FilesError::InvalidUtf8 { column, .. }
+            | FilesError::CellError { column, .. } => Some(column),
+            FilesError::HalfCoupling { blank, .. } => Some(blank),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: &Path, source: io::Error) -> Self {
+        FilesError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+struct ColumnList<'a>(&'a Option<String>, &'a [String]);
+
+impl fmt::Display for ColumnList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = self.0 {
+            write!(f, "did you mean '{s}'? ")?;
+        }
+        if self.1.is_empty() {
+            write!(f, "the file has no named columns")
+        } else {
+            write!(f, "the columns are: {}", self.1.join(", "))
+        }
+    }
+}
+
+struct LinePrefix(Option<u64>);
+
+impl fmt::Display for LinePrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(l) => write!(f, "line {l}: "),
+            None => Ok(()),
+        }
+    }
+}

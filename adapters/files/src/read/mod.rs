@@ -1,0 +1,272 @@
+//! Reading exports: CSV (any of four delimiters, UTF-8 or windows-1252) and XLSX sheets, into
+//! the engine's [`Table`], keeping only the columns a mapping asks for.
+//!
+//! This module owns everything about *getting text out of a file*: delimiter detection,
+//! decoding, header handling, spreadsheet cell formatting, and pointing at the exact line/row and
+//! column when something is wrong. It does not interpret the values (trimming, case, duplicate
+//! ids are the engine's business): cells are handed over exactly as they are in the file.
+
+mod csv_file;
+mod decode;
+mod xlsx;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use coupler_engine::{Table, TableError};
+
+use crate::FilesError;
+
+pub(crate) use csv_file::open_csv;
+
+/// CSV helpers shared with [`crate::write::read_couplings`].
+pub(crate) mod csv_helpers {
+    pub(crate) use super::csv_file::{header_name, read_first};
+}
+
+/// Text encoding of a CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// UTF-8; a leading byte-order mark is stripped.
+    #[default]
+    Utf8,
+    /// Windows-1252 ("ANSI" on Western Windows; what Excel writes for "CSV (Comma delimited)").
+    Windows1252,
+}
+
+/// How to parse a CSV file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// Field delimiter; `None` detects one of `,` `;` tab `|` from the header line.
+    pub delimiter: Option<u8>,
+    /// Text encoding.
+    pub encoding: Encoding,
+    /// When false, columns are named "1", "2", … and the first line is data.
+    pub has_headers: bool,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: None,
+            encoding: Encoding::Utf8,
+            has_headers: true,
+        }
+    }
+}
+
+/// The kind of file and how to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceFormat {
+    /// A delimited text file.
+    Csv(CsvOptions),
+    /// An Excel workbook; the first sheet unless one is named. The first row is the header.
+    Xlsx { sheet: Option<String> },
+}
+
+/// A file to read a table from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSource {
+    pub path: PathBuf,
+    pub format: SourceFormat,
+}
+
+impl FileSource {
+    /// A CSV source with default options (detected delimiter, UTF-8, header row).
+    pub fn csv(path: impl Into<PathBuf>) -> Self {
+        FileSource {
+            path: path.into(),
+            format: SourceFormat::Csv(CsvOptions::default()),
+        }
+    }
+
+    /// An XLSX source reading the first sheet.
+    pub fn xlsx(path: impl Into<PathBuf>) -> Self {
+        FileSource {
+            path: path.into(),
+            format: SourceFormat::Xlsx { sheet: None },
+        }
+    }
+}
+
+/// Column names of the source (header row), for `validate` and for error messages.
+///
+/// Reads only the first record (CSV) or the first used row (XLSX). Fails on an empty file,
+/// invalid UTF-8 in the header, or a name that appears twice (blank names may repeat: Excel
+/// writes trailing empty columns as `a;b;;`).
+pub fn read_header(source: &FileSource) -> Result<Vec<String>, FilesError> {
+    match &source.format {
+        SourceFormat::Csv(options) => csv_file::read_header(&source.path, options),
+        SourceFormat::Xlsx { sheet } => xlsx::read_header(&source.path, sheet.as_deref()),
+    }
+}
+
+/// Reads the rows, keeping only `columns` (in that order).
+///
+/// The table's name is the file name (basename, e.g. "accounts.csv"); each row's origin is the
+/// 1-based line number where the CSV record starts (header is line 1), or the 1-based sheet row
+/// for XLSX. `progress` gets the number of bytes consumed so far now and then (about every MiB)
+/// and once at the end.
+pub fn read_table(
+    source: &FileSource,
+    columns: &[String],
+    progress: &dyn Fn(u64),
+) -> Result<Table, FilesError> {
+    check_requested(&source.path, columns)?;
+    match &source.format {
+        SourceFormat::Csv(options) => {
+            csv_file::read_table(&source.path, options, columns, progress)
+        }
+        SourceFormat::Xlsx { sheet } => {
+            xlsx::read_table(&source.path, sheet.as_deref(), columns, progress)
+        }
+    }
+}
+
+/// Picks the delimiter of a header line: the most frequent of `,` `;` tab `|` outside double
+/// quotes; ties go to the earlier one in that order; none at all gives `,` (a one-column file).
+/// Only the first line (up to a newline outside quotes) is looked at.
+pub fn detect_delimiter(header_line: &[u8]) -> u8 {
+    const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
+    let mut counts = [0usize; 4];
+    let mut quoted = false;
+    for &b in header_line {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => break,
+            _ if !quoted => {
+                if let Some(i) = CANDIDATES.iter().position(|&c| c == b) {
+                    counts[i] += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut best = 0;
+    for i in 1..CANDIDATES.len() {
+        if counts[i] > counts[best] {
+            best = i;
+        }
+    }
+    CANDIDATES[best]
+}
+
+/// The name a table read from `path` gets: the file name.
+pub(crate) fn table_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn is_blank(name: &str) -> bool {
+    name.trim().is_empty()
+}
+
+/// Fails when a non-blank header name appears twice.
+pub(crate) fn check_duplicates(path: &Path, names: &[String]) -> Result<(), FilesError> {
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        if is_blank(name) {
+            continue;
+        }
+        if let Some(&first) = seen.get(name.as_str()) {
+            return Err(FilesError::DuplicateHeader {
+                path: path.to_path_buf(),
+                column: name.clone(),
+                first: first + 1,
+                second: i + 1,
+            });
+        }
+        seen.insert(name, i);
+    }
+    Ok(())
+}
+
+/// Fails when the caller asks for the same column twice (before reading a large file).
+fn check_requested(path: &Path, columns: &[String]) -> Result<(), FilesError> {
+    for (i, c) in columns.iter().enumerate() {
+        if columns[..i].contains(c) {
+            return Err(FilesError::Table {
+                path: path.to_path_buf(),
+                source: TableError::DuplicateColumn(c.clone()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that every requested column is in a header read with [`read_header`]; the error
+/// lists the columns that exist (and a close name, if one differs only by case or spaces).
+pub fn check_columns(
+    path: &Path,
+    header: &[String],
+    requested: &[String],
+) -> Result<(), FilesError> {
+    resolve_columns(path, header, requested).map(|_| ())
+}
+
+/// Positions of `requested` in `names`, or a message listing what exists.
+pub(crate) fn resolve_columns(
+    path: &Path,
+    names: &[String],
+    requested: &[String],
+) -> Result<Vec<usize>, FilesError> {
+    requested
+        .iter()
+        .map(|r| {
+            let mut hits = names.iter().enumerate().filter(|(_, n)| *n == r);
+            match (hits.next(), hits.next()) {
+                (Some((i, _)), None) => Ok(i),
+                // Only blank names can repeat (check_duplicates); asking for one is ambiguous.
+                (Some((i, _)), Some((j, _))) => Err(FilesError::DuplicateHeader {
+                    path: path.to_path_buf(),
+                    column: r.clone(),
+                    first: i + 1,
+                    second: j + 1,
+                }),
+                (None, _) => {
+                    let key = r.trim().to_lowercase();
+                    let suggestion = names
+                        .iter()
+                        .find(|n| !is_blank(n) && n.trim().to_lowercase() == key)
+                        .cloned();
+                    Err(FilesError::ColumnNotFound {
+                        path: path.to_path_buf(),
+                        column: r.clone(),
+                        suggestion,
+                        available: names.iter().filter(|n| !is_blank(n)).cloned().collect(),
+                    })
+                }
+            }
+        })
+        .collect()
+}
+
+/// Converts a column that outgrew the engine's arena into a file error.
+pub(crate) fn too_large(path: &Path, column: &str) -> FilesError {
+    FilesError::Table {
+        path: path.to_path_buf(),
+        source: TableError::ColumnTooLarge {
+            column: column.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_counts_outside_quotes_and_breaks_ties_in_order() {
+        assert_eq!(detect_delimiter(b"a,b,c"), b',');
+        assert_eq!(detect_delimiter(b"a;b;c"), b';');
+        assert_eq!(detect_delimiter(b"a\tb\tc"), b'\t');
+        assert_eq!(detect_delimiter(b"a|b|c"), b'|');
+        assert_eq!(detect_delimiter(b"\"a,b,c\";d"), b';');
+        assert_eq!(detect_delimiter(b"a;b,c"), b',');
+        assert_eq!(detect_delimiter(b"a|b\tc"), b'\t');
+        assert_eq!(detect_delimiter(b"name"), b',');
+        assert_eq!(detect_delimiter(b"a;b\nc,d,e,f"), b';');
+        assert_eq!(detect_delimiter(b"\"x\ny,z\";a\n"), b';');
+    }
+}

@@ -1,0 +1,386 @@
+//! End-to-end: the real `coupler` binary on the demo fixtures and on bad inputs. Every failure
+//! must be a one-line error naming the file / line / column, exit code 1, and never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn coupler(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coupler"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run coupler")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `couple` and expects the job to fail with a message containing every `needles`.
+fn fails_with(dir: &Path, needles: &[&str]) -> String {
+    let out = coupler(&["couple", "--config", "c.toml", "--out", "out"], dir);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    for n in needles {
+        assert!(err.contains(n), "missing {n:?} in: {err}");
+    }
+    assert!(!dir.join("out").exists(), "a failed job writes nothing");
+    err
+}
+
+const CONFIG: &str = r#"
+[[mappings]]
+name = "CUSTOMER"
+local_caption = "Customer"
+integration_caption = "Account"
+[mappings.local]
+csv = "customers.csv"
+key = "No."
+[mappings.integration]
+csv = "accounts.csv"
+key = "accountid"
+[[mappings.fields]]
+local = "Phone No."
+integration = "telephone1"
+match = true
+"#;
+
+fn scenario(config: &str, customers: &[u8], accounts: &[u8]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    std::fs::write(dir.path().join("customers.csv"), customers).unwrap();
+    std::fs::write(dir.path().join("accounts.csv"), accounts).unwrap();
+    dir
+}
+
+#[test]
+fn demo_dry_run_matches_the_checked_in_expected_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = root().join("fixtures/demo/coupling.toml");
+    let out = coupler(
+        &[
+            "couple",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            "out",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = std::fs::read_to_string(dir.path().join("out/CUSTOMER/results.csv")).unwrap();
+    let want = std::fs::read_to_string(root().join("fixtures/demo/expected/CUSTOMER/results.csv"))
+        .unwrap();
+    assert!(
+        got == want,
+        "results.csv differs from fixtures/demo/expected"
+    );
+
+    // job.json agrees with the expected summary and with results.csv.
+    let job: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/CUSTOMER/job.json")).unwrap())
+            .unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("fixtures/demo/expected/CUSTOMER/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(job["counters"]["coupled"], summary["coupled"]);
+    assert_eq!(job["counters"]["failed"], summary["failed"]);
+    assert_eq!(job["outcomes"], summary["outcomes"]);
+    let errors: Vec<&str> = job["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    let expected_errors: Vec<&str> = summary["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(errors, expected_errors);
+    assert_eq!(job["dry_run"], true);
+    assert_eq!(job["type"], "coupling");
+    assert_eq!(job["mapping"], "CUSTOMER");
+
+    // couplings.csv lists exactly the coupled rows of results.csv.
+    let mut coupled = csv::Reader::from_path(dir.path().join("out/CUSTOMER/results.csv")).unwrap();
+    let from_results: Vec<(String, String, String)> = coupled
+        .records()
+        .map(|r| r.unwrap())
+        .filter(|r| &r[1] == "coupled")
+        .map(|r| (r[0].to_string(), r[2].to_string(), r[3].to_string()))
+        .collect();
+    let mut couplings =
+        csv::Reader::from_path(dir.path().join("out/CUSTOMER/couplings.csv")).unwrap();
+    assert_eq!(
+        couplings.headers().unwrap(),
+        vec!["local_id", "integration_id", "priority"]
+    );
+    let listed: Vec<(String, String, String)> = couplings
+        .records()
+        .map(|r| r.unwrap())
+        .map(|r| (r[0].to_string(), r[1].to_string(), r[2].to_string()))
+        .collect();
+    assert_eq!(listed, from_results);
+    assert_eq!(
+        listed.len() as u64,
+        job["counters"]["coupled"].as_u64().unwrap()
+    );
+
+    // The human summary names the counts and the files.
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("coupled"), "{stdout}");
+    assert!(stdout.contains("results.csv"), "{stdout}");
+    assert!(stdout.contains("Failed to couple"), "{stdout}");
+}
+
+#[test]
+fn json_output_is_an_array_of_job_objects_and_reruns_replace_files() {
+    let dir = scenario(
+        CONFIG,
+        b"No.,Phone No.\nC1,1\nC2,2\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    for _ in 0..2 {
+        let out = coupler(
+            &["couple", "--config", "c.toml", "--out", "out", "--json"],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(jobs.as_array().unwrap().len(), 1);
+        assert_eq!(jobs[0]["counters"]["coupled"], 1);
+        assert_eq!(jobs[0]["counters"]["failed"], 1);
+        assert_eq!(
+            jobs[0]["errors"][0]["message"],
+            "Failed to couple 1 record(s), because no unique uncoupled matching entity was found in accounts.csv with the specified matching criteria."
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("out/CUSTOMER"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !["results.csv", "couplings.csv", "job.json"].contains(&n.as_str()))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
+#[test]
+fn mapping_without_criteria_fails_once_with_m1() {
+    let config = CONFIG.replace("match = true", "match = false");
+    let dir = scenario(
+        &config,
+        b"No.,Phone No.\nC1,1\nC2,2\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    let out = coupler(
+        &["couple", "--config", "c.toml", "--out", "out", "--json"],
+        dir.path(),
+    );
+    assert!(out.status.success());
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(jobs[0]["counters"]["failed"], 1);
+    assert_eq!(jobs[0]["outcomes"]["no_criteria"], 2);
+    assert_eq!(
+        jobs[0]["errors"][0]["message"],
+        "You must specify which fields on the table mapping 'Customer - Account' should be used for match-based coupling."
+    );
+}
+
+#[test]
+fn semicolon_windows_1252_and_xlsx_sources_read_like_csv() {
+    let config = CONFIG
+        .replace(
+            "csv = \"customers.csv\"",
+            "csv = \"customers.csv\"\nencoding = \"windows-1252\"",
+        )
+        .replace("integration = \"telephone1\"", "integration = \"name\"")
+        .replace("local = \"Phone No.\"", "local = \"Name\"");
+    // "Müller" in windows-1252, semicolon-delimited, with a quoted field holding the delimiter.
+    let customers = b"No.;Name\r\nC1;M\xfcller\r\nC2;\"A;B\"\r\n";
+    let dir = scenario(
+        &config,
+        customers,
+        "accountid,name\nA1,MÜLLER\nA2,a;b\n".as_bytes(),
+    );
+    let out = coupler(
+        &["couple", "--config", "c.toml", "--out", "out", "--json"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(jobs[0]["counters"]["coupled"], 2);
+}
+
+#[test]
+fn validate_checks_without_matching() {
+    let dir = scenario(
+        CONFIG,
+        b"No.,Phone No.\nC1,1\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    let out = coupler(&["validate", "--config", "c.toml"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("valid"));
+    assert!(!dir.path().join("out").exists());
+    let bad = CONFIG.replace("\"telephone1\"", "\"telephone\"");
+    std::fs::write(dir.path().join("c.toml"), bad).unwrap();
+    let out = coupler(&["validate", "--config", "c.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("telephone1"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn missing_source_file_is_named() {
+    let dir = scenario(
+        CONFIG,
+        b"No.,Phone No.\nC1,1\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    std::fs::remove_file(dir.path().join("accounts.csv")).unwrap();
+    fails_with(dir.path(), &["accounts.csv"]);
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    fails_with(dir.path(), &["c.toml"]);
+}
+
+#[test]
+fn missing_column_lists_the_columns_that_exist() {
+    let dir = scenario(
+        CONFIG,
+        b"No.,Phone\nC1,1\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    fails_with(dir.path(), &["customers.csv", "'Phone No.'", "No., Phone"]);
+}
+
+#[test]
+fn ragged_row_names_the_line() {
+    let dir = scenario(
+        CONFIG,
+        b"No.,Phone No.\nC1,1\nC2,2,extra\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    fails_with(dir.path(), &["customers.csv", "line 3"]);
+}
+
+#[test]
+fn invalid_utf8_names_the_line_and_suggests_windows_1252() {
+    let dir = scenario(
+        CONFIG,
+        b"No.,Phone No.\nC1,1\nC2,\xff2\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    fails_with(
+        dir.path(),
+        &["customers.csv", "line 3", "Phone No.", "windows-1252"],
+    );
+}
+
+#[test]
+fn duplicate_local_ids_are_rejected() {
+    let dir = scenario(
+        CONFIG,
+        b"No.,Phone No.\nC1,1\nC1,2\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    fails_with(
+        dir.path(),
+        &["customers.csv", "line 3", "duplicate id 'C1'", "line 2"],
+    );
+}
+
+#[test]
+fn duplicate_header_names_are_rejected() {
+    let dir = scenario(
+        CONFIG,
+        b"No.,Phone No.,No.\nC1,1,x\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    fails_with(dir.path(), &["customers.csv", "No."]);
+}
+
+#[test]
+fn unknown_config_key_is_named() {
+    let config = CONFIG.replace("match = true", "match = true\ncase_sensitiv = true");
+    let dir = scenario(
+        &config,
+        b"No.,Phone No.\nC1,1\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    fails_with(dir.path(), &["c.toml", "case_sensitiv"]);
+}
+
+#[test]
+fn empty_file_is_rejected() {
+    let dir = scenario(CONFIG, b"", b"accountid,telephone1\nA1,1\n");
+    fails_with(dir.path(), &["customers.csv", "empty"]);
+}
+
+#[test]
+fn invalid_typed_value_names_line_and_column() {
+    let config = CONFIG.replace("match = true", "match = true\ntype = \"decimal\"");
+    let dir = scenario(
+        &config,
+        b"No.,Phone No.\nC1,1\n",
+        b"accountid,telephone1\nA1,1\nA2,x\n",
+    );
+    fails_with(dir.path(), &["accounts.csv line 3", "telephone1", "'x'"]);
+}
+
+#[test]
+fn unknown_mapping_and_bad_usage() {
+    let dir = scenario(
+        CONFIG,
+        b"No.,Phone No.\nC1,1\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    let out = coupler(
+        &["couple", "--config", "c.toml", "--mapping", "VENDOR"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("CUSTOMER"));
+    let out = coupler(&["couple"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn formula_like_values_are_escaped_except_in_id_columns() {
+    let config = CONFIG
+        .replace("\"Phone No.\"", "\"Name\"")
+        .replace("\"telephone1\"", "\"name\"");
+    let dir = scenario(
+        &config,
+        b"No.,Name\n=C1,=SUM(A1)\n+C2,@x\n",
+        b"accountid,name\n-A1,=sum(a1)\n",
+    );
+    let out = coupler(
+        &["couple", "--config", "c.toml", "--out", "out"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut r = csv::Reader::from_path(dir.path().join("out/CUSTOMER/results.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+    assert_eq!(&rows[0][0], "=C1");
+    assert_eq!(&rows[0][2], "-A1");
+    assert_eq!(&rows[1][0], "+C2");
+    assert!(rows[1][8].starts_with("No matching entity was found for +C2"));
+    let mut c = csv::Reader::from_path(dir.path().join("out/CUSTOMER/couplings.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = c.records().map(|r| r.unwrap()).collect();
+    assert_eq!((&rows[0][0], &rows[0][1]), ("=C1", "-A1"));
+}
