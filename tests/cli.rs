@@ -195,7 +195,7 @@ fn mapping_without_criteria_fails_once_with_m1() {
 }
 
 #[test]
-fn semicolon_windows_1252_and_xlsx_sources_read_like_csv() {
+fn semicolon_and_windows_1252_sources_read_like_csv() {
     let config = CONFIG
         .replace(
             "csv = \"customers.csv\"",
@@ -383,4 +383,47 @@ fn formula_like_values_are_escaped_except_in_id_columns() {
     let mut c = csv::Reader::from_path(dir.path().join("out/CUSTOMER/couplings.csv")).unwrap();
     let rows: Vec<csv::StringRecord> = c.records().map(|r| r.unwrap()).collect();
     assert_eq!((&rows[0][0], &rows[0][1]), ("=C1", "-A1"));
+}
+
+#[test]
+fn xlsx_local_source_with_a_named_sheet() {
+    let dir = scenario(
+        &CONFIG.replace(
+            "csv = \"customers.csv\"",
+            "xlsx = \"customers.xlsx\"\nsheet = \"Customers\"",
+        ),
+        b"",
+        b"accountid,telephone1\nA1,4255550101\nA2,2\n",
+    );
+    let mut book = rust_xlsxwriter::Workbook::new();
+    book.add_worksheet().set_name("Notes").unwrap();
+    let sheet = book.add_worksheet().set_name("Customers").unwrap();
+    sheet.write_string(0, 0, "No.").unwrap();
+    sheet.write_string(0, 1, "Phone No.").unwrap();
+    sheet.write_string(1, 0, "C1").unwrap();
+    // Excel keeps phones typed as numbers as floats; they must read as "4255550101".
+    sheet.write_number(1, 1, 4255550101.0).unwrap();
+    sheet.write_string(2, 0, "C2").unwrap();
+    sheet.write_string(2, 1, "3").unwrap();
+    book.save(dir.path().join("customers.xlsx")).unwrap();
+    let out = coupler(
+        &["couple", "--config", "c.toml", "--out", "out"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let results = std::fs::read_to_string(dir.path().join("out/CUSTOMER/results.csv")).unwrap();
+    let mut lines = results.lines().skip(1);
+    assert!(lines.next().unwrap().starts_with("C1,coupled,A1,0,1,"));
+    assert!(lines.next().unwrap().starts_with("C2,no_match,,0,0,"));
+
+    let bad = CONFIG.replace(
+        "csv = \"customers.csv\"",
+        "xlsx = \"customers.xlsx\"\nsheet = \"Kunden\"",
+    );
+    std::fs::write(dir.path().join("c.toml"), bad).unwrap();
+    std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    fails_with(
+        dir.path(),
+        &["customers.xlsx", "Kunden", "Notes, Customers"],
+    );
 }
