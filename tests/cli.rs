@@ -427,3 +427,28 @@ fn xlsx_local_source_with_a_named_sheet() {
         &["customers.xlsx", "Kunden", "Notes, Customers"],
     );
 }
+
+#[test]
+fn an_unclosed_quote_does_not_swallow_the_rest_of_the_file() {
+    let dir = scenario(
+        CONFIG,
+        b"No.,Phone No.\nC1,1\nC2,\"2\nC3,3\nC4,4\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    fails_with(
+        dir.path(),
+        &["customers.csv", "after line 2", "never closed"],
+    );
+}
+
+#[test]
+fn missing_couplings_file_is_named_once() {
+    let config = format!("{CONFIG}\n[mappings.couplings]\ncsv = \"couplings.csv\"\n");
+    let dir = scenario(
+        &config,
+        b"No.,Phone No.\nC1,1\n",
+        b"accountid,telephone1\nA1,1\n",
+    );
+    let err = fails_with(dir.path(), &["couplings.csv"]);
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+}

@@ -178,13 +178,7 @@ impl Plan {
     pub fn load(path: &Path) -> Result<Plan> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let config: Config = toml::from_str(&text).map_err(|e| {
-            anyhow!(
-                "{}: {}",
-                path.display(),
-                e.to_string().trim_end().replace('\n', " ")
-            )
-        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         if config.mappings.is_empty() {
             bail!(
@@ -337,6 +331,20 @@ fn plan_mapping(m: &MappingConfig, base: &Path) -> Result<PlannedMapping> {
         couplings: m.couplings.as_ref().map(|c| base.join(&c.csv)),
         warnings,
     })
+}
+
+/// A TOML error as one line: `file line L, column C: message`.
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let message = e.message().trim_end().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            anyhow!("{} line {line}, column {column}: {message}", path.display())
+        }
+        None => anyhow!("{}: {message}", path.display()),
+    }
 }
 
 fn filter(f: &BTreeMap<String, FilterValue>) -> Vec<(String, String)> {

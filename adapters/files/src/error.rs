@@ -16,12 +16,10 @@ pub const WINDOWS_1252_HINT: &str =
 #[non_exhaustive]
 pub enum FilesError {
     /// The file is missing, unreadable or unwritable.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    // The cause is part of the message and deliberately not a `source()`, so that error
+    // chains printed by the CLI do not repeat it.
+    #[error("{}: {cause}", path.display())]
+    Io { path: PathBuf, cause: io::Error },
 
     /// The file (or sheet) has no header row.
     #[error("{}: the file is empty (no header row)", path.display())]
@@ -124,11 +122,10 @@ pub enum FilesError {
     },
 
     /// The table could not be built (a requested column listed twice, a column over 4 GiB).
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Table {
         path: PathBuf,
-        #[source]
-        source: coupler_engine::TableError,
+        cause: coupler_engine::TableError,
     },
 
     /// Writing a CSV failed for a reason other than I/O (e.g. a row of the wrong width).
@@ -183,7 +180,7 @@ impl FilesError {
     pub(crate) fn io(path: &Path, source: io::Error) -> Self {
         FilesError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }
     }
 }

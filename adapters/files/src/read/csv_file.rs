@@ -295,7 +295,19 @@ pub(super) fn read_table(
     }
     let mut record = csv::ByteRecord::new();
     let mut next_report = PROGRESS_STEP;
+    // A quote that is never closed makes the parser read the rest of the file into one value,
+    // which then ends with the file's final line break: stop instead of swallowing rows.
+    // (The parser's line number of such a record is unreliable; report the record before it.)
+    let mut unclosed_after: Option<u64> = None;
+    let mut previous_line = first_line;
+    if !options.has_headers && ends_with_line_break(&first) {
+        unclosed_after = Some(0);
+    }
     while let Some(line) = input.next_record(&mut record)? {
+        if ends_with_line_break(&record) {
+            unclosed_after = Some(previous_line);
+        }
+        previous_line = line;
         sink.push(&record, line)?;
         if input.consumed.get() >= next_report {
             progress(input.consumed.get());
@@ -303,11 +315,26 @@ pub(super) fn read_table(
         }
     }
     progress(input.consumed.get());
+    if let Some(line) = unclosed_after {
+        return Err(FilesError::MalformedCsv {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("the record after line {line} opens a quoted value that is never closed (a missing '\"'), so the rest of the file would be read as one value"),
+        });
+    }
     Table::from_columns(table_name(path), columns.to_vec(), sink.cells, sink.origins).map_err(
         |source| FilesError::Table {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         },
+    )
+}
+
+/// Whether the record's last value ends with a line break (the mark of an unclosed quote).
+fn ends_with_line_break(record: &csv::ByteRecord) -> bool {
+    matches!(
+        record.iter().next_back().and_then(|f| f.last()),
+        Some(b'\n' | b'\r')
     )
 }
 

@@ -188,7 +188,7 @@ fn check_requested(path: &Path, columns: &[String]) -> Result<(), FilesError> {
         if columns[..i].contains(c) {
             return Err(FilesError::Table {
                 path: path.to_path_buf(),
-                source: TableError::DuplicateColumn(c.clone()),
+                cause: TableError::DuplicateColumn(c.clone()),
             });
         }
     }
@@ -246,7 +246,7 @@ pub(crate) fn resolve_columns(
 pub(crate) fn too_large(path: &Path, column: &str) -> FilesError {
     FilesError::Table {
         path: path.to_path_buf(),
-        source: TableError::ColumnTooLarge {
+        cause: TableError::ColumnTooLarge {
             column: column.to_string(),
         },
     }

@@ -232,7 +232,7 @@ pub(super) fn read_table(
     Table::from_columns(table_name(path), columns.to_vec(), cells, origins).map_err(|source| {
         FilesError::Table {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }
     })
 }
