@@ -8,10 +8,11 @@ use anyhow::{bail, Context, Result};
 use coupler_engine::report::{
     Renderer, ResultRow, COUPLINGS_HEADER, COUPLINGS_ID_COLUMNS, RESULTS_HEADER, RESULTS_ID_COLUMNS,
 };
-use coupler_engine::{couple as run_coupling, ExistingCouplings, RunOptions, Table};
+use coupler_engine::{couple as run_coupling, ExistingCouplings, Outcome, RunOptions, Table};
 use coupler_files::{
     read_couplings, read_header, read_table, write_atomically, FileSource, SafeCsvWriter,
 };
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::{file_name, Plan, PlannedMapping};
@@ -62,6 +63,8 @@ pub struct Timings {
     #[serde(rename = "match")]
     pub matching: u64,
     pub write: u64,
+    /// The engine's phases (extension), in microseconds.
+    pub match_phases_us: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,8 +96,11 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
     let coupling_files = read_all_couplings(&plan)?;
     let mut made_in_run: Vec<(String, String)> = Vec::new();
     let mut jobs = Vec::new();
-    for m in selected {
-        let job = run_mapping(m, &coupling_files, &mut made_in_run, &args.out)?;
+    let count = selected.len();
+    for (n, m) in selected.into_iter().enumerate() {
+        // Couplings made here are "taken" for the mappings that follow in this run.
+        let collect = n + 1 < count;
+        let job = run_mapping(m, &coupling_files, &mut made_in_run, collect, &args.out)?;
         if !args.json {
             summary::print(&job, m);
         }
@@ -177,6 +183,7 @@ fn run_mapping(
     m: &PlannedMapping,
     coupling_files: &[CouplingFile],
     made_in_run: &mut Vec<(String, String)>,
+    collect_couplings: bool,
     out: &Path,
 ) -> Result<JobJson> {
     let spec = &m.spec;
@@ -219,21 +226,26 @@ fn run_mapping(
     let mut results = SafeCsvWriter::new(&results_path, &RESULTS_HEADER, &RESULTS_ID_COLUMNS)?;
     let mut couplings =
         SafeCsvWriter::new(&couplings_path, &COUPLINGS_HEADER, &COUPLINGS_ID_COLUMNS)?;
-    let mut row = ResultRow::default();
-    let mut priority = String::new();
+    write_rows(&renderer, &mut results, &mut couplings)?;
     let mut by_priority: BTreeMap<u32, BTreeMap<&'static str, u64>> = BTreeMap::new();
     for record in run.outcomes() {
-        results.write_row(renderer.render(record, &mut row))?;
-        if let Some(fields) = renderer.coupling(record, &mut priority) {
-            couplings.write_row(fields)?;
-            made_in_run.push((fields[0].to_string(), fields[1].to_string()));
-        }
         if let Some(level) = record.outcome.level() {
             *by_priority
                 .entry(run.priorities()[level as usize])
                 .or_default()
                 .entry(record.outcome.name())
                 .or_default() += 1;
+        }
+        if collect_couplings {
+            if let Outcome::Coupled {
+                integration_row, ..
+            } = record.outcome
+            {
+                made_in_run.push((
+                    run.local_id(record).to_string(),
+                    run.integration_id(integration_row).to_string(),
+                ));
+            }
         }
     }
     results.finish()?;
@@ -269,6 +281,17 @@ fn run_mapping(
             read: ms(t1 - t0),
             matching: ms(t2 - t1),
             write: 0,
+            match_phases_us: run
+                .phases()
+                .iter()
+                .enumerate()
+                .map(|(i, (name, d))| {
+                    (
+                        format!("{i}_{}", name.replace(' ', "_")),
+                        d.as_micros() as u64,
+                    )
+                })
+                .collect(),
         },
         local_records_read: log.local_records_read,
         integration_records_read: log.integration_records_read,
@@ -286,6 +309,52 @@ fn run_mapping(
     bytes.push(b'\n');
     write_atomically(&job_path, &bytes)?;
     Ok(job)
+}
+
+/// The encoded `results.csv` and `couplings.csv` rows of one block, or the encoder's error.
+type EncodedBlock = std::result::Result<(Vec<u8>, Vec<u8>), String>;
+
+/// Renders `results.csv` and `couplings.csv` rows on all threads, a wave of blocks at a time,
+/// and appends the blocks in processing order (memory stays bounded by one wave).
+fn write_rows(
+    renderer: &Renderer<'_, '_>,
+    results: &mut SafeCsvWriter,
+    couplings: &mut SafeCsvWriter,
+) -> Result<()> {
+    const BLOCK: usize = 16 * 1024;
+    let n = renderer.run().outcomes().len();
+    let wave = BLOCK * 2 * rayon::current_num_threads();
+    let (results_encoder, couplings_encoder) = (results.row_encoder(), couplings.row_encoder());
+    for wave_start in (0..n).step_by(wave) {
+        let blocks: Vec<(usize, usize)> = (wave_start..n.min(wave_start + wave))
+            .step_by(BLOCK)
+            .map(|start| (start, n.min(start + BLOCK)))
+            .collect();
+        let encoded: Vec<EncodedBlock> = blocks
+            .par_iter()
+            .map(|&(start, end)| {
+                let mut r = results_encoder.clone();
+                let mut c = couplings_encoder.clone();
+                let mut row = ResultRow::default();
+                let mut priority = String::new();
+                for i in start..end {
+                    r.encode(renderer.render(i, &mut row))?;
+                    if let Some(fields) =
+                        renderer.coupling(&renderer.run().outcomes()[i], &mut priority)
+                    {
+                        c.encode(fields)?;
+                    }
+                }
+                Ok((r.take(), c.take()))
+            })
+            .collect();
+        for block in encoded {
+            let (r, c) = block.map_err(anyhow::Error::msg)?;
+            results.write_encoded(&r)?;
+            couplings.write_encoded(&c)?;
+        }
+    }
+    Ok(())
 }
 
 fn ms(d: std::time::Duration) -> u64 {

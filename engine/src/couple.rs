@@ -1,34 +1,38 @@
-//! The coupling algorithm (semantics spec §1) on hash indexes.
+//! The coupling algorithm (semantics spec §1), on dictionary codes and indexes.
 //!
 //! BC asks the server once per local record per priority level. The engine instead:
 //!
-//! 1. **encodes** every cell a criterion compares into a dictionary code: one dictionary per
-//!    (integration column, comparison rule), built over the candidate integration records; a
-//!    local value absent from the dictionary can match nothing;
-//! 2. works out, per record and level, which criteria are in force (cumulative filters, blank
-//!    text skipped, a later condition on the same integration field replacing the earlier one) —
-//!    a bit set over the criteria;
-//! 3. builds **one index per distinct set of criteria in force**, grouping the candidates by
-//!    their tuple of codes (a candidate list per group, in source order);
-//! 4. **probes** every record at every level in parallel: the group of its tuple is exactly the
-//!    set of integration records BC's filtered query would return;
-//! 5. **resolves** sequentially, in processing order: the first level whose group holds exactly
-//!    one record that is not taken couples it. Only this step depends on earlier records, and it
-//!    is O(records × levels), so the result is the sequential algorithm's for any thread count.
+//! 1. **encodes** every compared cell once: one [`Dictionary`] per (integration column,
+//!    comparison rule) gives each distinct key a dense code; each local value is looked up in it
+//!    (a value no candidate has can match nothing);
+//! 2. works out, per record and level, which criteria are **in force** (cumulative filters,
+//!    blank text skipped, a later condition on the same integration field replacing the earlier
+//!    one) — a bit set over the criteria;
+//! 3. **probes** every record at every level in parallel: the candidates that BC's filtered
+//!    query would return are the members of the smallest single-criterion group (a counting-sort
+//!    index per dictionary) that also carry the record's codes for the other criteria in force;
+//!    when every group is large (low-cardinality columns) a tuple index over the whole set of
+//!    criteria answers instead;
+//! 4. **resolves** sequentially, in processing order: the first level that finds exactly one
+//!    candidate not yet taken couples it. Only this step depends on earlier records; it is
+//!    O(records × levels), and the result is the sequential algorithm's for any thread count.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use thiserror::Error;
 
+use crate::index::{Dictionary, Groups, TupleIndex};
 use crate::mapping::{CouplingSpec, ExistingCouplings, PriorityMode, TableFilter};
 use crate::outcome::{
-    no_criteria_message, unmatched_message, CandidateGroup, Holder, JobLog, LevelResult,
-    LevelTrace, Outcome, OutcomeCounts, RecordOutcome,
+    no_criteria_message, unmatched_message, Holder, JobLog, LevelResult, LevelTrace, Outcome,
+    OutcomeCounts, RecordOutcome,
 };
 use crate::table::Table;
-use crate::value::{integration_key, local_key, FieldType, Fold, InvalidValue};
+use crate::value::{integration_key_into, local_key_into, FieldType, Fold, InvalidValue};
 
 /// At most this many criteria per mapping (criteria in force are a 64-bit set).
 pub const MAX_CRITERIA: usize = 64;
@@ -99,13 +103,17 @@ impl Default for RunOptions {
     }
 }
 
-/// Sentinel codes of a local cell: blank text (no condition) and a value no candidate has.
+/// Local codes: blank text (no condition), a value no candidate has, an unreadable value, and a
+/// value not looked up yet (a record's later criteria are looked up only when a level needs them:
+/// most records are decided by their first level).
 const BLANK: u32 = u32::MAX;
 const ABSENT: u32 = u32::MAX - 1;
 const INVALID: u32 = u32::MAX - 2;
-/// Sentinel of a probe: the level was all blank / matched nothing.
-const PROBE_BLANK: u32 = u32::MAX;
-const PROBE_NONE: u32 = u32::MAX - 1;
+const PENDING: u32 = u32::MAX - 3;
+
+/// A single-criterion group larger than this makes a multi-criterion probe use a tuple index
+/// instead of scanning the group.
+const SCAN_LIMIT: usize = 256;
 
 struct CompiledCriterion {
     local_column: usize,
@@ -115,39 +123,218 @@ struct CompiledCriterion {
     fold: Fold,
 }
 
-struct Level {
-    criteria: Vec<usize>,
+/// What one level found for one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Probe {
+    /// Matches, or [`Probe::BLANK`] / [`Probe::DEFERRED`].
+    count: u32,
+    /// Candidate position of the first match.
+    first: u32,
 }
 
-/// Dictionary codes of one integration column under one comparison rule.
-struct Dictionary {
-    codes_by_key: HashMap<String, u32>,
-    /// Code of each candidate (by candidate position).
-    codes: Vec<u32>,
+impl Probe {
+    const BLANK: u32 = u32::MAX;
+    const DEFERRED: u32 = u32::MAX - 1;
+    /// Not evaluated: an earlier level found a single candidate that was free when probing.
+    const NOT_PROBED: u32 = u32::MAX - 2;
+    const NONE: Probe = Probe { count: 0, first: 0 };
 }
 
-/// Candidates grouped by their tuple of codes over one set of criteria.
-struct Index {
-    criteria: Vec<usize>,
-    /// Tuple → group; `None` when the index has a single criterion (group = code).
-    groups_by_tuple: Option<HashMap<Box<[u32]>, u32>>,
-    /// `starts[g]..starts[g + 1]` is group g in `members`.
-    starts: Vec<u32>,
-    /// Candidate positions, grouped, in source order within a group.
-    members: Vec<u32>,
+/// The compiled criteria and everything a probe reads.
+struct Matcher {
+    criteria: Vec<CompiledCriterion>,
+    /// Criteria of each level, in declaration order.
+    levels: Vec<Vec<usize>>,
+    slot_count: usize,
+    mode: PriorityMode,
+    dictionaries: Vec<Dictionary>,
+    /// Candidates grouped by code, one per dictionary.
+    code_groups: Vec<Groups>,
+    /// Tuple indexes built on demand, by criteria mask.
+    tuple_indexes: Vec<(u64, TupleIndex)>,
 }
 
-impl Index {
-    fn group_of(&self, key: &[u32]) -> Option<u32> {
-        match &self.groups_by_tuple {
-            None => Some(key[0]),
-            Some(map) => map.get(key).copied(),
+impl Matcher {
+    /// Calls `f(level, mask)` for each level: the criteria in force, or `None` when every
+    /// criterion of the level was blank.
+    fn for_each_level(&self, codes: &[u32], mut f: impl FnMut(usize, Option<u64>)) {
+        let mut in_force = [usize::MAX; MAX_CRITERIA];
+        let in_force = &mut in_force[..self.slot_count];
+        for (level_no, level) in self.levels.iter().enumerate() {
+            if self.mode == PriorityMode::Independent {
+                in_force.fill(usize::MAX);
+            }
+            let mut applied = 0;
+            for &c in level {
+                if codes[c] == BLANK {
+                    continue;
+                }
+                in_force[self.criteria[c].integration_slot] = c;
+                applied += 1;
+            }
+            let mask = (applied > 0).then(|| {
+                in_force
+                    .iter()
+                    .filter(|&&c| c != usize::MAX)
+                    .fold(0u64, |m, &c| m | (1u64 << c))
+            });
+            f(level_no, mask);
         }
     }
 
-    fn members(&self, group: u32) -> &[u32] {
-        let g = group as usize;
-        &self.members[self.starts[g] as usize..self.starts[g + 1] as usize]
+    /// Looks up the codes of the criteria of `mask` that are still pending.
+    fn ensure_codes(
+        &self,
+        local: &Table,
+        row: u32,
+        codes: &mut [u32],
+        mask: u64,
+        buf: &mut String,
+    ) {
+        let mut bits = mask;
+        while bits != 0 {
+            let c = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if codes[c] == PENDING {
+                let criterion = &self.criteria[c];
+                let cell = local.cell(row as usize, criterion.local_column);
+                // Validated when the codes were prepared: pending keys are readable and not blank.
+                codes[c] = match local_key_into(cell, criterion.field_type, criterion.fold, buf) {
+                    Ok(Some(key)) => self.dictionaries[criterion.dictionary]
+                        .lookup(key)
+                        .unwrap_or(ABSENT),
+                    _ => ABSENT,
+                };
+            }
+        }
+    }
+
+    /// Probes levels `from..` of one record, looking codes up as needed, and stops after a level
+    /// that finds a single candidate not taken before the job (the record couples there unless
+    /// an earlier record of this job takes it; [`CouplingRun::resolve`] then probes on). Masks
+    /// needing a tuple index not yet built are added to `deferred`.
+    #[allow(clippy::too_many_arguments)]
+    fn probe_levels(
+        &self,
+        local: &Table,
+        row: u32,
+        codes: &mut [u32],
+        out: &mut [Probe],
+        from: usize,
+        taken_before: &[bool],
+        buf: &mut String,
+        deferred: &mut Vec<u64>,
+    ) {
+        let mut masks = [None; MAX_CRITERIA];
+        self.for_each_level(codes, |level, mask| masks[level] = mask);
+        let mut decided = false;
+        for level in from..self.levels.len() {
+            if decided {
+                out[level] = Probe {
+                    count: Probe::NOT_PROBED,
+                    first: 0,
+                };
+                continue;
+            }
+            if let Some(mask) = masks[level] {
+                self.ensure_codes(local, row, codes, mask, buf);
+            }
+            out[level] = self.probe(codes, masks[level]);
+            match out[level].count {
+                Probe::DEFERRED => deferred.push(masks[level].unwrap_or_default()),
+                1 => decided = !taken_before[out[level].first as usize],
+                _ => {}
+            }
+        }
+    }
+
+    /// Visits the candidates matching `codes` on every criterion of `mask`, in source order,
+    /// until `visit` returns false. Returns `None` when the probe needs a tuple index that is
+    /// not built.
+    fn matches(&self, codes: &[u32], mask: u64, mut visit: impl FnMut(u32) -> bool) -> Option<()> {
+        let mut smallest: Option<(usize, &[u32])> = None;
+        let mut bits = mask;
+        while bits != 0 {
+            let c = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let code = codes[c];
+            if code == ABSENT {
+                return Some(());
+            }
+            let group = self.code_groups[self.criteria[c].dictionary].group(code);
+            if smallest.is_none_or(|(_, g)| group.len() < g.len()) {
+                smallest = Some((c, group));
+            }
+        }
+        let (base, group) = smallest?;
+        let others = mask & !(1u64 << base);
+        if others == 0 {
+            for &pos in group {
+                if !visit(pos) {
+                    break;
+                }
+            }
+            return Some(());
+        }
+        if group.len() > SCAN_LIMIT {
+            let (_, index) = self.tuple_indexes.iter().find(|(m, _)| *m == mask)?;
+            let tuple: Vec<u32> = index.criteria.iter().map(|&c| codes[c]).collect();
+            for &pos in index.group(&tuple) {
+                if !visit(pos) {
+                    break;
+                }
+            }
+            return Some(());
+        }
+        'members: for &pos in group {
+            let mut bits = others;
+            while bits != 0 {
+                let c = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if self.dictionaries[self.criteria[c].dictionary].codes[pos as usize] != codes[c] {
+                    continue 'members;
+                }
+            }
+            if !visit(pos) {
+                break;
+            }
+        }
+        Some(())
+    }
+
+    fn probe(&self, codes: &[u32], mask: Option<u64>) -> Probe {
+        let Some(mask) = mask else {
+            return Probe {
+                count: Probe::BLANK,
+                first: 0,
+            };
+        };
+        let mut probe = Probe::NONE;
+        let found = self.matches(codes, mask, |pos| {
+            if probe.count == 0 {
+                probe.first = pos;
+            }
+            probe.count += 1;
+            true
+        });
+        match found {
+            Some(()) => probe,
+            None => Probe {
+                count: Probe::DEFERRED,
+                first: 0,
+            },
+        }
+    }
+
+    fn build_tuple_index(&self, mask: u64) -> TupleIndex {
+        let criteria: Vec<usize> = (0..self.criteria.len())
+            .filter(|&c| mask & (1u64 << c) != 0)
+            .collect();
+        let dictionaries: Vec<&Dictionary> = criteria
+            .iter()
+            .map(|&c| &self.dictionaries[self.criteria[c].dictionary])
+            .collect();
+        TupleIndex::build(criteria, &dictionaries)
     }
 }
 
@@ -162,10 +349,34 @@ pub struct CouplingRun<'a> {
     integration_key: usize,
     priorities: Vec<u32>,
     candidates: Vec<u32>,
-    indexes: Vec<Index>,
+    matcher: Matcher,
+    /// Codes of every (record, criterion), record-major, by position in `outcomes`.
+    local_codes: Vec<u32>,
     outcomes: Vec<RecordOutcome>,
     traces: Vec<LevelTrace>,
     log: JobLog,
+    phases: Vec<(&'static str, Duration)>,
+}
+
+/// Wall time of each phase, for `job.json` and benchmarks (where does the time go).
+struct PhaseClock {
+    last: Instant,
+    phases: Vec<(&'static str, Duration)>,
+}
+
+impl PhaseClock {
+    fn new() -> Self {
+        PhaseClock {
+            last: Instant::now(),
+            phases: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        self.phases.push((phase, now - self.last));
+        self.last = now;
+    }
 }
 
 /// Runs match-based coupling for one mapping.
@@ -181,27 +392,33 @@ pub fn couple<'a>(
     options: RunOptions,
 ) -> Result<CouplingRun<'a>, EngineError> {
     spec.validate()?;
+    let mut clock = PhaseClock::new();
     let local_key = column(local, &spec.local_key)?;
     let integration_key = column(integration, &spec.integration_key)?;
-    check_ids(local, local_key)?;
-    check_ids(integration, integration_key)?;
+    let (local_ids, integration_ids) = join(
+        options,
+        || check_ids(local, local_key),
+        || check_ids(integration, integration_key),
+    );
+    local_ids?;
+    integration_ids?;
+    clock.lap("check ids");
     let local_rows = filtered_rows(local, &spec.local_filter)?;
     let candidates = filtered_rows(integration, &spec.integration_filter)?;
+    clock.lap("filter");
 
     // Compile criteria: columns, the integration field each one conditions, its dictionary.
     let mut slots: Vec<&str> = Vec::new();
     let mut dictionary_keys: Vec<(usize, Fold)> = Vec::new();
-    let mut compiled = Vec::with_capacity(spec.criteria.len());
+    let mut criteria = Vec::with_capacity(spec.criteria.len());
     for c in &spec.criteria {
         let local_column = column(local, &c.local_field)?;
         let integration_column = column(integration, &c.integration_field)?;
-        let integration_slot = position_or_push(&mut slots, c.integration_field.as_str());
         let fold = Fold::for_criterion(c.field_type, c.case_sensitive);
-        let dictionary = position_or_push(&mut dictionary_keys, (integration_column, fold));
-        compiled.push(CompiledCriterion {
+        criteria.push(CompiledCriterion {
             local_column,
-            integration_slot,
-            dictionary,
+            integration_slot: position_or_push(&mut slots, c.integration_field.as_str()),
+            dictionary: position_or_push(&mut dictionary_keys, (integration_column, fold)),
             field_type: c.field_type,
             fold,
         });
@@ -213,100 +430,102 @@ pub fn couple<'a>(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let levels: Vec<Level> = priorities
+    let levels: Vec<Vec<usize>> = priorities
         .iter()
-        .map(|&p| Level {
-            criteria: (0..spec.criteria.len())
+        .map(|&p| {
+            (0..spec.criteria.len())
                 .filter(|&i| spec.criteria[i].priority == p)
-                .collect(),
+                .collect()
         })
         .collect();
 
     let dictionaries = build_dictionaries(integration, &candidates, &dictionary_keys, options)?;
-    let local_codes = encode_local(local, &local_rows, &compiled, &dictionaries, options)?;
-
-    let plan = LevelPlan {
-        criteria: &compiled,
-        levels: &levels,
+    clock.lap("dictionaries");
+    let code_groups = map_slice(options, &dictionaries, |d| Groups::build(&d.codes, d.len()));
+    clock.lap("group by code");
+    let mut local_codes = prepare_local_codes(local, &local_rows, &criteria, options)?;
+    clock.lap("check local values");
+    let mut matcher = Matcher {
+        criteria,
+        levels,
         slot_count: slots.len(),
         mode: spec.priority_mode,
+        dictionaries,
+        code_groups,
+        tuple_indexes: Vec::new(),
     };
-    let ncrit = compiled.len();
-    let codes_of = |i: usize| &local_codes[i * ncrit..(i + 1) * ncrit];
+    let taken_before = existing_taken(integration, integration_key, &candidates, existing, options);
 
-    // The distinct sets of criteria in force, and one index for each.
-    let masks: Vec<u64> = if ncrit == 0 {
-        Vec::new()
-    } else {
-        let collect = |acc: BTreeSet<u64>, i: usize| {
-            let mut acc = acc;
-            plan.for_each_level(codes_of(i), |_, mask| {
-                if let Some(m) = mask {
-                    acc.insert(m);
-                }
-            });
-            acc
-        };
-        let set = if options.parallel {
-            (0..local_rows.len())
-                .into_par_iter()
-                .fold(BTreeSet::new, collect)
-                .reduce(BTreeSet::new, |mut a, b| {
-                    a.extend(b);
-                    a
-                })
+    // Probe every record, level by level until one is decisive; probes needing a tuple index
+    // are deferred, the index built, and those records probed again.
+    let ncrit = matcher.criteria.len();
+    let nlevels = matcher.levels.len();
+    let mut probes = vec![
+        Probe::NONE;
+        if ncrit == 0 {
+            0
         } else {
-            (0..local_rows.len()).fold(BTreeSet::new(), collect)
-        };
-        set.into_iter().collect()
-    };
-    let build = |&mask: &u64| build_index(mask, &compiled, &dictionaries, candidates.len());
-    let indexes: Vec<Index> = if options.parallel {
-        masks.par_iter().map(build).collect()
-    } else {
-        masks.iter().map(build).collect()
-    };
-
-    // Probe every record at every level: (index, group) or a sentinel.
-    let nlevels = levels.len();
-    let probe = |i: usize| {
-        let codes = codes_of(i);
-        let mut out = vec![(PROBE_BLANK, 0u32); nlevels];
-        let mut key = Vec::with_capacity(ncrit);
-        plan.for_each_level(codes, |level, mask| {
-            out[level] = match mask {
-                None => (PROBE_BLANK, 0),
-                Some(m) => {
-                    let index_no = masks.binary_search(&m).expect("mask was collected");
-                    let index = &indexes[index_no];
-                    key.clear();
-                    key.extend(index.criteria.iter().map(|&c| codes[c]));
-                    if key.contains(&ABSENT) {
-                        (PROBE_NONE, 0)
-                    } else {
-                        match index.group_of(&key) {
-                            Some(g) => (index_no as u32, g),
-                            None => (PROBE_NONE, 0),
-                        }
+            local_rows.len() * nlevels
+        }
+    ];
+    let deferred_masks = Mutex::new(BTreeSet::new());
+    let probe_all =
+        |matcher: &Matcher, codes: &mut [u32], probes: &mut [Probe], only_deferred: bool| {
+            let probe_record =
+                |buf: &mut String, (i, (codes, out)): (usize, (&mut [u32], &mut [Probe]))| {
+                    if only_deferred && !out.iter().any(|p| p.count == Probe::DEFERRED) {
+                        return;
                     }
-                }
-            };
-        });
-        out
-    };
-    let probes: Vec<(u32, u32)> = if ncrit == 0 {
-        Vec::new()
-    } else if options.parallel {
-        (0..local_rows.len())
-            .into_par_iter()
-            .with_min_len(1024)
-            .flat_map_iter(probe)
-            .collect()
-    } else {
-        (0..local_rows.len()).flat_map(probe).collect()
-    };
+                    let mut deferred = Vec::new();
+                    matcher.probe_levels(
+                        local,
+                        local_rows[i],
+                        codes,
+                        out,
+                        0,
+                        &taken_before,
+                        buf,
+                        &mut deferred,
+                    );
+                    if !deferred.is_empty() {
+                        deferred_masks
+                            .lock()
+                            .expect("no panics while held")
+                            .extend(deferred);
+                    }
+                };
+            if nlevels == 0 {
+                return;
+            }
+            if options.parallel {
+                codes
+                    .par_chunks_mut(ncrit)
+                    .zip(probes.par_chunks_mut(nlevels))
+                    .enumerate()
+                    .with_min_len(1024)
+                    .for_each_init(String::new, probe_record);
+            } else {
+                let mut buf = String::new();
+                codes
+                    .chunks_mut(ncrit)
+                    .zip(probes.chunks_mut(nlevels))
+                    .enumerate()
+                    .for_each(|item| probe_record(&mut buf, item));
+            }
+        };
+    probe_all(&matcher, &mut local_codes, &mut probes, false);
+    clock.lap("probe");
+    let deferred: Vec<u64> =
+        std::mem::take(&mut *deferred_masks.lock().expect("no panics while held"))
+            .into_iter()
+            .collect();
+    if !deferred.is_empty() {
+        let built = map_slice(options, &deferred, |&m| matcher.build_tuple_index(m));
+        matcher.tuple_indexes = deferred.into_iter().zip(built).collect();
+        probe_all(&matcher, &mut local_codes, &mut probes, true);
+    }
+    clock.lap("tuple indexes");
 
-    // Resolve in processing order: first come, first served.
     let mut run = CouplingRun {
         spec,
         local,
@@ -316,9 +535,11 @@ pub fn couple<'a>(
         integration_key,
         priorities,
         candidates,
-        indexes,
+        matcher,
+        local_codes,
         outcomes: Vec::with_capacity(local_rows.len()),
         traces: Vec::new(),
+        phases: Vec::new(),
         log: JobLog {
             local_records: local_rows.len() as u64,
             local_records_read: local.len() as u64,
@@ -327,14 +548,26 @@ pub fn couple<'a>(
         },
     };
     run.log.integration_records = run.candidates.len() as u64;
-    run.resolve(&local_rows, &probes, nlevels);
+    run.resolve(&local_rows, &mut probes, nlevels, &taken_before);
+    clock.lap("resolve");
+    run.phases = clock.phases;
     Ok(run)
 }
 
 impl<'a> CouplingRun<'a> {
-    fn resolve(&mut self, local_rows: &[u32], probes: &[(u32, u32)], nlevels: usize) {
-        // Holder of each integration row coupled in this job.
-        let mut taken_in_job: HashMap<u32, u32> = HashMap::new();
+    /// First come, first served: walks the records in processing order.
+    fn resolve(
+        &mut self,
+        local_rows: &[u32],
+        probes: &mut [Probe],
+        nlevels: usize,
+        taken_before: &[bool],
+    ) {
+        let ncrit = self.matcher.criteria.len();
+        let mut buf = String::new();
+        const FREE: u32 = u32::MAX;
+        // The local row holding each candidate coupled in this job.
+        let mut holder_in_job = vec![FREE; self.candidates.len()];
         let no_criteria = self.spec.criteria.is_empty();
         for (i, &row) in local_rows.iter().enumerate() {
             let local_id = self.local.cell(row as usize, self.local_key);
@@ -345,69 +578,70 @@ impl<'a> CouplingRun<'a> {
                 Outcome::NoCriteria
             } else {
                 let mut outcome = Outcome::NoMatch { level: 0 };
-                for (level, &(index_no, group)) in
-                    probes[i * nlevels..(i + 1) * nlevels].iter().enumerate()
-                {
+                for level in 0..nlevels {
                     let level_u16 = level as u16;
-                    let result;
-                    if index_no == PROBE_BLANK {
-                        result = LevelResult::Blank;
-                        outcome = Outcome::NoMatch { level: level_u16 };
-                    } else if index_no == PROBE_NONE {
-                        result = LevelResult::NoMatch;
-                        outcome = Outcome::NoMatch { level: level_u16 };
-                    } else {
-                        let members = self.indexes[index_no as usize].members(group);
-                        if members.len() > 1 {
-                            result = LevelResult::Multiple(members.len() as u32);
-                            outcome = Outcome::MultipleMatches {
-                                level: level_u16,
-                                count: members.len() as u32,
-                                candidates: CandidateGroup {
-                                    index: index_no,
-                                    group,
-                                },
-                            };
-                        } else {
-                            let integration_row = self.candidates[members[0] as usize];
-                            let id = self
-                                .integration
-                                .cell(integration_row as usize, self.integration_key);
-                            let holder = if let Some(&h) = taken_in_job.get(&integration_row) {
-                                Some(Holder::ThisJob(h))
-                            } else if self.existing.holder_of(id).is_some() {
+                    if probes[i * nlevels + level].count == Probe::NOT_PROBED {
+                        // An earlier level's single candidate was taken in this job: go on.
+                        self.probe_now(
+                            row,
+                            i * ncrit..(i + 1) * ncrit,
+                            &mut probes[i * nlevels..(i + 1) * nlevels],
+                            level,
+                            taken_before,
+                            &mut buf,
+                        );
+                    }
+                    let probe = &probes[i * nlevels + level];
+                    let result = match probe.count {
+                        Probe::BLANK => {
+                            outcome = Outcome::NoMatch { level: level_u16 };
+                            LevelResult::Blank
+                        }
+                        0 => {
+                            outcome = Outcome::NoMatch { level: level_u16 };
+                            LevelResult::NoMatch
+                        }
+                        1 => {
+                            let pos = probe.first as usize;
+                            let integration_row = self.candidates[pos];
+                            let holder = if holder_in_job[pos] != FREE {
+                                Some(Holder::ThisJob(holder_in_job[pos]))
+                            } else if taken_before[pos] {
                                 Some(Holder::Existing)
                             } else {
                                 None
                             };
-                            match holder {
-                                Some(holder) => {
-                                    result = LevelResult::AlreadyCoupled;
-                                    outcome = Outcome::AlreadyCoupled {
-                                        level: level_u16,
-                                        integration_row,
-                                        holder,
-                                    };
-                                }
-                                None => {
-                                    taken_in_job.insert(integration_row, row);
-                                    self.traces.push(LevelTrace {
-                                        priority: self.priorities[level],
-                                        result: LevelResult::Coupled,
-                                    });
-                                    outcome = Outcome::Coupled {
-                                        integration_row,
-                                        level: level_u16,
-                                    };
-                                    break;
-                                }
+                            if let Some(holder) = holder {
+                                outcome = Outcome::AlreadyCoupled {
+                                    level: level_u16,
+                                    integration_row,
+                                    holder,
+                                };
+                                LevelResult::AlreadyCoupled
+                            } else {
+                                holder_in_job[pos] = row;
+                                outcome = Outcome::Coupled {
+                                    integration_row,
+                                    level: level_u16,
+                                };
+                                LevelResult::Coupled
                             }
                         }
-                    }
+                        n => {
+                            outcome = Outcome::MultipleMatches {
+                                level: level_u16,
+                                count: n,
+                            };
+                            LevelResult::Multiple(n)
+                        }
+                    };
                     self.traces.push(LevelTrace {
                         priority: self.priorities[level],
                         result,
                     });
+                    if result == LevelResult::Coupled {
+                        break;
+                    }
                 }
                 outcome
             };
@@ -433,6 +667,45 @@ impl<'a> CouplingRun<'a> {
                     .push(unmatched_message(self.spec, unmatched));
             }
         }
+    }
+
+    /// Probes levels `from..` of record `i` now, sequentially (building any tuple index needed).
+    fn probe_now(
+        &mut self,
+        row: u32,
+        codes: std::ops::Range<usize>,
+        out: &mut [Probe],
+        from: usize,
+        taken_before: &[bool],
+        buf: &mut String,
+    ) {
+        loop {
+            let mut deferred = Vec::new();
+            self.matcher.probe_levels(
+                self.local,
+                row,
+                &mut self.local_codes[codes.clone()],
+                out,
+                from,
+                taken_before,
+                buf,
+                &mut deferred,
+            );
+            if deferred.is_empty() {
+                return;
+            }
+            for mask in deferred {
+                if !self.matcher.tuple_indexes.iter().any(|(m, _)| *m == mask) {
+                    let index = self.matcher.build_tuple_index(mask);
+                    self.matcher.tuple_indexes.push((mask, index));
+                }
+            }
+        }
+    }
+
+    /// Wall time of each phase of the run, in order.
+    pub fn phases(&self) -> &[(&'static str, Duration)] {
+        &self.phases
     }
 
     /// The mapping this job ran.
@@ -472,12 +745,27 @@ impl<'a> CouplingRun<'a> {
         &self.traces[start..start + record.trace_len as usize]
     }
 
-    /// Ids of the integration records in a candidate group, in source order.
-    pub fn candidates(&self, group: CandidateGroup) -> impl Iterator<Item = &'a str> + '_ {
-        self.indexes[group.index as usize]
-            .members(group.group)
-            .iter()
-            .map(move |&pos| self.integration_id(self.candidates[pos as usize]))
+    /// Ids of the first `limit` integration records that the multiple-match record at position
+    /// `i` of [`CouplingRun::outcomes`] matched at its last level, in source order (empty for
+    /// other outcomes). Recomputed on demand rather than stored for every record.
+    pub fn candidates(&self, i: usize, limit: usize) -> Vec<&'a str> {
+        let Outcome::MultipleMatches { level, .. } = self.outcomes[i].outcome else {
+            return Vec::new();
+        };
+        let ncrit = self.matcher.criteria.len();
+        let codes = &self.local_codes[i * ncrit..(i + 1) * ncrit];
+        let mut ids = Vec::new();
+        self.matcher.for_each_level(codes, |l, mask| {
+            if l == level as usize {
+                if let Some(mask) = mask {
+                    self.matcher.matches(codes, mask, |pos| {
+                        ids.push(self.integration_id(self.candidates[pos as usize]));
+                        ids.len() < limit
+                    });
+                }
+            }
+        });
+        ids
     }
 
     /// The local id that holds an already-coupled candidate.
@@ -497,42 +785,27 @@ impl<'a> CouplingRun<'a> {
     }
 }
 
-/// Walks the levels of one record, yielding the set of criteria in force at each level
-/// (`None`: every criterion of the level was blank).
-struct LevelPlan<'p> {
-    criteria: &'p [CompiledCriterion],
-    levels: &'p [Level],
-    slot_count: usize,
-    mode: PriorityMode,
+fn join<A: Send, B: Send>(
+    options: RunOptions,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if options.parallel {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
 }
 
-impl LevelPlan<'_> {
-    fn for_each_level(&self, codes: &[u32], mut f: impl FnMut(usize, Option<u64>)) {
-        // Condition per integration field: the criterion that set it last.
-        let mut in_force = [usize::MAX; MAX_CRITERIA];
-        let in_force = &mut in_force[..self.slot_count];
-        for (level_no, level) in self.levels.iter().enumerate() {
-            if self.mode == PriorityMode::Independent {
-                in_force.fill(usize::MAX);
-            }
-            let mut applied = 0;
-            for &c in &level.criteria {
-                if codes[c] == BLANK {
-                    continue;
-                }
-                in_force[self.criteria[c].integration_slot] = c;
-                applied += 1;
-            }
-            if applied == 0 {
-                f(level_no, None);
-            } else {
-                let mask = in_force
-                    .iter()
-                    .filter(|&&c| c != usize::MAX)
-                    .fold(0u64, |m, &c| m | (1u64 << c));
-                f(level_no, Some(mask));
-            }
-        }
+fn map_slice<T: Sync, R: Send>(
+    options: RunOptions,
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync + Send,
+) -> Vec<R> {
+    if options.parallel {
+        items.par_iter().map(f).collect()
+    } else {
+        items.iter().map(f).collect()
     }
 }
 
@@ -557,7 +830,7 @@ fn position_or_push<T: PartialEq>(items: &mut Vec<T>, item: T) -> usize {
 }
 
 fn check_ids(table: &Table, key: usize) -> Result<(), EngineError> {
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(table.len());
+    let mut seen: hashbrown::HashMap<&str, usize> = hashbrown::HashMap::with_capacity(table.len());
     for row in 0..table.len() {
         let id = table.cell(row, key);
         if id.is_empty() {
@@ -594,6 +867,29 @@ fn filtered_rows(table: &Table, filter: &TableFilter) -> Result<Vec<u32>, Engine
         .collect())
 }
 
+/// Which candidates an existing coupling already holds.
+fn existing_taken(
+    integration: &Table,
+    key: usize,
+    candidates: &[u32],
+    existing: &ExistingCouplings,
+    options: RunOptions,
+) -> Vec<bool> {
+    if existing.taken_count() == 0 {
+        return vec![false; candidates.len()];
+    }
+    let is_taken = |&row: &u32| {
+        existing
+            .holder_of(integration.cell(row as usize, key))
+            .is_some()
+    };
+    if options.parallel {
+        candidates.par_iter().map(is_taken).collect()
+    } else {
+        candidates.iter().map(is_taken).collect()
+    }
+}
+
 fn build_dictionaries(
     integration: &Table,
     candidates: &[u32],
@@ -601,36 +897,20 @@ fn build_dictionaries(
     options: RunOptions,
 ) -> Result<Vec<Dictionary>, EngineError> {
     let build = |&(col, fold): &(usize, Fold)| -> Result<Dictionary, EngineError> {
-        let mut codes_by_key: HashMap<String, u32> = HashMap::new();
-        let mut codes = Vec::with_capacity(candidates.len());
+        let mut dictionary = Dictionary::with_capacity(candidates.len());
+        let mut buf = String::new();
         for &row in candidates {
             let cell = integration.cell(row as usize, col);
-            let key = integration_key(cell, fold)
+            let key = integration_key_into(cell, fold, &mut buf)
                 .map_err(|problem| invalid(integration, row as usize, col, problem))?;
-            let next = codes_by_key.len() as u32;
-            let code = match codes_by_key.get(key.as_ref()) {
-                Some(&c) => c,
-                None => {
-                    codes_by_key.insert(key.into_owned(), next);
-                    next
-                }
-            };
-            codes.push(code);
+            dictionary.push(key);
         }
-        Ok(Dictionary {
-            codes_by_key,
-            codes,
-        })
+        Ok(dictionary)
     };
-    let built: Vec<Result<Dictionary, EngineError>> = if options.parallel {
-        keys.par_iter().map(build).collect()
-    } else {
-        keys.iter().map(build).collect()
-    };
-    // Report the error of the earliest row, whatever the thread count.
+    // Report the error of the earliest line, whatever the thread count.
     let mut first_error: Option<EngineError> = None;
-    let mut dictionaries = Vec::with_capacity(built.len());
-    for d in built {
+    let mut dictionaries = Vec::with_capacity(keys.len());
+    for d in map_slice(options, keys, build) {
         match d {
             Ok(d) => dictionaries.push(d),
             Err(e) => {
@@ -664,106 +944,66 @@ fn invalid(table: &Table, row: usize, col: usize, problem: InvalidValue) -> Engi
     }
 }
 
-/// Codes of every (local record, criterion), flattened record-major.
-fn encode_local(
+/// Codes of every (local record, criterion), flattened record-major: [`BLANK`] or [`PENDING`]
+/// (looked up when a level needs it). Every value is checked here, so an unreadable cell stops
+/// the job whether or not its level is reached.
+fn prepare_local_codes(
     local: &Table,
     rows: &[u32],
     criteria: &[CompiledCriterion],
-    dictionaries: &[Dictionary],
     options: RunOptions,
 ) -> Result<Vec<u32>, EngineError> {
+    let ncrit = criteria.len();
     let failed = AtomicBool::new(false);
-    let encode_one = |row: u32, c: &CompiledCriterion| -> Result<u32, InvalidValue> {
-        let cell = local.cell(row as usize, c.local_column);
-        Ok(match local_key(cell, c.field_type, c.fold)? {
-            None => BLANK,
-            Some(key) => dictionaries[c.dictionary]
-                .codes_by_key
-                .get(key.as_ref())
-                .copied()
-                .unwrap_or(ABSENT),
-        })
-    };
-    let (failed_ref, encode_ref) = (&failed, &encode_one);
-    let encode_row = move |&row: &u32| {
-        criteria.iter().map(move |c| match encode_ref(row, c) {
-            Ok(code) => code,
-            Err(_) => {
-                failed_ref.store(true, Ordering::Relaxed);
+    let check_one =
+        |row: u32, c: &CompiledCriterion, buf: &mut String| -> Result<u32, InvalidValue> {
+            let cell = local.cell(row as usize, c.local_column);
+            // Blank text needs no key; other text is its own proof of readability.
+            Ok(match c.field_type {
+                FieldType::Text if cell.is_empty() => BLANK,
+                FieldType::Text => PENDING,
+                FieldType::Code if cell.trim().is_empty() => BLANK,
+                FieldType::Code => PENDING,
+                _ => {
+                    local_key_into(cell, c.field_type, c.fold, buf)?;
+                    PENDING
+                }
+            })
+        };
+    let check_row = |buf: &mut String, (out, &row): (&mut [u32], &u32)| {
+        for (slot, c) in out.iter_mut().zip(criteria) {
+            *slot = check_one(row, c, buf).unwrap_or_else(|_| {
+                failed.store(true, Ordering::Relaxed);
                 INVALID
-            }
-        })
+            });
+        }
     };
-    let codes: Vec<u32> = if options.parallel {
-        rows.par_iter()
-            .with_min_len(1024)
-            .flat_map_iter(encode_row)
-            .collect()
-    } else {
-        rows.iter().flat_map(encode_row).collect()
-    };
+    let mut codes = vec![0u32; rows.len() * ncrit];
+    if ncrit > 0 {
+        if options.parallel {
+            codes
+                .par_chunks_mut(ncrit)
+                .zip(rows.par_iter())
+                .with_min_len(1024)
+                .for_each_init(String::new, check_row);
+        } else {
+            let mut buf = String::new();
+            codes
+                .chunks_mut(ncrit)
+                .zip(rows.iter())
+                .for_each(|item| check_row(&mut buf, item));
+        }
+    }
     if failed.load(Ordering::Relaxed) {
         // Find the first bad cell in processing order, for a deterministic message.
+        let mut buf = String::new();
         for &row in rows {
             for c in criteria {
-                if let Err(problem) = encode_one(row, c) {
+                if let Err(problem) = check_one(row, c, &mut buf) {
                     return Err(invalid(local, row as usize, c.local_column, problem));
                 }
             }
         }
     }
     Ok(codes)
-}
-
-fn build_index(
-    mask: u64,
-    criteria: &[CompiledCriterion],
-    dictionaries: &[Dictionary],
-    candidate_count: usize,
-) -> Index {
-    let members_of: Vec<usize> = (0..criteria.len())
-        .filter(|&c| mask & (1u64 << c) != 0)
-        .collect();
-    let (group_of_candidate, group_count, groups_by_tuple): (Vec<u32>, usize, _) =
-        if let [only] = members_of[..] {
-            let d = &dictionaries[criteria[only].dictionary];
-            (d.codes.clone(), d.codes_by_key.len(), None)
-        } else {
-            let mut map: HashMap<Box<[u32]>, u32> = HashMap::new();
-            let mut tuple = Vec::with_capacity(members_of.len());
-            let groups = (0..candidate_count)
-                .map(|pos| {
-                    tuple.clear();
-                    tuple.extend(
-                        members_of
-                            .iter()
-                            .map(|&c| dictionaries[criteria[c].dictionary].codes[pos]),
-                    );
-                    let next = map.len() as u32;
-                    *map.entry(tuple.clone().into_boxed_slice()).or_insert(next)
-                })
-                .collect();
-            let n = map.len();
-            (groups, n, Some(map))
-        };
-    // Counting sort of candidates by group keeps source order within each group.
-    let mut starts = vec![0u32; group_count + 1];
-    for &g in &group_of_candidate {
-        starts[g as usize + 1] += 1;
-    }
-    for g in 0..group_count {
-        starts[g + 1] += starts[g];
-    }
-    let mut fill = starts.clone();
-    let mut members = vec![0u32; group_of_candidate.len()];
-    for (pos, &g) in group_of_candidate.iter().enumerate() {
-        members[fill[g as usize] as usize] = pos as u32;
-        fill[g as usize] += 1;
-    }
-    Index {
-        criteria: members_of,
-        groups_by_tuple,
-        starts,
-        members,
-    }
 }

@@ -11,6 +11,7 @@
 //! come first served, BC's counters and messages.
 
 pub mod couple;
+mod index;
 pub mod mapping;
 pub mod outcome;
 pub mod report;
@@ -20,8 +21,8 @@ pub mod value;
 pub use couple::{couple, CouplingRun, EngineError, RunOptions, Side, MAX_CRITERIA};
 pub use mapping::{CouplingSpec, ExistingCouplings, MatchCriterion, PriorityMode, TableFilter};
 pub use outcome::{
-    CandidateGroup, Counters, Holder, JobLog, LevelResult, LevelTrace, Outcome, OutcomeCounts,
-    RecordOutcome, OUTCOME_NAMES,
+    Counters, Holder, JobLog, LevelResult, LevelTrace, Outcome, OutcomeCounts, RecordOutcome,
+    OUTCOME_NAMES,
 };
 pub use table::{Column, ColumnFull, Table, TableError};
 pub use value::FieldType;

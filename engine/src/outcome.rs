@@ -59,14 +59,6 @@ impl Holder {
     }
 }
 
-/// Handle to a group of matching integration records in one of the run's indexes; resolve it
-/// with [`crate::CouplingRun::candidates`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CandidateGroup {
-    pub(crate) index: u32,
-    pub(crate) group: u32,
-}
-
 /// The outcome of one local record. `level` is an index into the run's priority list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -74,12 +66,9 @@ pub enum Outcome {
     Coupled { integration_row: u32, level: u16 },
     /// The last evaluated level found nothing (or was all blank).
     NoMatch { level: u16 },
-    /// The last evaluated level found `count` records.
-    MultipleMatches {
-        level: u16,
-        count: u32,
-        candidates: CandidateGroup,
-    },
+    /// The last evaluated level found `count` records (listed by
+    /// [`crate::CouplingRun::candidates`]).
+    MultipleMatches { level: u16, count: u32 },
     /// The last evaluated level found one record, already coupled to `holder`.
     AlreadyCoupled {
         level: u16,

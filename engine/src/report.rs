@@ -64,9 +64,16 @@ impl<'r, 'a> Renderer<'r, 'a> {
         }
     }
 
-    /// Fills `row` with the `results.csv` fields of `record`.
-    pub fn render<'b>(&self, record: &RecordOutcome, row: &'b mut ResultRow) -> [&'b str; 10] {
+    /// The run being rendered.
+    pub fn run(&self) -> &'r CouplingRun<'a> {
+        self.run
+    }
+
+    /// Fills `row` with the `results.csv` fields of the record at position `i` of
+    /// [`CouplingRun::outcomes`].
+    pub fn render<'b>(&self, i: usize, row: &'b mut ResultRow) -> [&'b str; 10] {
         let run = self.run;
+        let record = &run.outcomes()[i];
         let spec = run.spec();
         for f in &mut row.fields {
             f.clear();
@@ -101,14 +108,10 @@ impl<'r, 'a> Renderer<'r, 'a> {
                     "No matching entity was found for {id} in {source} by matching on following fields: {fields}."
                 );
             }
-            Outcome::MultipleMatches {
-                count,
-                candidates: group,
-                ..
-            } => {
+            Outcome::MultipleMatches { count, .. } => {
                 let _ = write!(match_count, "{count}");
-                for (i, c) in run.candidates(group).take(MAX_CANDIDATES).enumerate() {
-                    if i > 0 {
+                for (n, c) in run.candidates(i, MAX_CANDIDATES).into_iter().enumerate() {
+                    if n > 0 {
                         candidates.push('|');
                     }
                     candidates.push_str(c);

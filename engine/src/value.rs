@@ -88,44 +88,71 @@ pub struct InvalidValue {
     pub reason: &'static str,
 }
 
-/// The key of an integration cell under `fold`.
-pub(crate) fn integration_key(cell: &str, fold: Fold) -> Result<Cow<'_, str>, InvalidValue> {
+/// The key of an integration cell under `fold`, written into `buf` when it differs from the
+/// cell (no allocation per cell once `buf` is warm).
+pub(crate) fn integration_key_into<'c>(
+    cell: &'c str,
+    fold: Fold,
+    buf: &'c mut String,
+) -> Result<&'c str, InvalidValue> {
     match fold {
-        Fold::Exact => Ok(Cow::Borrowed(cell)),
-        Fold::Lower => Ok(lower(cell)),
-        Fold::Number => canonical_number(cell).map(Cow::Owned),
-        Fold::Boolean => boolean_key(cell).map(Cow::Borrowed),
-        Fold::Date => date_key(cell).map(Cow::Borrowed),
+        Fold::Exact => Ok(cell),
+        Fold::Lower => Ok(lower_into(cell, buf)),
+        Fold::Number => {
+            let key = canonical_number(cell)?;
+            buf.clear();
+            buf.push_str(&key);
+            Ok(buf.as_str())
+        }
+        Fold::Boolean => boolean_key(cell),
+        Fold::Date => date_key(cell),
     }
 }
 
-/// The key of a local cell under a criterion, or `None` when the value is blank text/code
-/// (BC sets no filter for it).
-pub(crate) fn local_key(
-    cell: &str,
+/// The key of a local cell under a criterion, written into `buf` when needed; `None` when the
+/// value is blank text/code (BC sets no filter for it).
+pub(crate) fn local_key_into<'c>(
+    cell: &'c str,
     field_type: FieldType,
     fold: Fold,
-) -> Result<Option<Cow<'_, str>>, InvalidValue> {
+    buf: &'c mut String,
+) -> Result<Option<&'c str>, InvalidValue> {
     match field_type {
-        FieldType::Text => {
-            if cell.is_empty() {
-                Ok(None)
-            } else {
-                integration_key(cell, fold).map(Some)
-            }
-        }
+        FieldType::Text if cell.is_empty() => Ok(None),
         FieldType::Code => {
             let trimmed = cell.trim();
             if trimmed.is_empty() {
                 return Ok(None);
             }
             let upper = upper(trimmed);
-            Ok(Some(match fold {
-                Fold::Lower => Cow::Owned(lower(&upper).into_owned()),
-                _ => Cow::Owned(upper.into_owned()),
-            }))
+            buf.clear();
+            match fold {
+                Fold::Lower => buf.push_str(&lower(&upper)),
+                _ => buf.push_str(&upper),
+            }
+            Ok(Some(buf.as_str()))
         }
-        _ => integration_key(cell, fold).map(Some),
+        _ => integration_key_into(cell, fold, buf).map(Some),
+    }
+}
+
+fn lower_into<'c>(s: &'c str, buf: &'c mut String) -> &'c str {
+    if s.is_ascii() {
+        if !s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return s;
+        }
+        buf.clear();
+        buf.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
+        buf.as_str()
+    } else {
+        // std's full mapping (final sigma included) needs the whole string.
+        let l = s.to_lowercase();
+        if l == s {
+            return s;
+        }
+        buf.clear();
+        buf.push_str(&l);
+        buf.as_str()
     }
 }
 
@@ -303,9 +330,10 @@ mod tests {
     use super::*;
 
     fn key(cell: &str, t: FieldType, cs: bool) -> Option<String> {
-        local_key(cell, t, Fold::for_criterion(t, cs))
+        let mut buf = String::new();
+        local_key_into(cell, t, Fold::for_criterion(t, cs), &mut buf)
             .unwrap()
-            .map(|c| c.into_owned())
+            .map(str::to_string)
     }
 
     #[test]
@@ -341,7 +369,15 @@ mod tests {
         assert_eq!(key(" usd ", FieldType::Code, true).as_deref(), Some("USD"));
         assert_eq!(key(" usd ", FieldType::Code, false).as_deref(), Some("usd"));
         // The integration side is not trimmed.
-        assert_eq!(integration_key(" USD", Fold::Exact).unwrap(), " USD");
+        let mut buf = String::new();
+        assert_eq!(
+            integration_key_into(" USD", Fold::Exact, &mut buf).unwrap(),
+            " USD"
+        );
+        assert_eq!(
+            integration_key_into(" USD", Fold::Lower, &mut buf).unwrap(),
+            " usd"
+        );
     }
 
     #[test]

@@ -190,10 +190,9 @@ fn engine_rows(b: &Built, options: RunOptions) -> Vec<Row> {
     let run = couple(&b.spec, &b.local, &b.integ, &b.existing, options).unwrap();
     let r = Renderer::new(&run);
     let mut buf = Default::default();
-    run.outcomes()
-        .iter()
-        .map(|o| {
-            let f = r.render(o, &mut buf);
+    (0..run.outcomes().len())
+        .map(|i| {
+            let f = r.render(i, &mut buf);
             [f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[9]].map(str::to_string)
         })
         .collect()

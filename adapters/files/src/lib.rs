@@ -29,4 +29,4 @@ pub use read::{
     check_columns, detect_delimiter, read_header, read_table, CsvOptions, Encoding, FileSource,
     SourceFormat,
 };
-pub use write::{needs_formula_guard, read_couplings, write_atomically, SafeCsvWriter};
+pub use write::{needs_formula_guard, read_couplings, write_atomically, RowEncoder, SafeCsvWriter};

@@ -85,6 +85,104 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
     persist(file, path)
 }
 
+/// Encodes CSV rows into memory, guarding against formula injection: the part of
+/// [`SafeCsvWriter`] that can run on many threads at once (each with its own encoder) while one
+/// thread appends the encoded blocks to the file in order with
+/// [`SafeCsvWriter::write_encoded`].
+///
+/// In columns not marked raw, a value starting with `=`, `+`, `-`, `@`, tab or carriage return
+/// is written with a leading `'` so spreadsheet programs show it as text instead of running it.
+pub struct RowEncoder {
+    writer: csv::Writer<Vec<u8>>,
+    raw: Vec<bool>,
+    width: usize,
+    scratch: Vec<u8>,
+}
+
+impl Clone for RowEncoder {
+    fn clone(&self) -> Self {
+        RowEncoder::new(&self.raw)
+    }
+}
+
+impl std::fmt::Debug for RowEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowEncoder")
+            .field("width", &self.width)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RowEncoder {
+    /// An encoder for rows of `raw_columns.len()` fields; `raw_columns[i]` writes column `i`
+    /// as-is.
+    pub fn new(raw_columns: &[bool]) -> Self {
+        RowEncoder {
+            writer: Self::vec_writer(),
+            raw: raw_columns.to_vec(),
+            width: raw_columns.len(),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn vec_writer() -> csv::Writer<Vec<u8>> {
+        csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .flexible(true)
+            .from_writer(Vec::with_capacity(1 << 16))
+    }
+
+    /// Encodes one row (one field per column). Errors only on a row of the wrong width, with
+    /// the message of [`FilesError::Write`] minus the path.
+    pub fn encode<I, S>(&mut self, fields: I) -> Result<(), String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut n = 0;
+        for field in fields {
+            let field = field.as_ref();
+            let guarded = n >= self.width || !self.raw[n];
+            // Writing into a Vec cannot fail.
+            if guarded && needs_formula_guard(field) {
+                self.scratch.clear();
+                self.scratch.push(b'\'');
+                self.scratch.extend_from_slice(field.as_bytes());
+                let _ = self.writer.write_field(&self.scratch);
+            } else {
+                let _ = self.writer.write_field(field);
+            }
+            n += 1;
+        }
+        let _ = self.writer.write_record(None::<&[u8]>);
+        if n != self.width {
+            return Err(format!(
+                "a row has {n} fields but the header has {}",
+                self.width
+            ));
+        }
+        Ok(())
+    }
+
+    /// Bytes encoded so far.
+    pub fn len(&mut self) -> usize {
+        let _ = self.writer.flush();
+        self.writer.get_ref().len()
+    }
+
+    /// True when nothing is encoded.
+    pub fn is_empty(&mut self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the encoded bytes, leaving the encoder empty.
+    pub fn take(&mut self) -> Vec<u8> {
+        let writer = std::mem::replace(&mut self.writer, Self::vec_writer());
+        // Flushing into a Vec cannot fail.
+        writer.into_inner().unwrap_or_default()
+    }
+}
+
 /// Streams a CSV file to disk atomically, guarding against formula injection.
 ///
 /// UTF-8 without BOM, `\n` line endings, standard CSV quoting. Rows go through a 1 MiB buffer
@@ -92,23 +190,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
 /// `path`. Dropping the writer without `finish` (e.g. on an error path) deletes the temp file
 /// and leaves any existing file at `path` untouched.
 ///
-/// In columns not marked raw, a value starting with `=`, `+`, `-`, `@`, tab or carriage return
-/// is written with a leading `'` so spreadsheet programs show it as text instead of running it.
-/// Raw columns (ids, numbers the tool produced itself) are written as they are. The header is
-/// written as given.
+/// Values are guarded as [`RowEncoder`] describes; the header is written as given. Rows can be
+/// written one by one ([`write_row`](Self::write_row)) or encoded elsewhere, in parallel, and
+/// appended in order ([`row_encoder`](Self::row_encoder), [`write_encoded`](Self::write_encoded)).
 pub struct SafeCsvWriter {
     path: PathBuf,
-    writer: csv::Writer<NamedTempFile>,
-    raw: Vec<bool>,
-    width: usize,
-    scratch: Vec<u8>,
+    file: std::io::BufWriter<NamedTempFile>,
+    encoder: RowEncoder,
 }
 
 impl std::fmt::Debug for SafeCsvWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SafeCsvWriter")
             .field("path", &self.path)
-            .field("width", &self.width)
+            .field("width", &self.encoder.width)
             .finish_non_exhaustive()
     }
 }
@@ -122,22 +217,20 @@ impl SafeCsvWriter {
         raw_columns: &[bool],
     ) -> Result<Self, FilesError> {
         let path = path.as_ref().to_path_buf();
-        let file = temp_next_to(&path)?;
-        let writer = csv::WriterBuilder::new()
-            .buffer_capacity(BUFFER)
-            .terminator(csv::Terminator::Any(b'\n'))
-            .flexible(false)
-            .from_writer(file);
+        let file = std::io::BufWriter::with_capacity(BUFFER, temp_next_to(&path)?);
         let mut raw = raw_columns.to_vec();
         raw.resize(header.len(), false);
         let mut w = SafeCsvWriter {
             path,
-            writer,
-            raw,
-            width: header.len(),
-            scratch: Vec::new(),
+            file,
+            encoder: RowEncoder::new(&raw),
         };
-        w.writer.write_record(header).map_err(|e| w.error(e))?;
+        // The header is written as given: mark every column raw for it.
+        let mut header_encoder = RowEncoder::new(&vec![true; header.len()]);
+        header_encoder
+            .encode(header)
+            .map_err(|message| w.write_error(message))?;
+        w.write_encoded(&header_encoder.take())?;
         Ok(w)
     }
 
@@ -146,14 +239,23 @@ impl SafeCsvWriter {
         &self.path
     }
 
-    fn error(&self, e: csv::Error) -> FilesError {
-        match e.into_kind() {
-            csv::ErrorKind::Io(e) => FilesError::io(&self.path, e),
-            other => FilesError::Write {
-                path: self.path.clone(),
-                message: format!("{other:?}"),
-            },
+    fn write_error(&self, message: String) -> FilesError {
+        FilesError::Write {
+            path: self.path.clone(),
+            message,
         }
+    }
+
+    /// A fresh encoder for this file's columns, for encoding rows on another thread.
+    pub fn row_encoder(&self) -> RowEncoder {
+        self.encoder.clone()
+    }
+
+    /// Appends rows encoded by a [`RowEncoder`] of this writer.
+    pub fn write_encoded(&mut self, bytes: &[u8]) -> Result<(), FilesError> {
+        self.file
+            .write_all(bytes)
+            .map_err(|e| FilesError::io(&self.path, e))
     }
 
     /// Writes one row: one field per header column. Accepts `&[&str]`, `Vec<String>`, or any
@@ -163,36 +265,22 @@ impl SafeCsvWriter {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut n = 0;
-        for field in fields {
-            let field = field.as_ref();
-            let guarded = n >= self.width || !self.raw[n];
-            let result = if guarded && needs_formula_guard(field) {
-                self.scratch.clear();
-                self.scratch.push(b'\'');
-                self.scratch.extend_from_slice(field.as_bytes());
-                self.writer.write_field(&self.scratch)
-            } else {
-                self.writer.write_field(field)
-            };
-            result.map_err(|e| self.error(e))?;
-            n += 1;
+        self.encoder
+            .encode(fields)
+            .map_err(|message| self.write_error(message))?;
+        if self.encoder.len() >= BUFFER {
+            let bytes = self.encoder.take();
+            self.write_encoded(&bytes)?;
         }
-        if n != self.width {
-            return Err(FilesError::Write {
-                path: self.path.clone(),
-                message: format!("a row has {n} fields but the header has {}", self.width),
-            });
-        }
-        self.writer
-            .write_record(None::<&[u8]>)
-            .map_err(|e| self.error(e))
+        Ok(())
     }
 
     /// Flushes, fsyncs and renames the temp file over the target path.
-    pub fn finish(self) -> Result<(), FilesError> {
-        let SafeCsvWriter { path, writer, .. } = self;
-        let file = writer
+    pub fn finish(mut self) -> Result<(), FilesError> {
+        let bytes = self.encoder.take();
+        self.write_encoded(&bytes)?;
+        let SafeCsvWriter { path, file, .. } = self;
+        let file = file
             .into_inner()
             .map_err(|e| FilesError::io(&path, e.into_error()))?;
         persist(file, &path)
