@@ -95,11 +95,17 @@ pub enum EngineError {
 pub struct RunOptions {
     /// Encode, index and probe on rayon's current thread pool.
     pub parallel: bool,
+    /// A multi-criterion probe scans the smallest single-criterion group when it holds at most
+    /// this many candidates, and uses a tuple index otherwise (tests set 0 to force indexes).
+    pub scan_limit: usize,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { parallel: true }
+        RunOptions {
+            parallel: true,
+            scan_limit: 256,
+        }
     }
 }
 
@@ -110,10 +116,6 @@ const BLANK: u32 = u32::MAX;
 const ABSENT: u32 = u32::MAX - 1;
 const INVALID: u32 = u32::MAX - 2;
 const PENDING: u32 = u32::MAX - 3;
-
-/// A single-criterion group larger than this makes a multi-criterion probe use a tuple index
-/// instead of scanning the group.
-const SCAN_LIMIT: usize = 256;
 
 struct CompiledCriterion {
     local_column: usize,
@@ -152,6 +154,8 @@ struct Matcher {
     code_groups: Vec<Groups>,
     /// Tuple indexes built on demand, by criteria mask.
     tuple_indexes: Vec<(u64, TupleIndex)>,
+    /// See [`RunOptions::scan_limit`].
+    scan_limit: usize,
 }
 
 impl Matcher {
@@ -276,7 +280,7 @@ impl Matcher {
             }
             return Some(());
         }
-        if group.len() > SCAN_LIMIT {
+        if group.len() > self.scan_limit {
             let (_, index) = self.tuple_indexes.iter().find(|(m, _)| *m == mask)?;
             let tuple: Vec<u32> = index.criteria.iter().map(|&c| codes[c]).collect();
             for &pos in index.group(&tuple) {
@@ -453,6 +457,7 @@ pub fn couple<'a>(
         dictionaries,
         code_groups,
         tuple_indexes: Vec::new(),
+        scan_limit: options.scan_limit,
     };
     let taken_before = existing_taken(integration, integration_key, &candidates, existing, options);
 
