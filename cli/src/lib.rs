@@ -9,6 +9,7 @@
 
 mod config;
 mod couple_cmd;
+mod generate;
 mod progress;
 mod summary;
 
@@ -58,6 +59,36 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Write realistic BC customer / Dataverse account exports with a known truth file and a
+    /// ready config, for trying coupler and for benchmarks.
+    Generate {
+        /// Number of BC customers (the Dataverse side gets about as many accounts).
+        #[arg(long)]
+        records: usize,
+        /// Random seed: the same records and seed give byte-identical files.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder (created if needed; files in it are replaced).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// An error and its causes as one line, leaving out a cause whose text the message already
+/// holds (many error types print their cause inside their own message).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if line.contains(text.as_str()) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Runs the command line; returns the process exit code.
@@ -80,11 +111,12 @@ pub fn main() -> ExitCode {
             threads: threads.map(usize::from),
         }),
         Command::Validate { config } => couple_cmd::validate(&config),
+        Command::Generate { records, seed, out } => generate::run(records, seed, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("coupler: error: {e:#}");
+            eprintln!("coupler: error: {}", one_line(&e));
             ExitCode::from(1)
         }
     }

@@ -404,8 +404,7 @@ pub fn couple<'a>(
         || check_ids(local, local_key),
         || check_ids(integration, integration_key),
     );
-    local_ids?;
-    integration_ids?;
+    let (local_ids, integration_ids) = (local_ids?, integration_ids?);
     clock.lap("check ids");
     let local_rows = filtered_rows(local, &spec.local_filter)?;
     let candidates = filtered_rows(integration, &spec.integration_filter)?;
@@ -459,7 +458,9 @@ pub fn couple<'a>(
         tuple_indexes: Vec::new(),
         scan_limit: options.scan_limit,
     };
-    let taken_before = existing_taken(integration, integration_key, &candidates, existing, options);
+    let taken_before = existing_taken(&integration_ids, integration.len(), &candidates, existing);
+    let skipped = coupled_locals(&local_ids, local.len(), existing);
+    drop((local_ids, integration_ids));
 
     // Probe every record, level by level until one is decisive; probes needing a tuple index
     // are deferred, the index built, and those records probed again.
@@ -553,7 +554,7 @@ pub fn couple<'a>(
         },
     };
     run.log.integration_records = run.candidates.len() as u64;
-    run.resolve(&local_rows, &mut probes, nlevels, &taken_before);
+    run.resolve(&local_rows, &mut probes, nlevels, &taken_before, &skipped);
     clock.lap("resolve");
     run.phases = clock.phases;
     Ok(run)
@@ -567,6 +568,7 @@ impl<'a> CouplingRun<'a> {
         probes: &mut [Probe],
         nlevels: usize,
         taken_before: &[bool],
+        skipped: &[bool],
     ) {
         let ncrit = self.matcher.criteria.len();
         let mut buf = String::new();
@@ -575,9 +577,8 @@ impl<'a> CouplingRun<'a> {
         let mut holder_in_job = vec![FREE; self.candidates.len()];
         let no_criteria = self.spec.criteria.is_empty();
         for (i, &row) in local_rows.iter().enumerate() {
-            let local_id = self.local.cell(row as usize, self.local_key);
             let trace_start = self.traces.len() as u32;
-            let outcome = if self.existing.coupled_integration_id(local_id).is_some() {
+            let outcome = if skipped[row as usize] {
                 Outcome::Skipped
             } else if no_criteria {
                 Outcome::NoCriteria
@@ -834,8 +835,9 @@ fn position_or_push<T: PartialEq>(items: &mut Vec<T>, item: T) -> usize {
     }
 }
 
-fn check_ids(table: &Table, key: usize) -> Result<(), EngineError> {
-    let mut seen: hashbrown::HashMap<&str, usize> = hashbrown::HashMap::with_capacity(table.len());
+/// Row of every id; fails on a blank or repeated id.
+fn check_ids(table: &Table, key: usize) -> Result<hashbrown::HashMap<&str, u32>, EngineError> {
+    let mut rows: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::with_capacity(table.len());
     for row in 0..table.len() {
         let id = table.cell(row, key);
         if id.is_empty() {
@@ -845,17 +847,16 @@ fn check_ids(table: &Table, key: usize) -> Result<(), EngineError> {
                 line: table.origin(row),
             });
         }
-        if let Some(&first) = seen.get(id) {
+        if let Some(first) = rows.insert(id, row as u32) {
             return Err(EngineError::DuplicateId {
                 table: table.name().to_string(),
                 id: id.to_string(),
                 line: table.origin(row),
-                first_line: table.origin(first),
+                first_line: table.origin(first as usize),
             });
         }
-        seen.insert(id, row);
     }
-    Ok(())
+    Ok(rows)
 }
 
 fn filtered_rows(table: &Table, filter: &TableFilter) -> Result<Vec<u32>, EngineError> {
@@ -872,27 +873,35 @@ fn filtered_rows(table: &Table, filter: &TableFilter) -> Result<Vec<u32>, Engine
         .collect())
 }
 
-/// Which candidates an existing coupling already holds.
+/// Which candidates (by position) an existing coupling already holds.
 fn existing_taken(
-    integration: &Table,
-    key: usize,
+    integration_rows: &hashbrown::HashMap<&str, u32>,
+    integration_len: usize,
     candidates: &[u32],
     existing: &ExistingCouplings,
-    options: RunOptions,
 ) -> Vec<bool> {
-    if existing.taken_count() == 0 {
-        return vec![false; candidates.len()];
+    let mut taken_rows = vec![false; integration_len];
+    for id in existing.taken_ids() {
+        if let Some(&row) = integration_rows.get(id) {
+            taken_rows[row as usize] = true;
+        }
     }
-    let is_taken = |&row: &u32| {
-        existing
-            .holder_of(integration.cell(row as usize, key))
-            .is_some()
-    };
-    if options.parallel {
-        candidates.par_iter().map(is_taken).collect()
-    } else {
-        candidates.iter().map(is_taken).collect()
+    candidates.iter().map(|&r| taken_rows[r as usize]).collect()
+}
+
+/// Which local rows this mapping has coupled already (they are skipped).
+fn coupled_locals(
+    local_rows: &hashbrown::HashMap<&str, u32>,
+    local_len: usize,
+    existing: &ExistingCouplings,
+) -> Vec<bool> {
+    let mut coupled = vec![false; local_len];
+    for id in existing.coupled_local_ids() {
+        if let Some(&row) = local_rows.get(id) {
+            coupled[row as usize] = true;
+        }
     }
+    coupled
 }
 
 fn build_dictionaries(

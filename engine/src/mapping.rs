@@ -1,7 +1,7 @@
 //! What a coupling job is asked to do: a table mapping's match criteria, filters and captions,
 //! and the couplings that already exist.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use crate::value::FieldType;
 
@@ -158,6 +158,16 @@ impl ExistingCouplings {
     /// The local id holding an integration id, if it is taken.
     pub fn holder_of(&self, integration_id: &str) -> Option<&str> {
         self.taken.get(integration_id).map(String::as_str)
+    }
+
+    /// Every taken integration id.
+    pub fn taken_ids(&self) -> impl Iterator<Item = &str> {
+        self.taken.keys().map(String::as_str)
+    }
+
+    /// Every local id coupled in this mapping.
+    pub fn coupled_local_ids(&self) -> impl Iterator<Item = &str> {
+        self.own.keys().map(String::as_str)
     }
 
     /// Number of distinct taken integration ids.

@@ -68,7 +68,7 @@ impl CsvInput {
     /// one if the record's terminator was a `\n` (the parser has consumed it).
     fn start_line(&self, record: &csv::ByteRecord) -> u64 {
         let pos = self.reader.position();
-        let embedded = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+        let embedded = memchr::memchr_iter(b'\n', record.as_slice()).count() as u64;
         let ended_by_lf =
             pos.byte() > 0 && self.reader.get_ref().byte_at(pos.byte() - 1) == Some(b'\n');
         pos.line()
