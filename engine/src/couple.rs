@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use thiserror::Error;
 
-use crate::index::{Dictionary, Groups, TupleIndex};
+use crate::index::{same_text, Dictionary, Groups, TupleIndex};
 use crate::mapping::{CouplingSpec, ExistingCouplings, PriorityMode, TableFilter};
 use crate::outcome::{
     no_criteria_message, unmatched_message, Holder, JobLog, LevelResult, LevelTrace, Outcome,
@@ -408,6 +408,10 @@ pub fn couple<'a>(
     clock.lap("check ids");
     let local_rows = filtered_rows(local, &spec.local_filter)?;
     let candidates = filtered_rows(integration, &spec.integration_filter)?;
+    let taken_before = existing_taken(&integration_ids, integration.len(), &candidates, existing);
+    let skipped = coupled_locals(&local_ids, local.len(), existing);
+    // The id maps are large; free them before the dictionaries are built.
+    drop((local_ids, integration_ids));
     clock.lap("filter");
 
     // Compile criteria: columns, the integration field each one conditions, its dictionary.
@@ -458,9 +462,6 @@ pub fn couple<'a>(
         tuple_indexes: Vec::new(),
         scan_limit: options.scan_limit,
     };
-    let taken_before = existing_taken(&integration_ids, integration.len(), &candidates, existing);
-    let skipped = coupled_locals(&local_ids, local.len(), existing);
-    drop((local_ids, integration_ids));
 
     // Probe every record, level by level until one is decisive; probes needing a tuple index
     // are deferred, the index built, and those records probed again.
@@ -868,7 +869,7 @@ fn filtered_rows(table: &Table, filter: &TableFilter) -> Result<Vec<u32>, Engine
         .filter(|&r| {
             conditions
                 .iter()
-                .all(|&(c, v)| table.cell(r as usize, c) == v)
+                .all(|&(c, v)| same_text(table.cell(r as usize, c), v))
         })
         .collect())
 }
