@@ -50,6 +50,17 @@ pub struct JobJson {
     pub by_priority: BTreeMap<u32, BTreeMap<&'static str, u64>>,
     pub files: Files,
     pub threads: usize,
+    /// Peak resident memory of the process (MB) after each step, where the OS tells (Linux).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub peak_memory_mb: BTreeMap<&'static str, u64>,
+}
+
+/// The process's peak resident set so far, in MB (Linux `VmHWM`), if known.
+fn peak_memory_mb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
 }
 
 #[derive(Debug, Serialize)]
@@ -194,6 +205,10 @@ fn run_mapping(
         || read_source(&m.integration, &spec.integration_columns()),
     );
     let (local, integration) = (local?, integration?);
+    let mut peak_memory = BTreeMap::new();
+    if let Some(mb) = peak_memory_mb() {
+        peak_memory.insert("1_read", mb);
+    }
     // This mapping's couplings first, so their holders win; then every other coupling.
     let mut existing = ExistingCouplings::new();
     for (name, rows) in coupling_files {
@@ -217,6 +232,9 @@ fn run_mapping(
     let run = run_coupling(spec, &local, &integration, &existing, RunOptions::default())
         .with_context(|| format!("mapping '{}'", spec.mapping_name))?;
     let t2 = Instant::now();
+    if let Some(mb) = peak_memory_mb() {
+        peak_memory.insert("2_match", mb);
+    }
 
     let dir = out.join(folder_name(&spec.mapping_name));
     let results_path = dir.join("results.csv");
@@ -302,8 +320,13 @@ fn run_mapping(
             job: job_path.display().to_string(),
         },
         threads: rayon::current_num_threads(),
+        peak_memory_mb: BTreeMap::new(),
     };
     job.timings_ms.write = ms(t2.elapsed());
+    if let Some(mb) = peak_memory_mb() {
+        peak_memory.insert("3_write", mb);
+    }
+    job.peak_memory_mb = peak_memory;
     job.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut bytes = serde_json::to_vec_pretty(&job)?;
     bytes.push(b'\n');

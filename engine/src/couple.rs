@@ -143,13 +143,13 @@ impl Probe {
 }
 
 /// The compiled criteria and everything a probe reads.
-struct Matcher {
+struct Matcher<'t> {
     criteria: Vec<CompiledCriterion>,
     /// Criteria of each level, in declaration order.
     levels: Vec<Vec<usize>>,
     slot_count: usize,
     mode: PriorityMode,
-    dictionaries: Vec<Dictionary>,
+    dictionaries: Vec<Dictionary<'t>>,
     /// Candidates grouped by code, one per dictionary.
     code_groups: Vec<Groups>,
     /// Tuple indexes built on demand, by criteria mask.
@@ -158,7 +158,7 @@ struct Matcher {
     scan_limit: usize,
 }
 
-impl Matcher {
+impl Matcher<'_> {
     /// Calls `f(level, mask)` for each level: the criteria in force, or `None` when every
     /// criterion of the level was blank.
     fn for_each_level(&self, codes: &[u32], mut f: impl FnMut(usize, Option<u64>)) {
@@ -193,7 +193,7 @@ impl Matcher {
         row: u32,
         codes: &mut [u32],
         mask: u64,
-        buf: &mut String,
+        buf: &mut (String, String),
     ) {
         let mut bits = mask;
         while bits != 0 {
@@ -203,9 +203,11 @@ impl Matcher {
                 let criterion = &self.criteria[c];
                 let cell = local.cell(row as usize, criterion.local_column);
                 // Validated when the codes were prepared: pending keys are readable and not blank.
-                codes[c] = match local_key_into(cell, criterion.field_type, criterion.fold, buf) {
+                let (key_buf, scratch) = (&mut buf.0, &mut buf.1);
+                codes[c] = match local_key_into(cell, criterion.field_type, criterion.fold, key_buf)
+                {
                     Ok(Some(key)) => self.dictionaries[criterion.dictionary]
-                        .lookup(key)
+                        .lookup(key, scratch)
                         .unwrap_or(ABSENT),
                     _ => ABSENT,
                 };
@@ -226,7 +228,7 @@ impl Matcher {
         out: &mut [Probe],
         from: usize,
         taken_before: &[bool],
-        buf: &mut String,
+        buf: &mut (String, String),
         deferred: &mut Vec<u64>,
     ) {
         let mut masks = [None; MAX_CRITERIA];
@@ -334,7 +336,7 @@ impl Matcher {
         let criteria: Vec<usize> = (0..self.criteria.len())
             .filter(|&c| mask & (1u64 << c) != 0)
             .collect();
-        let dictionaries: Vec<&Dictionary> = criteria
+        let dictionaries: Vec<&Dictionary<'_>> = criteria
             .iter()
             .map(|&c| &self.dictionaries[self.criteria[c].dictionary])
             .collect();
@@ -353,11 +355,13 @@ pub struct CouplingRun<'a> {
     integration_key: usize,
     priorities: Vec<u32>,
     candidates: Vec<u32>,
-    matcher: Matcher,
+    matcher: Matcher<'a>,
     /// Codes of every (record, criterion), record-major, by position in `outcomes`.
     local_codes: Vec<u32>,
     outcomes: Vec<RecordOutcome>,
-    traces: Vec<LevelTrace>,
+    /// Level results of every record, packed (see [`pack_result`]); a record's trace always
+    /// starts at level 0, so the priorities need not be stored.
+    traces: Vec<u32>,
     log: JobLog,
     phases: Vec<(&'static str, Duration)>,
 }
@@ -479,7 +483,8 @@ pub fn couple<'a>(
     let probe_all =
         |matcher: &Matcher, codes: &mut [u32], probes: &mut [Probe], only_deferred: bool| {
             let probe_record =
-                |buf: &mut String, (i, (codes, out)): (usize, (&mut [u32], &mut [Probe]))| {
+                |buf: &mut (String, String),
+                 (i, (codes, out)): (usize, (&mut [u32], &mut [Probe]))| {
                     if only_deferred && !out.iter().any(|p| p.count == Probe::DEFERRED) {
                         return;
                     }
@@ -510,9 +515,9 @@ pub fn couple<'a>(
                     .zip(probes.par_chunks_mut(nlevels))
                     .enumerate()
                     .with_min_len(1024)
-                    .for_each_init(String::new, probe_record);
+                    .for_each_init(Default::default, probe_record);
             } else {
-                let mut buf = String::new();
+                let mut buf = Default::default();
                 codes
                     .chunks_mut(ncrit)
                     .zip(probes.chunks_mut(nlevels))
@@ -572,7 +577,7 @@ impl<'a> CouplingRun<'a> {
         skipped: &[bool],
     ) {
         let ncrit = self.matcher.criteria.len();
-        let mut buf = String::new();
+        let mut buf = Default::default();
         const FREE: u32 = u32::MAX;
         // The local row holding each candidate coupled in this job.
         let mut holder_in_job = vec![FREE; self.candidates.len()];
@@ -642,10 +647,7 @@ impl<'a> CouplingRun<'a> {
                             LevelResult::Multiple(n)
                         }
                     };
-                    self.traces.push(LevelTrace {
-                        priority: self.priorities[level],
-                        result,
-                    });
+                    self.traces.push(pack_result(result));
                     if result == LevelResult::Coupled {
                         break;
                     }
@@ -684,7 +686,7 @@ impl<'a> CouplingRun<'a> {
         out: &mut [Probe],
         from: usize,
         taken_before: &[bool],
-        buf: &mut String,
+        buf: &mut (String, String),
     ) {
         loop {
             let mut deferred = Vec::new();
@@ -746,10 +748,16 @@ impl<'a> CouplingRun<'a> {
             .cell(integration_row as usize, self.integration_key)
     }
 
-    /// The per-level trace of a record.
-    pub fn trace(&self, record: &RecordOutcome) -> &[LevelTrace] {
+    /// The per-level trace of a record, level 0 first.
+    pub fn trace(&self, record: &RecordOutcome) -> impl Iterator<Item = LevelTrace> + '_ {
         let start = record.trace_start as usize;
-        &self.traces[start..start + record.trace_len as usize]
+        self.traces[start..start + record.trace_len as usize]
+            .iter()
+            .zip(&self.priorities)
+            .map(|(&packed, &priority)| LevelTrace {
+                priority,
+                result: unpack_result(packed),
+            })
     }
 
     /// Ids of the first `limit` integration records that the multiple-match record at position
@@ -789,6 +797,28 @@ impl<'a> CouplingRun<'a> {
     /// The integration id a skipped record is already coupled to.
     pub fn existing_coupling(&self, record: &RecordOutcome) -> Option<&str> {
         self.existing.coupled_integration_id(self.local_id(record))
+    }
+}
+
+/// A level result in 4 bytes: a match count of 2 or more is itself; the other results are
+/// values a count of several matches cannot take.
+fn pack_result(result: LevelResult) -> u32 {
+    match result {
+        LevelResult::Blank => u32::MAX,
+        LevelResult::NoMatch => 0,
+        LevelResult::Coupled => 1,
+        LevelResult::AlreadyCoupled => u32::MAX - 1,
+        LevelResult::Multiple(n) => n,
+    }
+}
+
+fn unpack_result(packed: u32) -> LevelResult {
+    match packed {
+        u32::MAX => LevelResult::Blank,
+        0 => LevelResult::NoMatch,
+        1 => LevelResult::Coupled,
+        p if p == u32::MAX - 1 => LevelResult::AlreadyCoupled,
+        n => LevelResult::Multiple(n),
     }
 }
 
@@ -905,20 +935,21 @@ fn coupled_locals(
     coupled
 }
 
-fn build_dictionaries(
-    integration: &Table,
+fn build_dictionaries<'t>(
+    integration: &'t Table,
     candidates: &[u32],
     keys: &[(usize, Fold)],
     options: RunOptions,
-) -> Result<Vec<Dictionary>, EngineError> {
-    let build = |&(col, fold): &(usize, Fold)| -> Result<Dictionary, EngineError> {
-        let mut dictionary = Dictionary::with_capacity(candidates.len());
-        let mut buf = String::new();
+) -> Result<Vec<Dictionary<'t>>, EngineError> {
+    let build = |&(col, fold): &(usize, Fold)| -> Result<Dictionary<'t>, EngineError> {
+        let column = integration.column(col);
+        let distinct = estimate_distinct(column, candidates, fold);
+        let mut dictionary = Dictionary::new(column, fold, distinct, candidates.len());
+        let (mut buf, mut scratch) = (String::new(), String::new());
         for &row in candidates {
-            let cell = integration.cell(row as usize, col);
-            let key = integration_key_into(cell, fold, &mut buf)
+            let key = integration_key_into(column.get(row as usize), fold, &mut buf)
                 .map_err(|problem| invalid(integration, row as usize, col, problem))?;
-            dictionary.push(key);
+            dictionary.push(row, key, &mut scratch);
         }
         Ok(dictionary)
     };
@@ -946,6 +977,31 @@ fn build_dictionaries(
     match first_error {
         Some(e) => Err(e),
         None => Ok(dictionaries),
+    }
+}
+
+/// About how many distinct keys the candidates hold, from an even sample (sizes the hash
+/// table: a city column needs a small one, an e-mail column one slot per candidate).
+fn estimate_distinct(column: &crate::table::Column, candidates: &[u32], fold: Fold) -> usize {
+    const SAMPLE: usize = 4096;
+    if candidates.len() <= SAMPLE {
+        return candidates.len();
+    }
+    let step = candidates.len() / SAMPLE;
+    let mut seen = hashbrown::HashSet::with_capacity(SAMPLE);
+    let mut buf = String::new();
+    for &row in candidates.iter().step_by(step) {
+        if let Ok(key) = integration_key_into(column.get(row as usize), fold, &mut buf) {
+            if !seen.contains(key) {
+                seen.insert(key.to_string());
+            }
+        }
+    }
+    let ratio = seen.len() as f64 / candidates.len().div_ceil(step) as f64;
+    if ratio > 0.5 {
+        candidates.len()
+    } else {
+        ((ratio * 1.5 * candidates.len() as f64) as usize).max(seen.len() * 2)
     }
 }
 

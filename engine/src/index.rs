@@ -15,6 +15,9 @@ use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
+use crate::table::Column;
+use crate::value::{integration_key_into, Fold};
+
 /// String equality tuned for the short values of CSV cells: a byte loop for short strings
 /// (libc's `memcmp`, which `==` calls, costs tens of nanoseconds per call here even for empty
 /// strings, measured on 1M-row filters), `==` for long ones.
@@ -30,46 +33,82 @@ pub(crate) fn same_text(a: &str, b: &str) -> bool {
 }
 
 /// Codes of one integration column under one comparison rule.
-pub(crate) struct Dictionary {
+///
+/// Keys are not copied: a table entry holds the span of the first candidate cell with the key
+/// (in the column's own text) and the code, and the cell is folded again when a comparison
+/// needs it. One probe touches the table slot and that cell only.
+pub(crate) struct Dictionary<'t> {
+    column: &'t Column,
+    fold: Fold,
     hasher: DefaultHashBuilder,
-    arena: String,
-    /// Number of distinct keys (the next code).
-    distinct: u32,
-    /// `(start, end, code)`: the key's place in `arena` is kept in the entry itself, so a probe
-    /// touches the table and the key bytes only.
+    /// `(start, end, code)`: the representative cell's span, and the code.
     table: HashTable<(u32, u32, u32)>,
+    distinct: u32,
     /// Code of each candidate, by candidate position.
     pub(crate) codes: Vec<u32>,
 }
 
-impl Dictionary {
-    pub(crate) fn with_capacity(candidates: usize) -> Self {
+impl<'t> Dictionary<'t> {
+    /// An empty dictionary over `column`, sized for about `distinct` keys and `candidates`
+    /// candidates.
+    pub(crate) fn new(column: &'t Column, fold: Fold, distinct: usize, candidates: usize) -> Self {
         Dictionary {
+            column,
+            fold,
             hasher: DefaultHashBuilder::default(),
-            arena: String::new(),
+            table: HashTable::with_capacity(distinct),
             distinct: 0,
-            // Keys are mostly distinct in the columns people match on: size for all of them.
-            table: HashTable::with_capacity(candidates),
             codes: Vec::with_capacity(candidates),
         }
     }
 
-    /// Appends the next candidate's key and returns its code.
-    pub(crate) fn push(&mut self, key: &str) -> u32 {
+    /// Whether the representative cell at `span` has the key `key` (folding the cell into
+    /// `scratch` when the rule changes it).
+    fn holds(
+        column: &Column,
+        fold: Fold,
+        span: (u32, u32),
+        key: &str,
+        scratch: &mut String,
+    ) -> bool {
+        let cell = column.text(span);
+        if fold == Fold::Lower && cell.is_ascii() {
+            // An ASCII cell's lower-case mapping is byte for byte (`key` is already folded).
+            return cell.len() == key.len()
+                && cell
+                    .bytes()
+                    .zip(key.bytes())
+                    .all(|(c, k)| c.to_ascii_lowercase() == k);
+        }
+        match integration_key_into(cell, fold, scratch) {
+            Ok(k) => same_text(k, key),
+            Err(_) => false,
+        }
+    }
+
+    /// Appends the candidate at integration row `row`, whose key is `key`; returns its code.
+    pub(crate) fn push(&mut self, row: u32, key: &str, scratch: &mut String) -> u32 {
         let hash = self.hasher.hash_one(key);
-        let arena = &self.arena;
-        let eq = |&(s, e, _): &(u32, u32, u32)| &arena[s as usize..e as usize] == key;
-        let code = match self.table.find(hash, eq) {
-            Some(&(_, _, code)) => code,
+        let (column, fold) = (self.column, self.fold);
+        let found = self
+            .table
+            .find(hash, |&(s, e, _)| {
+                Self::holds(column, fold, (s, e), key, scratch)
+            })
+            .map(|&(_, _, code)| code);
+        let code = match found {
+            Some(code) => code,
             None => {
                 let code = self.distinct;
                 self.distinct += 1;
-                let start = self.arena.len() as u32;
-                self.arena.push_str(key);
-                let entry = (start, self.arena.len() as u32, code);
-                let (arena, hasher) = (&self.arena, &self.hasher);
-                self.table.insert_unique(hash, entry, |&(s, e, _)| {
-                    hasher.hash_one(&arena[s as usize..e as usize])
+                let (s, e) = column.span(row as usize);
+                let hasher = &self.hasher;
+                self.table.insert_unique(hash, (s, e, code), |&(s, e, _)| {
+                    // Only when the table grows: fold the representative again.
+                    let cell = column.text((s, e));
+                    let mut buf = String::new();
+                    let key = integration_key_into(cell, fold, &mut buf).unwrap_or(cell);
+                    hasher.hash_one(key)
                 });
                 code
             }
@@ -79,11 +118,11 @@ impl Dictionary {
     }
 
     /// The code of a key, if some candidate has it.
-    pub(crate) fn lookup(&self, key: &str) -> Option<u32> {
+    pub(crate) fn lookup(&self, key: &str, scratch: &mut String) -> Option<u32> {
         let hash = self.hasher.hash_one(key);
         self.table
             .find(hash, |&(s, e, _)| {
-                &self.arena[s as usize..e as usize] == key
+                Self::holds(self.column, self.fold, (s, e), key, scratch)
             })
             .map(|&(_, _, code)| code)
     }
@@ -141,7 +180,7 @@ pub(crate) struct TupleIndex {
 impl TupleIndex {
     /// Groups all candidates by their codes in `dictionaries` (one per criterion, same order
     /// as `criteria`).
-    pub(crate) fn build(criteria: Vec<usize>, dictionaries: &[&Dictionary]) -> Self {
+    pub(crate) fn build(criteria: Vec<usize>, dictionaries: &[&Dictionary<'_>]) -> Self {
         let k = criteria.len();
         let n = dictionaries.first().map_or(0, |d| d.codes.len());
         let hasher = DefaultHashBuilder::default();
@@ -206,15 +245,49 @@ mod tests {
         assert!(!same_text(&long, &format!("{}y", &long[1..])));
     }
 
+    fn column(cells: &[&str]) -> Column {
+        let mut c = Column::default();
+        for cell in cells {
+            c.push(cell).unwrap();
+        }
+        c
+    }
+
+    fn dictionary<'t>(col: &'t Column, fold: Fold) -> Dictionary<'t> {
+        let mut d = Dictionary::new(col, fold, 1, col.len());
+        let (mut buf, mut scratch) = (String::new(), String::new());
+        for row in 0..col.len() {
+            let key = integration_key_into(col.get(row), fold, &mut buf).unwrap();
+            d.push(row as u32, key, &mut scratch);
+        }
+        d
+    }
+
     #[test]
     fn dictionary_codes_are_dense_and_stable() {
-        let mut d = Dictionary::with_capacity(4);
-        let codes: Vec<u32> = ["a", "b", "a", "", "b"].iter().map(|k| d.push(k)).collect();
-        assert_eq!(codes, vec![0, 1, 0, 2, 1]);
-        assert_eq!(d.lookup("b"), Some(1));
-        assert_eq!(d.lookup(""), Some(2));
-        assert_eq!(d.lookup("c"), None);
+        let col = column(&["a", "b", "a", "", "b"]);
+        let d = dictionary(&col, Fold::Exact);
+        assert_eq!(d.codes, vec![0, 1, 0, 2, 1]);
+        let mut scratch = String::new();
+        assert_eq!(d.lookup("b", &mut scratch), Some(1));
+        assert_eq!(d.lookup("", &mut scratch), Some(2));
+        assert_eq!(d.lookup("c", &mut scratch), None);
         assert_eq!(d.len(), 3);
+    }
+
+    #[test]
+    fn dictionary_compares_folded_keys_and_survives_growth() {
+        let cells: Vec<String> = (0..5000).map(|i| format!("Key {}", i % 1500)).collect();
+        let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let col = column(&refs);
+        let d = dictionary(&col, Fold::Lower);
+        assert_eq!(d.len(), 1500);
+        let mut scratch = String::new();
+        assert_eq!(d.lookup("key 7", &mut scratch), Some(d.codes[7]));
+        assert_eq!(d.lookup("Key 7", &mut scratch), None);
+        let nums = column(&["1.50", "1.5", "2"]);
+        let d = dictionary(&nums, Fold::Number);
+        assert_eq!(d.codes, vec![0, 0, 1]);
     }
 
     #[test]
@@ -226,12 +299,8 @@ mod tests {
 
     #[test]
     fn tuple_index_groups_by_all_codes() {
-        let mut a = Dictionary::with_capacity(4);
-        let mut b = Dictionary::with_capacity(4);
-        for (x, y) in [("1", "x"), ("1", "y"), ("2", "x"), ("1", "x")] {
-            a.push(x);
-            b.push(y);
-        }
+        let (ca, cb) = (column(&["1", "1", "2", "1"]), column(&["x", "y", "x", "x"]));
+        let (a, b) = (dictionary(&ca, Fold::Exact), dictionary(&cb, Fold::Exact));
         let t = TupleIndex::build(vec![0, 1], &[&a, &b]);
         assert_eq!(t.group(&[0, 0]), &[0, 3]);
         assert_eq!(t.group(&[0, 1]), &[1]);

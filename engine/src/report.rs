@@ -86,7 +86,7 @@ impl<'r, 'a> Renderer<'r, 'a> {
         if let Some(level) = record.outcome.level() {
             let _ = write!(priority, "{}", run.priorities()[level as usize]);
         }
-        for (i, t) in run.trace(record).iter().enumerate() {
+        for (i, t) in run.trace(record).enumerate() {
             if i > 0 {
                 trace.push(' ');
             }
