@@ -1,5 +1,7 @@
 //! The human summary printed after each mapping (stdout).
 
+use coupler_engine::OUTCOME_NAMES;
+
 use crate::config::PlannedMapping;
 use crate::couple_cmd::JobJson;
 
@@ -15,18 +17,8 @@ pub fn print(job: &JobJson, m: &PlannedMapping) {
     );
     println!();
     println!("  {:<18} {:>9}", "outcome", "records");
-    for (name, n) in [
-        "coupled",
-        "no_match",
-        "multiple_matches",
-        "already_coupled",
-        "no_criteria",
-        "skipped",
-    ]
-    .iter()
-    .map(|n| (*n, job.outcomes[n]))
-    {
-        println!("  {name:<18} {n:>9}");
+    for name in OUTCOME_NAMES {
+        println!("  {name:<18} {:>9}", job.outcomes[name]);
     }
     if !job.by_priority.is_empty() {
         println!();
