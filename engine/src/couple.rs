@@ -315,6 +315,15 @@ impl Matcher<'_> {
                 first: 0,
             };
         };
+        if mask.count_ones() == 1 {
+            // One criterion in force: its group's head is the answer.
+            let c = mask.trailing_zeros() as usize;
+            if codes[c] == ABSENT {
+                return Probe::NONE;
+            }
+            let (count, first) = self.code_groups[self.criteria[c].dictionary].head(codes[c]);
+            return Probe { count, first };
+        }
         let mut probe = Probe::NONE;
         let found = self.matches(codes, mask, |pos| {
             if probe.count == 0 {

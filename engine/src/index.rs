@@ -134,35 +134,70 @@ impl<'t> Dictionary<'t> {
 }
 
 /// Candidates grouped by a dense group number, in source order within a group.
+///
+/// Most groups hold one candidate (a phone number, an e-mail), so a group's head holds the
+/// count and, for a single candidate, the candidate itself: a probe of such a group reads 8
+/// bytes, one cache line. Only groups of several candidates list them in `members`.
 pub(crate) struct Groups {
-    /// `starts[g]..starts[g + 1]` is group g in `members`.
-    starts: Vec<u32>,
+    /// Per group: count, and the candidate (count 1) or the start of its list in `members`.
+    heads: Vec<(u32, u32)>,
     members: Vec<u32>,
 }
 
 impl Groups {
     /// Counting sort of candidate positions by their group.
     pub(crate) fn build(group_of: &[u32], group_count: usize) -> Self {
-        let mut starts = vec![0u32; group_count + 1];
-        for &g in group_of {
-            starts[g as usize + 1] += 1;
-        }
-        for g in 0..group_count {
-            starts[g + 1] += starts[g];
-        }
-        let mut fill = starts[..group_count].to_vec();
-        let mut members = vec![0u32; group_of.len()];
+        let mut heads = vec![(0u32, 0u32); group_count];
         for (pos, &g) in group_of.iter().enumerate() {
-            members[fill[g as usize] as usize] = pos as u32;
-            fill[g as usize] += 1;
+            let head = &mut heads[g as usize];
+            head.0 += 1;
+            head.1 = pos as u32;
         }
-        Groups { starts, members }
+        // Lists for groups of several candidates only.
+        let mut next = 0u32;
+        for head in &mut heads {
+            if head.0 > 1 {
+                head.1 = next;
+                next += head.0;
+            }
+        }
+        let mut members = vec![0u32; next as usize];
+        let mut filled = if next > 0 {
+            vec![0u32; group_count]
+        } else {
+            Vec::new()
+        };
+        for (pos, &g) in group_of.iter().enumerate() {
+            let (count, start) = heads[g as usize];
+            if count > 1 {
+                let k = &mut filled[g as usize];
+                members[(start + *k) as usize] = pos as u32;
+                *k += 1;
+            }
+        }
+        Groups { heads, members }
     }
 
+    /// Number of candidates in group `g`, and the first of them (in source order).
+    #[inline]
+    pub(crate) fn head(&self, g: u32) -> (u32, u32) {
+        let (count, first) = self.heads[g as usize];
+        if count > 1 {
+            (count, self.members[first as usize])
+        } else {
+            (count, first)
+        }
+    }
+
+    /// The candidates of group `g`, in source order.
     #[inline]
     pub(crate) fn group(&self, g: u32) -> &[u32] {
-        let g = g as usize;
-        &self.members[self.starts[g] as usize..self.starts[g + 1] as usize]
+        let (count, first) = &self.heads[g as usize];
+        match *count {
+            0 => &[],
+            1 => std::slice::from_ref(first),
+            n => &self.members[*first as usize..(*first + n) as usize],
+        }
     }
 }
 
@@ -292,9 +327,14 @@ mod tests {
 
     #[test]
     fn groups_keep_source_order() {
-        let g = Groups::build(&[1, 0, 1, 1], 2);
+        let g = Groups::build(&[1, 0, 1, 1, 3], 4);
         assert_eq!(g.group(0), &[1]);
         assert_eq!(g.group(1), &[0, 2, 3]);
+        assert_eq!(g.group(2), &[] as &[u32]);
+        assert_eq!(g.group(3), &[4]);
+        assert_eq!(g.head(1), (3, 0));
+        assert_eq!(g.head(3), (1, 4));
+        assert_eq!(g.head(2).0, 0);
     }
 
     #[test]
