@@ -46,6 +46,17 @@ impl Column {
         }
     }
 
+    /// Reserves room for `rows` more cells of about `bytes` text in all.
+    pub fn reserve(&mut self, rows: usize, bytes: usize) {
+        self.text.reserve(bytes);
+        self.ends.reserve(rows);
+    }
+
+    /// Bytes of text held.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// Appends one cell. Fails only when the column passes 4 GiB.
     pub fn push(&mut self, cell: &str) -> Result<(), ColumnFull> {
         let end = u32::try_from(self.text.len() + cell.len()).map_err(|_| ColumnFull)?;

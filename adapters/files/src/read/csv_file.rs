@@ -293,6 +293,7 @@ pub(super) fn read_table(
     if !options.has_headers {
         sink.push(&first, first_line)?;
     }
+    let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let mut record = csv::ByteRecord::new();
     let mut next_report = PROGRESS_STEP;
     // A quote that is never closed makes the parser read the rest of the file into one value,
@@ -309,6 +310,9 @@ pub(super) fn read_table(
         }
         previous_line = line;
         sink.push(&record, line)?;
+        if sink.origins.len() == PRESIZE_AFTER_ROWS {
+            sink.presize(file_size, input.consumed.get());
+        }
         if input.consumed.get() >= next_report {
             progress(input.consumed.get());
             next_report = input.consumed.get() + PROGRESS_STEP;
@@ -347,7 +351,30 @@ struct Sink<'a> {
     origins: Vec<u64>,
 }
 
+/// Rows read before the columns are sized for the whole file.
+const PRESIZE_AFTER_ROWS: usize = 4096;
+
 impl Sink<'_> {
+    /// Reserves room for the rest of the file, extrapolated from the rows read so far
+    /// (`consumed` bytes): growing a column by doubling would copy it and fault in fresh pages
+    /// again and again (measured: a quarter of the read time at 10M rows). Reserved but unused
+    /// room costs address space, not memory.
+    fn presize(&mut self, file_size: u64, consumed: u64) {
+        let rows = self.origins.len() as f64;
+        if consumed == 0 || file_size <= consumed {
+            return;
+        }
+        let remaining_rows = (file_size - consumed) as f64 / consumed as f64 * rows * 1.05;
+        for column in &mut self.cells {
+            let bytes_per_row = column.text_len() as f64 / rows;
+            column.reserve(
+                remaining_rows as usize,
+                (remaining_rows * bytes_per_row * 1.05) as usize,
+            );
+        }
+        self.origins.reserve(remaining_rows as usize);
+    }
+
     fn push(&mut self, record: &csv::ByteRecord, line: u64) -> Result<(), FilesError> {
         for (j, &i) in self.indices.iter().enumerate() {
             let bytes = record.get(i).unwrap_or_default();
