@@ -37,22 +37,6 @@ use crate::value::{integration_key_into, local_key_into, FieldType, Fold, Invali
 /// At most this many criteria per mapping (criteria in force are a 64-bit set).
 pub const MAX_CRITERIA: usize = 64;
 
-/// Which side of a mapping a table is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Local,
-    Integration,
-}
-
-impl std::fmt::Display for Side {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Side::Local => "local",
-            Side::Integration => "integration",
-        })
-    }
-}
-
 /// Why a coupling job could not run. Every variant names the table and, for data problems,
 /// the row's origin (line number) so the adapter's user can find it.
 #[derive(Debug, Error, PartialEq, Eq)]

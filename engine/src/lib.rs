@@ -18,7 +18,7 @@ pub mod report;
 pub mod table;
 pub mod value;
 
-pub use couple::{couple, CouplingRun, EngineError, RunOptions, Side, MAX_CRITERIA};
+pub use couple::{couple, CouplingRun, EngineError, RunOptions, MAX_CRITERIA};
 pub use mapping::{CouplingSpec, ExistingCouplings, MatchCriterion, PriorityMode, TableFilter};
 pub use outcome::{
     Counters, Holder, JobLog, LevelResult, LevelTrace, Outcome, OutcomeCounts, RecordOutcome,

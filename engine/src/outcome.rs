@@ -104,16 +104,6 @@ impl Outcome {
             Outcome::NoCriteria | Outcome::Skipped => None,
         }
     }
-
-    /// Whether the record counts as failed in BC's job log.
-    pub fn is_unmatched(&self) -> bool {
-        matches!(
-            self,
-            Outcome::NoMatch { .. }
-                | Outcome::MultipleMatches { .. }
-                | Outcome::AlreadyCoupled { .. }
-        )
-    }
 }
 
 /// All outcome names, in the order reports list them.

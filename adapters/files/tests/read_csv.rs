@@ -1,8 +1,11 @@
 //! CSV reading: delimiters, encodings, quoting, line numbers, and error messages.
 
+mod common;
+
 use std::cell::Cell;
 use std::path::PathBuf;
 
+use common::{cols, row, rows};
 use coupler_engine::Table;
 use coupler_files::{
     read_header, read_table, CsvOptions, Encoding, FileSource, FilesError, SourceFormat,
@@ -21,10 +24,6 @@ impl Dir {
     }
 }
 
-fn cols(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
-
 fn csv_with(path: PathBuf, options: CsvOptions) -> FileSource {
     FileSource {
         path,
@@ -34,24 +33,6 @@ fn csv_with(path: PathBuf, options: CsvOptions) -> FileSource {
 
 fn read(source: &FileSource, columns: &[&str]) -> Result<Table, FilesError> {
     read_table(source, &cols(columns), &|_| {})
-}
-
-/// All rows as vectors of cells, plus origins.
-fn rows(t: &Table) -> Vec<(u64, Vec<String>)> {
-    (0..t.len())
-        .map(|r| {
-            (
-                t.origin(r),
-                (0..t.column_names().len())
-                    .map(|c| t.cell(r, c).to_string())
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
-fn row(origin: u64, cells: &[&str]) -> (u64, Vec<String>) {
-    (origin, cells.iter().map(|s| s.to_string()).collect())
 }
 
 #[test]

@@ -1,14 +1,12 @@
 //! XLSX reading: cell formatting, sheets, row numbers, errors.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use coupler_engine::Table;
+use common::{cols, row, rows};
 use coupler_files::{read_header, read_table, FileSource, FilesError, SourceFormat};
 use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
-
-fn cols(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
 
 fn sheet(path: &Path, name: Option<&str>) -> FileSource {
     FileSource {
@@ -17,23 +15,6 @@ fn sheet(path: &Path, name: Option<&str>) -> FileSource {
             sheet: name.map(str::to_string),
         },
     }
-}
-
-fn rows(t: &Table) -> Vec<(u64, Vec<String>)> {
-    (0..t.len())
-        .map(|r| {
-            (
-                t.origin(r),
-                (0..t.column_names().len())
-                    .map(|c| t.cell(r, c).to_string())
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
-fn row(origin: u64, cells: &[&str]) -> (u64, Vec<String>) {
-    (origin, cells.iter().map(|s| s.to_string()).collect())
 }
 
 /// A workbook with two sheets: "Accounts" (typed cells) and "Contacts".
