@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
+use coupler_dataverse::ReadStrategy;
 use coupler_engine::{CouplingSpec, FieldType, MatchCriterion, PriorityMode};
 use coupler_files::{CsvOptions, Encoding, FileSource, SourceFormat};
 use serde::Deserialize;
 
-/// The whole file. Sections for features of later versions (`store`, `[dataverse]`,
-/// `[[variants]]`) are parsed so that one config serves every version, but not used yet.
+/// The whole file. Sections for features of later versions (`store`, `[[variants]]`) are
+/// parsed so that one config serves every version, but not used yet.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
@@ -20,8 +21,8 @@ pub struct Config {
     pub mappings: Vec<MappingConfig>,
     /// Path of the coupling store (used by `--apply`; a later version).
     pub store: Option<PathBuf>,
-    /// Dataverse connection (a later version); accepted so configs can be shared.
-    pub dataverse: Option<toml::Table>,
+    /// The Dataverse connection (contract: "Dataverse").
+    pub dataverse: Option<DataverseConfig>,
     /// Criteria variants for `criteria compare` (a later version).
     #[serde(default)]
     pub variants: Vec<toml::Table>,
@@ -105,6 +106,35 @@ pub struct SourceConfig {
     pub delimiter: Option<String>,
     pub encoding: Option<String>,
     pub has_headers: Option<bool>,
+    /// Dataverse sources: `auto` (default), `bulk` or `lookup`.
+    pub read_strategy: Option<String>,
+}
+
+/// `[dataverse]`: the environment and the application's credential. The secret itself is
+/// never in the file: it comes from an environment variable or a file of its own.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct DataverseConfig {
+    pub url: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub certificate: Option<PathBuf>,
+    /// `PS256` (default, `x5t#S256`) or `RS256` (`x5t`).
+    pub certificate_algorithm: Option<String>,
+    pub authority: Option<String>,
+    pub local_currency: Option<String>,
+    #[serde(default)]
+    pub strict_currency: bool,
+    /// Retries of one request after 429/5xx/timeouts (default 8).
+    pub max_retries: Option<u32>,
+    /// First backoff ceiling in milliseconds after a 5xx/timeout; doubles per retry (default 500).
+    pub retry_delay_ms: Option<u64>,
+    /// Time limit of one request in seconds (default 120).
+    pub timeout_secs: Option<u64>,
+    /// Rows per page of a whole-table read (default and maximum 5000).
+    pub page_size: Option<u32>,
 }
 
 /// A filter value; numbers and booleans are compared as their text.
@@ -155,12 +185,39 @@ fn default_type() -> String {
     "text".into()
 }
 
+/// Where the integration side's rows come from.
+#[derive(Debug, Clone)]
+pub enum IntegrationSource {
+    File(FileSource),
+    Dataverse(DataverseTable),
+}
+
+/// A Dataverse table as an integration source.
+#[derive(Debug, Clone)]
+pub struct DataverseTable {
+    /// The entity set name (`accounts`).
+    pub entity_set: String,
+    pub strategy: ReadStrategy,
+}
+
+impl IntegrationSource {
+    /// How messages name the source: the file name, or `Dataverse accounts`.
+    pub fn describe(&self) -> String {
+        match self {
+            IntegrationSource::File(f) => file_name(&f.path),
+            IntegrationSource::Dataverse(t) => format!("Dataverse {}", t.entity_set),
+        }
+    }
+}
+
 /// A mapping ready to run: engine spec, where its data is, which couplings exist.
 #[derive(Debug, Clone)]
 pub struct PlannedMapping {
+    /// The engine's spec. For a Dataverse source without `key`, `integration_key` is empty
+    /// until the table's primary key is read from metadata.
     pub spec: CouplingSpec,
     pub local: FileSource,
-    pub integration: FileSource,
+    pub integration: IntegrationSource,
     pub couplings: Option<PathBuf>,
     /// Settings that do nothing in a dry run, or combinations BC only warns about in telemetry.
     pub warnings: Vec<String>,
@@ -171,6 +228,9 @@ pub struct PlannedMapping {
 pub struct Plan {
     pub path: PathBuf,
     pub mappings: Vec<PlannedMapping>,
+    pub dataverse: Option<DataverseConfig>,
+    /// The config file's folder (relative paths are relative to it).
+    pub base: PathBuf,
 }
 
 impl Plan {
@@ -188,7 +248,7 @@ impl Plan {
         }
         let mut mappings: Vec<PlannedMapping> = Vec::new();
         for m in &config.mappings {
-            let planned = plan_mapping(m, &base)
+            let planned = plan_mapping(m, &base, config.dataverse.as_ref())
                 .with_context(|| format!("{}: mapping '{}'", path.display(), m.name))?;
             if mappings.iter().any(|p| p.spec.mapping_name == m.name) {
                 bail!(
@@ -210,9 +270,32 @@ impl Plan {
                 }
             }
         }
+        if let Some(d) = &config.dataverse {
+            check_dataverse(d).with_context(|| format!("{}: [dataverse]", path.display()))?;
+        } else if let Some(m) = mappings
+            .iter()
+            .find(|m| matches!(m.integration, IntegrationSource::Dataverse(_)))
+        {
+            bail!(
+                "{}: mapping '{}' reads from Dataverse, but the config has no [dataverse] section (url, tenant_id, client_id and a credential)",
+                path.display(),
+                m.spec.mapping_name
+            );
+        }
+        if let Some(d) = &config.dataverse {
+            for (m, c) in mappings.iter().zip(&config.mappings) {
+                if let Some(url) = &c.integration.dataverse {
+                    if url.trim_end_matches('/') != d.url.trim_end_matches('/') {
+                        bail!("{}: mapping '{}': [mappings.integration] dataverse = \"{url}\" differs from [dataverse] url = \"{}\"; one environment per config", path.display(), m.spec.mapping_name, d.url);
+                    }
+                }
+            }
+        }
         Ok(Plan {
             path: path.to_path_buf(),
             mappings,
+            dataverse: config.dataverse,
+            base,
         })
     }
 
@@ -240,25 +323,42 @@ impl Plan {
     }
 }
 
-fn plan_mapping(m: &MappingConfig, base: &Path) -> Result<PlannedMapping> {
+fn plan_mapping(
+    m: &MappingConfig,
+    base: &Path,
+    dataverse: Option<&DataverseConfig>,
+) -> Result<PlannedMapping> {
     if m.name.trim().is_empty() {
         bail!("the mapping name is blank");
     }
     if m.collation == Collation::Dataverse {
         bail!("collation = \"dataverse\" is not available in this version; use \"exact\" (BC's own comparison)");
     }
+    if is_dataverse(&m.local) {
+        bail!("[mappings.local]: the local (Business Central) side is read from exports (csv or xlsx); Dataverse is the integration side");
+    }
     let local = file_source(&m.local, base, "local")?;
-    let integration = file_source(&m.integration, base, "integration")?;
+    let integration = if is_dataverse(&m.integration) {
+        IntegrationSource::Dataverse(dataverse_table(&m.integration)?)
+    } else {
+        if m.integration.read_strategy.is_some() {
+            bail!("[mappings.integration]: read_strategy applies to Dataverse sources only");
+        }
+        IntegrationSource::File(file_source(&m.integration, base, "integration")?)
+    };
     let local_key = m
         .local
         .key
         .clone()
         .ok_or_else(|| anyhow!("[mappings.local] needs key = \"<id column>\""))?;
-    let integration_key = m
-        .integration
-        .key
-        .clone()
-        .ok_or_else(|| anyhow!("[mappings.integration] needs key = \"<id column>\""))?;
+    let integration_key = match (&m.integration.key, &integration) {
+        (Some(key), _) => key.clone(),
+        // Dataverse: the table's primary key, read from metadata when connecting.
+        (None, IntegrationSource::Dataverse(_)) => String::new(),
+        (None, IntegrationSource::File(_)) => {
+            bail!("[mappings.integration] needs key = \"<id column>\"")
+        }
+    };
     let mut criteria = Vec::new();
     for (i, f) in m.fields.iter().enumerate() {
         let n = i + 1;
@@ -306,15 +406,21 @@ fn plan_mapping(m: &MappingConfig, base: &Path) -> Result<PlannedMapping> {
             warnings.push(format!("mapping '{}': field mapping {} has direction {:?}, which the mapping's direction {:?} never synchronizes", m.name, f.integration, f.direction.unwrap_or_default(), m.direction));
         }
     }
-    let integration_source = file_name(&integration.path);
+    // BC's messages name the Dataverse environment URL (M2); a file by its name.
+    let (integration_source, default_caption) = match &integration {
+        IntegrationSource::File(f) => (file_name(&f.path), file_name(&f.path)),
+        IntegrationSource::Dataverse(t) => (
+            dataverse
+                .map(|d| d.url.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| t.entity_set.clone()),
+            t.entity_set.clone(),
+        ),
+    };
     Ok(PlannedMapping {
         spec: CouplingSpec {
             mapping_name: m.name.clone(),
             local_caption: m.local_caption.clone().unwrap_or_else(|| m.name.clone()),
-            integration_caption: m
-                .integration_caption
-                .clone()
-                .unwrap_or_else(|| integration_source.clone()),
+            integration_caption: m.integration_caption.clone().unwrap_or(default_caption),
             integration_source,
             local_key,
             integration_key,
@@ -375,9 +481,87 @@ fn parse_type(name: &str) -> Result<FieldType> {
     })
 }
 
+fn is_dataverse(s: &SourceConfig) -> bool {
+    s.dataverse.is_some() || s.dataverse_table.is_some() || s.table.is_some()
+}
+
+/// `dataverse_table = "accounts"`, or the contract's other form `dataverse = URL, table = …`.
+fn dataverse_table(s: &SourceConfig) -> Result<DataverseTable> {
+    for (key, set) in [
+        ("csv", s.csv.is_some()),
+        ("xlsx", s.xlsx.is_some()),
+        ("sheet", s.sheet.is_some()),
+        ("delimiter", s.delimiter.is_some()),
+        ("encoding", s.encoding.is_some()),
+        ("has_headers", s.has_headers.is_some()),
+    ] {
+        if set {
+            bail!("[mappings.integration]: {key} does not apply to a Dataverse source");
+        }
+    }
+    let entity_set = match (&s.dataverse_table, &s.table) {
+        (Some(_), Some(_)) => bail!("[mappings.integration]: set dataverse_table or table, not both"),
+        (Some(t), None) | (None, Some(t)) => t.trim().to_string(),
+        (None, None) => bail!("[mappings.integration]: name the Dataverse table: dataverse_table = \"accounts\" (its entity set name)"),
+    };
+    if entity_set.is_empty()
+        || !entity_set
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        bail!("[mappings.integration]: dataverse_table = \"{entity_set}\" is not an entity set name (letters, digits and _ only, e.g. \"accounts\")");
+    }
+    let strategy = match s.read_strategy.as_deref() {
+        None | Some("auto") => ReadStrategy::Auto,
+        Some("bulk") => ReadStrategy::Bulk,
+        Some("lookup") => ReadStrategy::Lookup,
+        Some(other) => bail!("[mappings.integration]: unknown read_strategy \"{other}\"; use \"auto\", \"bulk\" or \"lookup\""),
+    };
+    Ok(DataverseTable {
+        entity_set,
+        strategy,
+    })
+}
+
+/// `[dataverse]` rules that need no network: one credential, known algorithm, sane limits.
+fn check_dataverse(d: &DataverseConfig) -> Result<()> {
+    coupler_dataverse::settings::checked_url(&d.url, "url")?;
+    if let Some(a) = &d.authority {
+        coupler_dataverse::settings::checked_url(a, "authority")?;
+    }
+    let credentials = [
+        d.client_secret_env.is_some(),
+        d.client_secret_file.is_some(),
+        d.certificate.is_some(),
+    ]
+    .iter()
+    .filter(|set| **set)
+    .count();
+    if credentials != 1 {
+        bail!("set exactly one credential: client_secret_env = \"VARIABLE\" (the secret is read from that environment variable), client_secret_file = \"path\", or certificate = \"app.pem\"; secrets never go in the config itself");
+    }
+    if let Some(alg) = &d.certificate_algorithm {
+        if d.certificate.is_none() {
+            bail!("certificate_algorithm applies only with certificate");
+        }
+        if !matches!(alg.as_str(), "PS256" | "RS256") {
+            bail!("certificate_algorithm = \"{alg}\"; use \"PS256\" (default) or \"RS256\"");
+        }
+    }
+    if let Some(p) = d.page_size {
+        if p == 0 || p > coupler_dataverse::settings::MAX_PAGE_SIZE {
+            bail!("page_size = {p}; Dataverse serves 1 to 5000 rows per page");
+        }
+    }
+    if d.timeout_secs == Some(0) {
+        bail!("timeout_secs must be at least 1");
+    }
+    Ok(())
+}
+
 fn file_source(s: &SourceConfig, base: &Path, side: &str) -> Result<FileSource> {
-    if s.dataverse.is_some() || s.dataverse_table.is_some() || s.table.is_some() {
-        bail!("[mappings.{side}]: Dataverse sources are not available in this version; export the table to CSV or Excel and use csv = \"...\" or xlsx = \"...\"");
+    if s.read_strategy.is_some() {
+        bail!("[mappings.{side}]: read_strategy applies to Dataverse sources only");
     }
     let csv_only = |key: &str, set: bool| -> Result<()> {
         if set {

@@ -15,7 +15,8 @@ use coupler_files::{
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::config::{file_name, Plan, PlannedMapping};
+use crate::config::{file_name, IntegrationSource, Plan, PlannedMapping};
+use crate::dataverse_link::{DataverseLink, IntegrationRead};
 use crate::progress;
 use crate::summary;
 
@@ -53,6 +54,12 @@ pub struct JobJson {
     /// Peak resident memory of the process (MB) after each step, where the OS tells (Linux).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub peak_memory_mb: BTreeMap<&'static str, u64>,
+    /// Dataverse-backed jobs: requests, retries and throttled answers (contract: "Dataverse").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<coupler_dataverse::HttpCounts>,
+    /// Dataverse-backed jobs: how the integration side was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integration_read: Option<IntegrationRead>,
 }
 
 /// The process's peak resident set so far, in MB (Linux `VmHWM`), if known.
@@ -96,10 +103,12 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
             .context("cannot start the worker threads")?;
     }
     let plan = Plan::load(&args.config)?;
-    let selected = plan.select(&args.mappings)?;
+    let mut selected: Vec<PlannedMapping> =
+        plan.select(&args.mappings)?.into_iter().cloned().collect();
+    let mut link = open_link(&plan, &selected)?;
     // Check every selected mapping's sources and columns before any work or output.
-    for m in &selected {
-        check_mapping(m)?;
+    for m in &mut selected {
+        check_mapping(m, link.as_mut())?;
         for w in &m.warnings {
             eprintln!("coupler: warning: {w}");
         }
@@ -108,10 +117,17 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
     let mut made_in_run: Vec<(String, String)> = Vec::new();
     let mut jobs = Vec::new();
     let count = selected.len();
-    for (n, m) in selected.into_iter().enumerate() {
+    for (n, m) in selected.iter().enumerate() {
         // Couplings made here are "taken" for the mappings that follow in this run.
         let collect = n + 1 < count;
-        let job = run_mapping(m, &coupling_files, &mut made_in_run, collect, &args.out)?;
+        let job = run_mapping(
+            m,
+            link.as_mut(),
+            &coupling_files,
+            &mut made_in_run,
+            collect,
+            &args.out,
+        )?;
         if !args.json {
             summary::print(&job, m);
         }
@@ -123,11 +139,24 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
     Ok(())
 }
 
+/// A Dataverse session when a selected mapping reads from Dataverse.
+fn open_link(plan: &Plan, selected: &[PlannedMapping]) -> Result<Option<DataverseLink>> {
+    let needs = selected
+        .iter()
+        .any(|m| matches!(m.integration, IntegrationSource::Dataverse(_)));
+    match (&plan.dataverse, needs) {
+        (Some(config), true) => Ok(Some(DataverseLink::open(config, &plan.base)?)),
+        _ => Ok(None),
+    }
+}
+
 pub fn validate(config: &Path) -> Result<()> {
     let plan = Plan::load(config)?;
     read_all_couplings(&plan)?;
-    for m in &plan.mappings {
-        check_mapping(m)?;
+    let mut mappings = plan.mappings.clone();
+    let mut link = open_link(&plan, &mappings)?;
+    for m in &mut mappings {
+        check_mapping(m, link.as_mut())?;
         for w in &m.warnings {
             eprintln!("coupler: warning: {w}");
         }
@@ -138,7 +167,7 @@ pub fn validate(config: &Path) -> Result<()> {
             "{}: {} → {}: key '{}' ↔ '{}', {} match criteria on {} priority level(s){}",
             spec.mapping_name,
             file_name(&m.local.path),
-            file_name(&m.integration.path),
+            m.integration.describe(),
             spec.local_key,
             spec.integration_key,
             spec.criteria.len(),
@@ -154,11 +183,21 @@ pub fn validate(config: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Config-level rules, and every column the mapping names exists in its source.
-fn check_mapping(m: &PlannedMapping) -> Result<()> {
+/// Config-level rules, and every column the mapping names exists in its source (for
+/// Dataverse, in the table's metadata; the key is resolved there too).
+fn check_mapping(m: &mut PlannedMapping, link: Option<&mut DataverseLink>) -> Result<()> {
     m.spec.validate()?;
     check_columns(&m.local, &m.spec.local_columns())?;
-    check_columns(&m.integration, &m.spec.integration_columns())?;
+    match (&m.integration, link) {
+        (IntegrationSource::File(f), _) => check_columns(f, &m.spec.integration_columns())?,
+        (IntegrationSource::Dataverse(t), Some(link)) => link.prepare(&mut m.spec, t)?,
+        (IntegrationSource::Dataverse(_), None) => {
+            bail!(
+                "mapping '{}' reads from Dataverse but no connection is configured",
+                m.spec.mapping_name
+            )
+        }
+    }
     Ok(())
 }
 
@@ -192,6 +231,7 @@ fn read_source(source: &FileSource, columns: &[String]) -> Result<Table> {
 
 fn run_mapping(
     m: &PlannedMapping,
+    link: Option<&mut DataverseLink>,
     coupling_files: &[CouplingFile],
     made_in_run: &mut Vec<(String, String)>,
     collect_couplings: bool,
@@ -200,11 +240,27 @@ fn run_mapping(
     let spec = &m.spec;
     let started_at = chrono::Utc::now();
     let t0 = Instant::now();
-    let (local, integration) = rayon::join(
-        || read_source(&m.local, &spec.local_columns()),
-        || read_source(&m.integration, &spec.integration_columns()),
-    );
-    let (local, integration) = (local?, integration?);
+    let (local, integration, integration_read) = match (&m.integration, link) {
+        (IntegrationSource::File(file), _) => {
+            let (local, integration) = rayon::join(
+                || read_source(&m.local, &spec.local_columns()),
+                || read_source(file, &spec.integration_columns()),
+            );
+            (local?, integration?, None)
+        }
+        (IntegrationSource::Dataverse(table), Some(link)) => {
+            // The local side first: a lookup read needs its values.
+            let local = read_source(&m.local, &spec.local_columns())?;
+            let (integration, how) = link.read(spec, table, &local)?;
+            (local, integration, Some((how, link.take_counts())))
+        }
+        (IntegrationSource::Dataverse(_), None) => {
+            bail!(
+                "mapping '{}' reads from Dataverse but no connection is configured",
+                spec.mapping_name
+            )
+        }
+    };
     let mut peak_memory = BTreeMap::new();
     if let Some(mb) = peak_memory_mb() {
         peak_memory.insert("1_read", mb);
@@ -321,6 +377,8 @@ fn run_mapping(
         },
         threads: rayon::current_num_threads(),
         peak_memory_mb: BTreeMap::new(),
+        http: integration_read.as_ref().map(|(_, counts)| *counts),
+        integration_read: integration_read.map(|(how, _)| how),
     };
     job.timings_ms.write = ms(t2.elapsed());
     if let Some(mb) = peak_memory_mb() {

@@ -8,7 +8,9 @@
 //! real executable (`CARGO_BIN_EXE_coupler` exists only for a package's own binaries).
 
 mod config;
+mod connection_cmd;
 mod couple_cmd;
+mod dataverse_link;
 mod generate;
 mod progress;
 mod summary;
@@ -59,6 +61,12 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Check the Dataverse connection: credentials, administration mode, currency, tables and
+    /// columns (BC's "Test Connection").
+    Connection {
+        #[command(subcommand)]
+        action: ConnectionAction,
+    },
     /// Write realistic BC customer / Dataverse account exports with a known truth file and a
     /// ready config, for trying coupler and for benchmarks.
     Generate {
@@ -74,9 +82,19 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ConnectionAction {
+    /// Run the checks; prints BC's success or failure text; exit code 1 on failure.
+    Test {
+        /// The coupling config (TOML) with a [dataverse] section.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
 /// An error and its causes as one line, leaving out a cause whose text the message already
 /// holds (many error types print their cause inside their own message).
-fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
         let text = cause.to_string().replace('\n', " ");
@@ -112,6 +130,13 @@ pub fn main() -> ExitCode {
         }),
         Command::Validate { config } => couple_cmd::validate(&config),
         Command::Generate { records, seed, out } => generate::run(records, seed, &out),
+        Command::Connection {
+            action: ConnectionAction::Test { config },
+        } => match connection_cmd::test(&config) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,3 +39,21 @@ pub fn rows(label: &str, total: u64) -> ProgressBar {
     bar.set_prefix(label.to_string());
     bar
 }
+
+/// A row counter with the rate, for reads from a server whose total is not known up front
+/// (hidden when stderr is not a terminal). Shown at once: a server read is slow enough.
+pub fn fetching(label: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12} {spinner} {human_pos} rows ({per_sec}, {elapsed})",
+        )
+        .expect("static template"),
+    );
+    bar.set_prefix(label.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}

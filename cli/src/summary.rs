@@ -40,6 +40,12 @@ pub fn print(job: &JobJson, m: &PlannedMapping) {
     println!("  results:   {}", job.files.results);
     println!("  couplings: {}", job.files.couplings);
     println!("  job log:   {}", job.files.job);
+    if let (Some(http), Some(read)) = (&job.http, &job.integration_read) {
+        println!(
+            "  Dataverse: {} read by {} ({}); {} request(s), {} retried, {} throttled",
+            read.table, read.strategy, read.reason, http.requests, http.retries, http.throttled
+        );
+    }
     println!(
         "  time: read {} ms, match {} ms, write {} ms ({} threads)",
         job.timings_ms.read, job.timings_ms.matching, job.timings_ms.write, job.threads

@@ -1,0 +1,479 @@
+//! End-to-end against the local Dataverse emulator: the real `coupler` binary reads the
+//! integration side from the emulator (in this process, on loopback) and must produce exactly
+//! what it produces from the same data as a CSV file — also under injected faults — or fail with
+//! one clear line. The CSV twin is written in Dataverse's default row order (primary key), the
+//! order the emulator serves.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use coupler_dataverse::odata::guid_order_key;
+use coupler_generate::{generate, GenerateOptions};
+use dataverse_emulator::{EmulatorConfig, Fault, FaultWhen, RunningEmulator, ThrottleKind};
+
+const SECRET: &str = "e2e-secret-not-for-production";
+const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+const TENANT: &str = "contoso.onmicrosoft.com";
+
+fn coupler(args: &[&str], cwd: &Path, secret: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coupler"))
+        .args(args)
+        .current_dir(cwd)
+        .env("COUPLER_E2E_SECRET", secret)
+        .output()
+        .expect("run coupler")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Generated data, its accounts served by an emulator, and a CSV twin in the emulator's order.
+struct World {
+    dir: tempfile::TempDir,
+    emulator: RunningEmulator,
+}
+
+impl World {
+    fn new(records: usize) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        generate(&GenerateOptions { records, seed: 11 }, data, &|_| {}).unwrap();
+        write_sorted_twin(
+            &data.join("accounts.csv"),
+            &data.join("accounts-sorted.csv"),
+        );
+        std::fs::copy(
+            root().join("fixtures/dataverse/test-app.pem"),
+            data.join("test-app.pem"),
+        )
+        .unwrap();
+        std::fs::write(
+            data.join("emulator.toml"),
+            format!(
+                r#"
+tenant_id = "{TENANT}"
+[[clients]]
+client_id = "{CLIENT}"
+secret = "{SECRET}"
+certificate = "test-app.pem"
+[currency]
+base = "USD"
+[[currency.currencies]]
+iso = "USD"
+name = "US Dollar"
+[[currency.currencies]]
+iso = "EUR"
+name = "Euro"
+[[tables]]
+logical_name = "account"
+entity_set = "accounts"
+primary_id = "accountid"
+primary_name = "name"
+csv = "accounts.csv"
+[tables.types]
+statecode = "State"
+customertypecode = "Picklist"
+"#
+            ),
+        )
+        .unwrap();
+        let config = EmulatorConfig::load(data.join("emulator.toml")).unwrap();
+        let emulator = dataverse_emulator::start(config).unwrap();
+        let world = World { dir, emulator };
+        world.write_configs("", "");
+        world
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `csv.toml` (the sorted CSV twin) and `dv.toml` (the emulator); `dataverse_extra` is
+    /// appended to `[dataverse]`, `integration_extra` to `[mappings.integration]`.
+    fn write_configs(&self, dataverse_extra: &str, integration_extra: &str) {
+        let generated = std::fs::read_to_string(self.path().join("coupling.toml")).unwrap();
+        let csv = generated.replace("csv = \"accounts.csv\"", "csv = \"accounts-sorted.csv\"");
+        std::fs::write(self.path().join("csv.toml"), csv).unwrap();
+        let url = self.emulator.url();
+        let dv = generated.replace(
+            "csv = \"accounts.csv\"\nkey = \"accountid\"",
+            &format!("dataverse_table = \"accounts\"\n{integration_extra}"),
+        ) + &format!(
+            r#"
+[dataverse]
+url = "{url}"
+authority = "{url}"
+tenant_id = "{TENANT}"
+client_id = "{CLIENT}"
+retry_delay_ms = 5
+{}
+"#,
+            if dataverse_extra.contains("certificate") || dataverse_extra.contains("client_secret")
+            {
+                dataverse_extra.to_string()
+            } else {
+                format!("client_secret_env = \"COUPLER_E2E_SECRET\"\n{dataverse_extra}")
+            }
+        );
+        assert!(dv.contains("dataverse_table"), "config template changed");
+        std::fs::write(self.path().join("dv.toml"), dv).unwrap();
+    }
+
+    fn couple(&self, config: &str, out: &str) -> Output {
+        coupler(
+            &["couple", "--config", config, "--out", out, "--json"],
+            self.path(),
+            SECRET,
+        )
+    }
+
+    fn results(&self, out: &str) -> String {
+        std::fs::read_to_string(self.path().join(out).join("CUSTOMER/results.csv")).unwrap()
+    }
+
+    fn job(&self, out: &str) -> serde_json::Value {
+        let text =
+            std::fs::read_to_string(self.path().join(out).join("CUSTOMER/job.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Runs the CSV twin and the Dataverse config; asserts identical outputs; returns the
+    /// Dataverse job.json.
+    fn assert_same_as_csv(&self) -> serde_json::Value {
+        let csv = self.couple("csv.toml", "out-csv");
+        assert!(csv.status.success(), "{}", text(&csv.stderr));
+        let dv = self.couple("dv.toml", "out-dv");
+        assert!(dv.status.success(), "{}", text(&dv.stderr));
+        // Messages name the source: the file, or the environment URL (BC's M2).
+        let url = self.emulator.url();
+        let from_csv = self.results("out-csv").replace("accounts-sorted.csv", &url);
+        same_lines(&from_csv, &self.results("out-dv"));
+        let couplings = |out: &str| {
+            std::fs::read_to_string(self.path().join(out).join("CUSTOMER/couplings.csv")).unwrap()
+        };
+        same_lines(&couplings("out-csv"), &couplings("out-dv"));
+        let (a, b) = (self.job("out-csv"), self.job("out-dv"));
+        assert_eq!(a["counters"], b["counters"]);
+        assert_eq!(a["outcomes"], b["outcomes"]);
+        assert_eq!(
+            a["errors"].to_string().replace("accounts-sorted.csv", &url),
+            b["errors"].to_string()
+        );
+        b
+    }
+}
+
+/// Equal texts, or a failure showing the first differing line (not two whole files).
+fn same_lines(expected: &str, actual: &str) {
+    for (n, (e, a)) in expected.lines().zip(actual.lines()).enumerate() {
+        assert_eq!(e, a, "first difference on line {}", n + 1);
+    }
+    assert_eq!(
+        expected.lines().count(),
+        actual.lines().count(),
+        "line counts differ"
+    );
+}
+
+/// The accounts in Dataverse's default order (primary key, SQL Server's GUID order).
+fn write_sorted_twin(from: &Path, to: &Path) {
+    let mut reader = csv::Reader::from_path(from).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let key = header.iter().position(|h| h == "accountid").unwrap();
+    let mut rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    rows.sort_by_key(|r| guid_order_key(&r[key]));
+    let mut writer = csv::Writer::from_path(to).unwrap();
+    writer.write_record(&header).unwrap();
+    for r in rows {
+        writer.write_record(&r).unwrap();
+    }
+    writer.flush().unwrap();
+}
+
+#[test]
+fn dataverse_source_gives_the_same_results_as_the_csv_export_over_several_pages() {
+    let world = World::new(12_000);
+    let job = world.assert_same_as_csv();
+    let http = &job["http"];
+    assert!(job["integration_records_read"].as_u64().unwrap() > 10_000);
+    // A token, the metadata, the row count, and at least three 5000-row pages.
+    assert!(http["requests"].as_u64().unwrap() >= 5, "{http}");
+    assert_eq!(http["retries"], 0);
+    assert_eq!(http["throttled"], 0);
+    assert_eq!(job["integration_read"]["strategy"], "bulk");
+    // Every page carried the page-size preference; the filter went to the server.
+    let log = world.emulator.controls().requests();
+    let pages: Vec<_> = log
+        .iter()
+        .filter(|r| r.path_and_query.starts_with("/api/data/v9.2/accounts"))
+        .collect();
+    assert!(pages.len() >= 3, "{} page requests", pages.len());
+    for p in &pages {
+        assert_eq!(
+            p.prefer,
+            vec!["odata.maxpagesize=5000".to_string()],
+            "{}",
+            p.path_and_query
+        );
+    }
+    assert!(
+        pages[0]
+            .path_and_query
+            .contains("$filter=statecode%20eq%200"),
+        "{}",
+        pages[0].path_and_query
+    );
+}
+
+#[test]
+fn lookup_strategy_gives_the_same_results_with_fewer_rows() {
+    let world = World::new(3_000);
+    world.write_configs("", "read_strategy = \"lookup\"\n");
+    let job = world.assert_same_as_csv();
+    assert_eq!(job["integration_read"]["strategy"], "lookup");
+    let read = job["integration_records_read"].as_u64().unwrap();
+    let all = world.job("out-csv")["integration_records_read"]
+        .as_u64()
+        .unwrap();
+    assert!(read <= all, "{read} > {all}");
+    // The queries are In lookups.
+    assert!(world
+        .emulator
+        .controls()
+        .requests()
+        .iter()
+        .any(|r| r.path_and_query.contains("Microsoft.Dynamics.CRM.In")));
+}
+
+#[test]
+fn auto_strategy_picks_lookups_for_a_small_selection() {
+    let world = World::new(12_000);
+    // Keep 20 local records: a few In queries beat three pages.
+    let customers = std::fs::read_to_string(world.path().join("customers.csv")).unwrap();
+    let few: Vec<&str> = customers.lines().take(21).collect();
+    std::fs::write(world.path().join("customers.csv"), few.join("\n") + "\n").unwrap();
+    let job = world.assert_same_as_csv();
+    assert_eq!(job["integration_read"]["strategy"], "lookup", "{job}");
+}
+
+#[test]
+fn throttling_storm_503s_and_a_dropped_connection_are_survived_with_identical_results() {
+    let world = World::new(12_000);
+    let controls = world.emulator.controls();
+    // Requests: 1 token, 2-3 metadata, then count and pages: hit the pages.
+    controls.inject(
+        Fault::Throttle(ThrottleKind::Requests, 0),
+        FaultWhen::NextRequests(4),
+    );
+    controls.inject(Fault::Status(503), FaultWhen::RequestNumber(7));
+    controls.inject(Fault::DropConnection, FaultWhen::RequestNumber(9));
+    controls.inject(Fault::Status(502), FaultWhen::RequestNumber(10));
+    let job = world.assert_same_as_csv();
+    let http = &job["http"];
+    assert!(http["throttled"].as_u64().unwrap() >= 4, "{http}");
+    assert!(http["retries"].as_u64().unwrap() >= 7, "{http}");
+}
+
+#[test]
+fn retries_are_bounded_and_the_error_names_the_request() {
+    let world = World::new(2_000);
+    world.write_configs("max_retries = 2", "");
+    world
+        .emulator
+        .controls()
+        .inject(Fault::Status(503), FaultWhen::NextRequests(1000));
+    let out = world.couple("dv.toml", "out-dv");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("gave up after 3 attempts"), "{err}");
+    assert!(err.contains("GET EntityDefinitions"), "{err}");
+    assert!(err.contains("503"), "{err}");
+    assert!(!world.path().join("out-dv").exists());
+}
+
+#[test]
+fn bad_secret_fails_with_entra_s_reason_and_never_shows_the_secret() {
+    let world = World::new(200);
+    let out = coupler(
+        &["couple", "--config", "dv.toml", "--out", "out-dv"],
+        world.path(),
+        "wrong-secret-value",
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("AADSTS7000215"), "{err}");
+    assert!(err.contains("invalid_client"), "{err}");
+    assert!(!err.contains("wrong-secret-value"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn missing_secret_variable_is_named() {
+    let world = World::new(200);
+    let out = Command::new(env!("CARGO_BIN_EXE_coupler"))
+        .args(["couple", "--config", "dv.toml"])
+        .current_dir(world.path())
+        .env_remove("COUPLER_E2E_SECRET")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("COUPLER_E2E_SECRET is not set"), "{err}");
+}
+
+#[test]
+fn certificate_credentials_work_with_both_assertion_algorithms() {
+    let world = World::new(500);
+    for alg in ["PS256", "RS256"] {
+        world.write_configs(
+            &format!("certificate = \"test-app.pem\"\ncertificate_algorithm = \"{alg}\""),
+            "",
+        );
+        world.assert_same_as_csv();
+    }
+    // A certificate the emulator does not know is refused by the token endpoint.
+    std::fs::copy(
+        root().join("fixtures/dataverse/test-other-app.pem"),
+        world.path().join("other.pem"),
+    )
+    .unwrap();
+    world.write_configs("certificate = \"other.pem\"", "");
+    let out = world.couple("dv.toml", "out-other");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("AADSTS"), "{err}");
+    assert!(!err.contains("PRIVATE KEY"), "{err}");
+}
+
+#[test]
+fn administration_mode_is_its_own_plain_error() {
+    let world = World::new(200);
+    world.emulator.controls().set_admin_mode(true);
+    let out = coupler(
+        &["connection", "test", "--config", "dv.toml"],
+        world.path(),
+        SECRET,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with(
+            "The connection test has failed. The Dataverse environment is in administration mode"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Admin Only mode"), "{stdout}");
+    // Never retried.
+    assert_eq!(
+        world.emulator.controls().stats().by_status.get(&403),
+        Some(&1)
+    );
+    let out = world.couple("dv.toml", "out-dv");
+    assert!(text(&out.stderr).contains("administration mode"));
+}
+
+#[test]
+fn connection_test_checks_currency_tables_and_columns() {
+    let world = World::new(200);
+    let run = |world: &World| {
+        let out = coupler(
+            &["connection", "test", "--config", "dv.toml"],
+            world.path(),
+            SECRET,
+        );
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    world.write_configs("local_currency = \"USD\"", "");
+    let (code, stdout, stderr) = run(&world);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        stdout.trim_end(),
+        "The connection test was successful. The settings are valid."
+    );
+    assert!(stderr.contains("WhoAmI"), "{stderr}");
+    // EUR exists in Dataverse: the current rule accepts it, the strict rule does not.
+    world.write_configs("local_currency = \"EUR\"", "");
+    assert_eq!(run(&world).0, Some(0));
+    world.write_configs("local_currency = \"EUR\"\nstrict_currency = true", "");
+    let (code, stdout, _) = run(&world);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stdout.trim_end(),
+        "The connection test has failed. LCY Code EUR does not match ISO Currency Code USD of the Common Data Service base currency."
+    );
+    world.write_configs("local_currency = \"DKK\"", "");
+    let (code, stdout, _) = run(&world);
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.contains("Your local currency code DKK does not match any ISO Currency Code"),
+        "{stdout}"
+    );
+
+    // A typo in a column name: suggested, before anything runs.
+    world.write_configs("", "");
+    let config = std::fs::read_to_string(world.path().join("dv.toml")).unwrap();
+    std::fs::write(
+        world.path().join("dv.toml"),
+        config.replace(
+            "integration = \"telephone1\"",
+            "integration = \"telephone\"",
+        ),
+    )
+    .unwrap();
+    let (code, stdout, _) = run(&world);
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.contains("column 'telephone' does not exist"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("did you mean 'telephone1'"), "{stdout}");
+    let out = world.couple("dv.toml", "out-dv");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("did you mean 'telephone1'"));
+    assert!(!world.path().join("out-dv").exists());
+
+    // An unknown table.
+    std::fs::write(
+        world.path().join("dv.toml"),
+        config.replace(
+            "dataverse_table = \"accounts\"",
+            "dataverse_table = \"acounts\"",
+        ),
+    )
+    .unwrap();
+    let (code, stdout, _) = run(&world);
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.contains("no table with the entity set name 'acounts'; did you mean 'accounts'?"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused_before_any_request() {
+    let world = World::new(100);
+    let config = std::fs::read_to_string(world.path().join("dv.toml")).unwrap();
+    let url = world.emulator.url();
+    std::fs::write(
+        world.path().join("dv.toml"),
+        config.replacen(
+            &format!("url = \"{url}\""),
+            "url = \"http://contoso.crm.dynamics.com\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = world.couple("dv.toml", "out-dv");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("plain http is allowed only to this machine"),
+        "{err}"
+    );
+    assert_eq!(world.emulator.controls().stats().requests, 0);
+}
