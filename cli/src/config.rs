@@ -19,7 +19,7 @@ use serde::Deserialize;
 pub struct Config {
     #[serde(default)]
     pub mappings: Vec<MappingConfig>,
-    /// Path of the coupling store (used by `--apply`; a later version).
+    /// Path of the coupling store (default: `coupler.db` beside the config).
     pub store: Option<PathBuf>,
     /// The Dataverse connection (contract: "Dataverse").
     pub dataverse: Option<DataverseConfig>,
@@ -231,6 +231,8 @@ pub struct Plan {
     pub dataverse: Option<DataverseConfig>,
     /// The config file's folder (relative paths are relative to it).
     pub base: PathBuf,
+    /// The coupling store: `store = "…"`, or `coupler.db` beside the config.
+    pub store: PathBuf,
 }
 
 impl Plan {
@@ -295,6 +297,7 @@ impl Plan {
             path: path.to_path_buf(),
             mappings,
             dataverse: config.dataverse,
+            store: base.join(config.store.as_deref().unwrap_or(Path::new("coupler.db"))),
             base,
         })
     }

@@ -18,7 +18,9 @@ use serde::Serialize;
 use crate::config::{file_name, IntegrationSource, Plan, PlannedMapping};
 use crate::dataverse_link::{DataverseLink, IntegrationRead};
 use crate::progress;
+use crate::store;
 use crate::summary;
+use coupler_store::{NewJob, Store, StoredCoupling};
 
 pub struct CoupleArgs {
     pub config: PathBuf,
@@ -60,6 +62,13 @@ pub struct JobJson {
     /// Dataverse-backed jobs: how the integration side was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integration_read: Option<IntegrationRead>,
+    /// BC's name of the table mapping (`Customer - Account`).
+    pub table_mapping: String,
+    /// What the integration side is called in messages (a file, or the environment URL).
+    pub integration_source: String,
+    /// With `--apply`: what was committed to the coupling store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<store::Committed>,
 }
 
 /// The process's peak resident set so far, in MB (Linux `VmHWM`), if known.
@@ -92,10 +101,24 @@ pub struct Files {
     pub job: String,
 }
 
+/// What one mapping's run needs besides the mapping: the connection, existing couplings,
+/// the store, and where outputs go.
+struct RunEnv<'a> {
+    link: Option<&'a mut DataverseLink>,
+    coupling_files: &'a [CouplingFile],
+    /// Couplings made by earlier mappings of this run (taken for the later ones).
+    made_in_run: &'a mut Vec<(String, String)>,
+    /// Whether mappings follow that need this one's couplings.
+    collect_couplings: bool,
+    /// Every coupling in the store (taken in every job).
+    stored: &'a [StoredCoupling],
+    /// With `--apply`: the store the couplings are committed to.
+    store: Option<&'a mut Store>,
+    config_path: &'a Path,
+    out: &'a Path,
+}
+
 pub fn couple(args: CoupleArgs) -> Result<()> {
-    if args.apply {
-        bail!("--apply needs the coupling store, which this version does not have yet; run without --apply for a dry run (nothing is written anywhere but --out)");
-    }
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -114,22 +137,31 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
         }
     }
     let coupling_files = read_all_couplings(&plan)?;
+    // A dry run reads the store's couplings if there is a store, and never creates or writes it.
+    let mut store = store::open_for(&plan, args.apply)?;
+    let stored = match &store {
+        Some(s) => s.couplings()?,
+        None => Vec::new(),
+    };
     let mut made_in_run: Vec<(String, String)> = Vec::new();
     let mut jobs = Vec::new();
     let count = selected.len();
     for (n, m) in selected.iter().enumerate() {
-        // Couplings made here are "taken" for the mappings that follow in this run.
-        let collect = n + 1 < count;
         let job = run_mapping(
             m,
-            link.as_mut(),
-            &coupling_files,
-            &mut made_in_run,
-            collect,
-            &args.out,
+            RunEnv {
+                link: link.as_mut(),
+                coupling_files: &coupling_files,
+                made_in_run: &mut made_in_run,
+                collect_couplings: n + 1 < count,
+                stored: &stored,
+                store: if args.apply { store.as_mut() } else { None },
+                config_path: &plan.path,
+                out: &args.out,
+            },
         )?;
         if !args.json {
-            summary::print(&job, m);
+            summary::print(&serde_json::to_value(&job)?);
         }
         jobs.push(job);
     }
@@ -229,16 +261,32 @@ fn read_source(source: &FileSource, columns: &[String]) -> Result<Table> {
     Ok(table)
 }
 
-fn run_mapping(
-    m: &PlannedMapping,
-    link: Option<&mut DataverseLink>,
-    coupling_files: &[CouplingFile],
-    made_in_run: &mut Vec<(String, String)>,
-    collect_couplings: bool,
-    out: &Path,
-) -> Result<JobJson> {
+fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
+    let RunEnv {
+        link,
+        coupling_files,
+        made_in_run,
+        collect_couplings,
+        stored,
+        mut store,
+        config_path,
+        out,
+    } = env;
     let spec = &m.spec;
     let started_at = chrono::Utc::now();
+    let started_text = started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let job_id = uuid::Uuid::new_v4().to_string();
+    if let Some(store) = store.as_deref_mut() {
+        // Recorded first: a run that dies half-way shows as unfinished in `jobs list`.
+        store.start_job(&NewJob {
+            job_id: job_id.clone(),
+            mapping: spec.mapping_name.clone(),
+            job_type: "coupling".into(),
+            dry_run: false,
+            started_at: started_text.clone(),
+            config_path: Some(config_path.display().to_string()),
+        })?;
+    }
     let t0 = Instant::now();
     let (local, integration, integration_read) = match (&m.integration, link) {
         (IntegrationSource::File(file), _) => {
@@ -274,6 +322,12 @@ fn run_mapping(
             }
         }
     }
+    for c in stored.iter().filter(|c| c.mapping == spec.mapping_name) {
+        existing.add_own(&c.local_id, &c.integration_id);
+    }
+    for c in stored.iter().filter(|c| c.mapping != spec.mapping_name) {
+        existing.add_other(&c.local_id, &c.integration_id);
+    }
     for (name, rows) in coupling_files {
         if *name != spec.mapping_name {
             for (l, i, _) in rows {
@@ -285,8 +339,12 @@ fn run_mapping(
         existing.add_other(l, i);
     }
     let t1 = Instant::now();
-    let run = run_coupling(spec, &local, &integration, &existing, RunOptions::default())
+    let mut run = run_coupling(spec, &local, &integration, &existing, RunOptions::default())
         .with_context(|| format!("mapping '{}'", spec.mapping_name))?;
+    let committed = match store.as_deref_mut() {
+        Some(store) => Some(store::commit(store, &job_id, m, &mut run)?),
+        None => None,
+    };
     let t2 = Instant::now();
     if let Some(mb) = peak_memory_mb() {
         peak_memory.insert("2_match", mb);
@@ -327,11 +385,11 @@ fn run_mapping(
     let log = run.log();
     let c = &log.counters;
     let mut job = JobJson {
-        job_id: uuid::Uuid::new_v4().to_string(),
+        job_id: job_id.clone(),
         mapping: spec.mapping_name.clone(),
         job_type: "coupling",
-        dry_run: true,
-        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        dry_run: store.is_none(),
+        started_at: started_text,
         finished_at: String::new(),
         counters: BTreeMap::from([
             ("coupled", c.coupled),
@@ -379,6 +437,9 @@ fn run_mapping(
         peak_memory_mb: BTreeMap::new(),
         http: integration_read.as_ref().map(|(_, counts)| *counts),
         integration_read: integration_read.map(|(how, _)| how),
+        table_mapping: spec.friendly_name(),
+        integration_source: spec.integration_source.clone(),
+        store: committed,
     };
     job.timings_ms.write = ms(t2.elapsed());
     if let Some(mb) = peak_memory_mb() {
@@ -389,6 +450,9 @@ fn run_mapping(
     let mut bytes = serde_json::to_vec_pretty(&job)?;
     bytes.push(b'\n');
     write_atomically(&job_path, &bytes)?;
+    if let Some(store) = store {
+        store::finish(store, &job, &bytes, &renderer)?;
+    }
     Ok(job)
 }
 

@@ -13,6 +13,8 @@ mod couple_cmd;
 mod dataverse_link;
 mod generate;
 mod progress;
+mod store;
+mod store_cmd;
 mod summary;
 
 use std::path::PathBuf;
@@ -45,7 +47,8 @@ enum Command {
         /// Output folder; one sub-folder per mapping.
         #[arg(long, default_value = "coupler-out")]
         out: PathBuf,
-        /// Commit the couplings to the coupling store (not available in this version).
+        /// Commit the couplings to the coupling store (`store` in the config, or coupler.db
+        /// beside it). Without it nothing is written anywhere but --out.
         #[arg(long)]
         apply: bool,
         /// Print the job.json of every mapping as one JSON array instead of the summary.
@@ -66,6 +69,30 @@ enum Command {
     Connection {
         #[command(subcommand)]
         action: ConnectionAction,
+    },
+    /// The jobs recorded in the coupling store.
+    Jobs {
+        #[command(subcommand)]
+        action: JobsAction,
+    },
+    /// The couplings in the coupling store.
+    Couplings {
+        #[command(subcommand)]
+        action: CouplingsAction,
+    },
+    /// Remove couplings from the coupling store (BC: Uncouple).
+    Uncouple {
+        #[command(flatten)]
+        location: StoreArgs,
+        /// The mapping whose couplings are removed.
+        #[arg(long)]
+        mapping: String,
+        /// A local record id to uncouple (repeatable).
+        #[arg(long = "local-id", value_name = "ID")]
+        local_ids: Vec<String>,
+        /// Uncouple every record of the mapping.
+        #[arg(long)]
+        all: bool,
     },
     /// Write realistic BC customer / Dataverse account exports with a known truth file and a
     /// ready config, for trying coupler and for benchmarks.
@@ -92,6 +119,78 @@ enum ConnectionAction {
     },
 }
 
+/// Where the coupling store is.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// The coupling config: its `store`, or coupler.db beside it.
+    #[arg(long, conflicts_with = "store")]
+    config: Option<PathBuf>,
+    /// The store file itself.
+    #[arg(long)]
+    store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn location(self) -> store_cmd::StoreLocation {
+        store_cmd::StoreLocation {
+            config: self.config,
+            store: self.store,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum JobsAction {
+    /// Every job, newest first.
+    List {
+        #[command(flatten)]
+        location: StoreArgs,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One job's summary (as `couple` printed it), its job.json, or its results.
+    Show {
+        /// The job id (or a unique prefix of at least 8 characters).
+        job_id: String,
+        #[command(flatten)]
+        location: StoreArgs,
+        /// Print the stored job.json.
+        #[arg(long, conflicts_with = "results")]
+        json: bool,
+        /// Print the job's results.csv.
+        #[arg(long)]
+        results: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CouplingsAction {
+    /// The couplings of a mapping as CSV on stdout.
+    Export {
+        #[command(flatten)]
+        location: StoreArgs,
+        #[arg(long)]
+        mapping: String,
+        /// csv (local_id,integration_id,...) or bc (BC's CRM Integration Record columns).
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// BC's table number for --format bc when the local table is not a standard one.
+        #[arg(long)]
+        table_id: Option<u32>,
+    },
+}
+
+/// Rust ignores SIGPIPE, so writing to a closed pipe (`coupler jobs show … | head`) would
+/// fail every print; the default action ends the process quietly, as Unix tools do.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// An error and its causes as one line, leaving out a cause whose text the message already
 /// holds (many error types print their cause inside their own message).
 pub(crate) fn one_line(e: &anyhow::Error) -> String {
@@ -111,6 +210,7 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Couple {
@@ -130,6 +230,33 @@ pub fn main() -> ExitCode {
         }),
         Command::Validate { config } => couple_cmd::validate(&config),
         Command::Generate { records, seed, out } => generate::run(records, seed, &out),
+        Command::Jobs {
+            action: JobsAction::List { location, json },
+        } => store_cmd::jobs_list(&location.location(), json),
+        Command::Jobs {
+            action:
+                JobsAction::Show {
+                    job_id,
+                    location,
+                    json,
+                    results,
+                },
+        } => store_cmd::jobs_show(&location.location(), &job_id, json, results),
+        Command::Couplings {
+            action:
+                CouplingsAction::Export {
+                    location,
+                    mapping,
+                    format,
+                    table_id,
+                },
+        } => store_cmd::couplings_export(&location.location(), &mapping, &format, table_id),
+        Command::Uncouple {
+            location,
+            mapping,
+            local_ids,
+            all,
+        } => store_cmd::uncouple(&location.location(), &mapping, &local_ids, all),
         Command::Connection {
             action: ConnectionAction::Test { config },
         } => match connection_cmd::test(&config) {

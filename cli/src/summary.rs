@@ -1,54 +1,85 @@
-//! The human summary printed after each mapping (stdout).
+//! The human summary of a job (stdout): printed after each mapping of `couple`, and again by
+//! `jobs show` from the stored job.json — one rendering of one document.
 
 use coupler_engine::OUTCOME_NAMES;
+use serde_json::Value;
 
-use crate::config::PlannedMapping;
-use crate::couple_cmd::JobJson;
-
-pub fn print(job: &JobJson, m: &PlannedMapping) {
-    let spec = &m.spec;
+pub fn print(job: &Value) {
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let mode = match (job["dry_run"].as_bool(), &job["store"]) {
+        (Some(false), _) => "applied",
+        _ => "dry run",
+    };
     println!(
-        "{} ({}) — dry run, {} local record(s), {} candidate(s) in {}",
-        job.mapping,
-        spec.friendly_name(),
-        job.local_records,
-        job.integration_records,
-        spec.integration_source
+        "{} ({}) — {mode}, {} local record(s), {} candidate(s) in {}",
+        s(&job["mapping"]),
+        s(&job["table_mapping"]),
+        n(&job["local_records"]),
+        n(&job["integration_records"]),
+        s(&job["integration_source"])
     );
     println!();
     println!("  {:<18} {:>9}", "outcome", "records");
     for name in OUTCOME_NAMES {
-        println!("  {name:<18} {:>9}", job.outcomes[name]);
+        println!("  {name:<18} {:>9}", n(&job["outcomes"][name]));
     }
-    if !job.by_priority.is_empty() {
+    if let Some(levels) = job["by_priority"].as_object().filter(|o| !o.is_empty()) {
         println!();
         println!("  by priority level (deciding level, or the last one evaluated):");
-        for (p, counts) in &job.by_priority {
-            let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        for (p, counts) in levels {
+            let parts: Vec<String> = counts
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k} {}", n(v)))
+                .collect();
             println!("    p{p}: {}", parts.join(", "));
         }
     }
     println!();
+    let c = &job["counters"];
     println!(
         "  BC job log: Coupled {}, Failed {}, Skipped {}",
-        job.counters["coupled"], job.counters["failed"], job.counters["skipped"]
+        n(&c["coupled"]),
+        n(&c["failed"]),
+        n(&c["skipped"])
     );
-    for e in &job.errors {
-        println!("    error: {}", e.message);
+    for e in job["errors"].as_array().into_iter().flatten() {
+        println!("    error: {}", s(&e["message"]));
     }
     println!();
-    println!("  results:   {}", job.files.results);
-    println!("  couplings: {}", job.files.couplings);
-    println!("  job log:   {}", job.files.job);
-    if let (Some(http), Some(read)) = (&job.http, &job.integration_read) {
+    println!("  results:   {}", s(&job["files"]["results"]));
+    println!("  couplings: {}", s(&job["files"]["couplings"]));
+    println!("  job log:   {}", s(&job["files"]["job"]));
+    if let (Some(http), Some(read)) = (job["http"].as_object(), job["integration_read"].as_object())
+    {
         println!(
             "  Dataverse: {} read by {} ({}); {} request(s), {} retried, {} throttled",
-            read.table, read.strategy, read.reason, http.requests, http.retries, http.throttled
+            s(&read["table"]),
+            s(&read["strategy"]),
+            s(&read["reason"]),
+            n(&http["requests"]),
+            n(&http["retries"]),
+            n(&http["throttled"])
         );
     }
+    if let Some(store) = job["store"].as_object() {
+        println!(
+            "  store:     {} — {} coupling(s) committed, {} already there, {} taken by another job meanwhile",
+            s(&store["path"]),
+            n(&store["inserted"]),
+            n(&store["unchanged"]),
+            n(&store["conflicts"])
+        );
+    }
+    let t = &job["timings_ms"];
     println!(
         "  time: read {} ms, match {} ms, write {} ms ({} threads)",
-        job.timings_ms.read, job.timings_ms.matching, job.timings_ms.write, job.threads
+        n(&t["read"]),
+        n(&t["match"]),
+        n(&t["write"]),
+        n(&job["threads"])
     );
     println!();
 }

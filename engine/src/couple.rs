@@ -17,7 +17,7 @@
 //!    candidate not yet taken couples it. Only this step depends on earlier records; it is
 //!    O(records × levels), and the result is the sequential algorithm's for any thread count.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -357,6 +357,10 @@ pub struct CouplingRun<'a> {
     traces: Vec<u32>,
     log: JobLog,
     phases: Vec<(&'static str, Duration)>,
+    /// Holders of integration rows another job coupled first (integration row → local id).
+    late_holders: HashMap<u32, String>,
+    /// Local rows another job coupled first (local row → integration id).
+    late_couplings: HashMap<u32, String>,
 }
 
 /// Wall time of each phase, for `job.json` and benchmarks (where does the time go).
@@ -545,6 +549,8 @@ pub fn couple<'a>(
         outcomes: Vec::with_capacity(local_rows.len()),
         traces: Vec::new(),
         phases: Vec::new(),
+        late_holders: HashMap::new(),
+        late_couplings: HashMap::new(),
         log: JobLog {
             local_records: local_rows.len() as u64,
             local_records_read: local.len() as u64,
@@ -655,8 +661,15 @@ impl<'a> CouplingRun<'a> {
                 trace_len: (self.traces.len() as u32 - trace_start) as u16,
             });
         }
+        self.book(no_criteria);
+    }
+
+    /// BC's counters and error rows from the outcome counts.
+    fn book(&mut self, no_criteria: bool) {
         let counts: OutcomeCounts = self.log.outcomes;
         self.log.counters.coupled = counts.coupled;
+        self.log.counters.failed = 0;
+        self.log.errors.clear();
         if no_criteria {
             self.log.counters.failed = 1;
             self.log.errors.push(no_criteria_message(self.spec));
@@ -784,12 +797,71 @@ impl<'a> CouplingRun<'a> {
                 .existing
                 .holder_of(self.integration_id(integration_row))
                 .unwrap_or_default(),
+            Holder::ConcurrentJob => self
+                .late_holders
+                .get(&integration_row)
+                .map_or("", String::as_str),
         }
     }
 
     /// The integration id a skipped record is already coupled to.
     pub fn existing_coupling(&self, record: &RecordOutcome) -> Option<&str> {
-        self.existing.coupled_integration_id(self.local_id(record))
+        self.late_couplings
+            .get(&record.local_row)
+            .map(String::as_str)
+            .or_else(|| self.existing.coupled_integration_id(self.local_id(record)))
+    }
+
+    /// Another job committed a coupling of this record's integration row first (two
+    /// concurrent `--apply` runs): the record becomes `already_coupled`, held by
+    /// `holder_local_id`, and BC's counters and error row are booked again. Returns false (and
+    /// changes nothing) unless record `i` was coupled.
+    pub fn demote_to_already_coupled(&mut self, i: usize, holder_local_id: &str) -> bool {
+        let record = self.outcomes[i];
+        let Outcome::Coupled {
+            integration_row,
+            level,
+        } = record.outcome
+        else {
+            return false;
+        };
+        self.late_holders
+            .insert(integration_row, holder_local_id.to_string());
+        self.replace_outcome(
+            i,
+            Outcome::AlreadyCoupled {
+                level,
+                integration_row,
+                holder: Holder::ConcurrentJob,
+            },
+        );
+        let last = (record.trace_start + u32::from(record.trace_len) - 1) as usize;
+        self.traces[last] = pack_result(LevelResult::AlreadyCoupled);
+        true
+    }
+
+    /// Another job coupled this local record first (to `integration_id`): the record becomes
+    /// `skipped`, as if it had been coupled before the job. Returns false unless it was coupled.
+    pub fn demote_to_skipped(&mut self, i: usize, integration_id: &str) -> bool {
+        let record = self.outcomes[i];
+        if !matches!(record.outcome, Outcome::Coupled { .. }) {
+            return false;
+        }
+        self.late_couplings
+            .insert(record.local_row, integration_id.to_string());
+        self.replace_outcome(i, Outcome::Skipped);
+        self.outcomes[i].trace_len = 0;
+        true
+    }
+
+    fn replace_outcome(&mut self, i: usize, outcome: Outcome) {
+        self.outcomes[i].outcome = outcome;
+        let mut counts = OutcomeCounts::default();
+        for o in &self.outcomes {
+            counts.add(&o.outcome);
+        }
+        self.log.outcomes = counts;
+        self.book(false);
     }
 }
 

@@ -101,6 +101,45 @@ impl CouplingSpec {
         Ok(())
     }
 
+    /// The conditions one record is matched with at each priority level, as indices into
+    /// `criteria`: `None` for a level whose criteria are all blank for this record (no filter,
+    /// no candidates). `blank(i)` tells whether the record's value of criterion `i` is blank
+    /// text/code. The rules the engine applies: cumulative mode keeps earlier levels' conditions
+    /// in force, a later condition on the same integration field replaces an earlier one, a
+    /// blank criterion sets no condition; independent mode takes each level on its own.
+    /// (Adapters use it to plan reads; the engine's matcher applies the same rules to codes.)
+    pub fn conditions_per_level(&self, blank: &dyn Fn(usize) -> bool) -> Vec<Option<Vec<usize>>> {
+        let mut priorities: Vec<u32> = self.criteria.iter().map(|c| c.priority).collect();
+        priorities.sort_unstable();
+        priorities.dedup();
+        // In force: (integration field, criterion), one per field.
+        let mut in_force: Vec<(&str, usize)> = Vec::new();
+        priorities
+            .into_iter()
+            .map(|p| {
+                if self.priority_mode == PriorityMode::Independent {
+                    in_force.clear();
+                }
+                let mut applied = false;
+                for (i, c) in self.criteria.iter().enumerate() {
+                    if c.priority != p || blank(i) {
+                        continue;
+                    }
+                    applied = true;
+                    match in_force.iter_mut().find(|(f, _)| *f == c.integration_field) {
+                        Some(slot) => slot.1 = i,
+                        None => in_force.push((&c.integration_field, i)),
+                    }
+                }
+                applied.then(|| {
+                    let mut set: Vec<usize> = in_force.iter().map(|&(_, i)| i).collect();
+                    set.sort_unstable();
+                    set
+                })
+            })
+            .collect()
+    }
+
     /// BC's user-friendly mapping name: `<local caption> - <integration caption>`.
     pub fn friendly_name(&self) -> String {
         format!("{} - {}", self.local_caption, self.integration_caption)
@@ -173,5 +212,61 @@ impl ExistingCouplings {
     /// Number of distinct taken integration ids.
     pub fn taken_count(&self) -> usize {
         self.taken.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(mode: PriorityMode, criteria: &[(&str, u32)]) -> CouplingSpec {
+        CouplingSpec {
+            mapping_name: "M".into(),
+            local_caption: "L".into(),
+            integration_caption: "I".into(),
+            integration_source: "i.csv".into(),
+            local_key: "id".into(),
+            integration_key: "id".into(),
+            criteria: criteria
+                .iter()
+                .map(|&(field, priority)| MatchCriterion {
+                    local_field: format!("local {field}"),
+                    integration_field: field.into(),
+                    field_type: FieldType::Text,
+                    priority,
+                    case_sensitive: false,
+                })
+                .collect(),
+            priority_mode: mode,
+            local_filter: vec![],
+            integration_filter: vec![],
+        }
+    }
+
+    #[test]
+    fn conditions_accumulate_replace_and_skip_blanks() {
+        // phone@0, name@1, phone@2 (replaces the first phone), city@2
+        let s = spec(
+            PriorityMode::Cumulative,
+            &[("phone", 0), ("name", 1), ("phone", 2), ("city", 2)],
+        );
+        assert_eq!(
+            s.conditions_per_level(&|_| false),
+            vec![Some(vec![0]), Some(vec![0, 1]), Some(vec![1, 2, 3])]
+        );
+        // A blank phone sets no condition: level 0 has none; the later phone is also blank.
+        let blank_phone = |i: usize| i == 0 || i == 2;
+        assert_eq!(
+            s.conditions_per_level(&blank_phone),
+            vec![None, Some(vec![1]), Some(vec![1, 3])]
+        );
+        let s = spec(
+            PriorityMode::Independent,
+            &[("phone", 0), ("name", 1), ("city", 1)],
+        );
+        assert_eq!(
+            s.conditions_per_level(&|i| i == 1),
+            vec![Some(vec![0]), Some(vec![2])]
+        );
     }
 }

@@ -47,6 +47,9 @@ pub enum Holder {
     Existing,
     /// A local record (row index) coupled earlier in this job.
     ThisJob(u32),
+    /// A coupling another job committed while this one ran (found when committing; see
+    /// [`crate::CouplingRun::demote_to_already_coupled`]).
+    ConcurrentJob,
 }
 
 impl Holder {
@@ -55,6 +58,7 @@ impl Holder {
         match self {
             Holder::Existing => "existing",
             Holder::ThisJob(_) => "this_job",
+            Holder::ConcurrentJob => "concurrent_job",
         }
     }
 }

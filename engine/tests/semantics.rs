@@ -500,3 +500,47 @@ fn candidates_are_capped_at_ten_in_source_order() {
     assert_eq!(row[4], "12");
     assert_eq!(row[5], "A11|A10|A09|A08|A07|A06|A05|A04|A03|A02");
 }
+
+#[test]
+fn a_pair_another_job_committed_first_is_demoted_and_rebooked() {
+    let case = phones(&["1", "2", "3"], &["1", "2", "9"]);
+    let local = Table::from_rows("customers.csv", &case.local_cols, &case.local).unwrap();
+    let integ = Table::from_rows("accounts.csv", &case.integ_cols, &case.integ).unwrap();
+    let spec = case.spec();
+    let mut run = couple(&spec, &local, &integ, &case.existing, RunOptions::default()).unwrap();
+    assert_eq!(run.log().counters.coupled, 2);
+    assert_eq!(run.log().counters.failed, 1);
+    // A concurrent job coupled A1 to C9 first; another coupled C2 (to A2) first.
+    assert!(run.demote_to_already_coupled(0, "C9"));
+    assert!(run.demote_to_skipped(1, "A2"));
+    // Only coupled records can be demoted.
+    assert!(!run.demote_to_already_coupled(2, "X"));
+    let renderer = Renderer::new(&run);
+    let mut buf = Default::default();
+    let row: Vec<String> = renderer
+        .render(0, &mut buf)
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(row[1], "already_coupled");
+    assert_eq!(row[5], "A1");
+    assert_eq!(row[6], "C9");
+    assert_eq!(row[7], "p0:already_coupled");
+    assert_eq!(row[9], "concurrent_job");
+    let row: Vec<String> = renderer
+        .render(1, &mut buf)
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(row[1], "skipped");
+    assert!(row[8].contains("already coupled to A2"), "{}", row[8]);
+    let log = run.log();
+    assert_eq!(log.counters.coupled, 0);
+    assert_eq!(log.counters.failed, 2);
+    assert_eq!(log.outcomes.already_coupled, 1);
+    assert_eq!(log.outcomes.skipped, 1);
+    assert_eq!(
+        log.errors,
+        vec!["Failed to couple 2 record(s), because no unique uncoupled matching entity was found in https://contoso.crm.dynamics.com with the specified matching criteria."]
+    );
+}

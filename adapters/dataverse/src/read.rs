@@ -51,9 +51,13 @@ pub struct LookupPlan {
 impl LookupPlan {
     /// The lookups that fetch every integration row that can match a local record at any
     /// priority level, or `None` when lookups cannot promise that (criteria other than text
-    /// or code, or none). Why this is complete: a candidate at any level satisfies every
-    /// non-blank condition of that level, and a level with only blank conditions has no
-    /// candidates, so each candidate equals some local record on at least one criterion.
+    /// or code, or none).
+    ///
+    /// Why this is complete: a candidate at a level satisfies every condition in force there
+    /// ([`CouplingSpec::conditions_per_level`]), and a level without conditions has none. So
+    /// for each record it is enough to look up, per level, the value of one criterion in
+    /// force — and one criterion covers every level where it stays in force (cumulative mode
+    /// keeps the phone of level 0 in force at levels 1 and 2: the phone alone is looked up).
     /// Dataverse compares case- and accent-insensitively, a superset of exact equality; the
     /// engine then compares exactly.
     pub fn for_spec(spec: &CouplingSpec, local: &Table) -> Option<LookupPlan> {
@@ -70,26 +74,51 @@ impl LookupPlan {
             .iter()
             .map(|(c, v)| Some((local.column_index(c)?, v.as_str())))
             .collect::<Option<_>>()?;
-        let mut columns: BTreeMap<&str, std::collections::BTreeSet<String>> = BTreeMap::new();
-        for criterion in &spec.criteria {
-            let index = local.column_index(&criterion.local_field)?;
-            let values = columns.entry(&criterion.integration_field).or_default();
-            for row in 0..local.len() {
-                if filter.iter().any(|&(c, v)| local.cell(row, c) != v) {
-                    continue;
-                }
-                let cell = local.cell(row, index);
-                let value = match criterion.field_type {
+        let columns: Vec<usize> = spec
+            .criteria
+            .iter()
+            .map(|c| local.column_index(&c.local_field))
+            .collect::<Option<_>>()?;
+        // The criteria to look up, by the record's pattern of blank values (few patterns).
+        let mut chosen_by_pattern: std::collections::HashMap<u64, Vec<usize>> =
+            std::collections::HashMap::new();
+        let mut values: BTreeMap<&str, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for row in 0..local.len() {
+            if filter.iter().any(|&(c, v)| local.cell(row, c) != v) {
+                continue;
+            }
+            let key = |i: usize| -> String {
+                let cell = local.cell(row, columns[i]);
+                match spec.criteria[i].field_type {
                     FieldType::Code => cell.trim().to_uppercase(),
                     _ => cell.to_string(),
-                };
-                if !value.trim().is_empty() {
-                    values.insert(value);
                 }
+            };
+            let pattern = (0..spec.criteria.len())
+                .filter(|&i| key(i).is_empty())
+                .fold(0u64, |m, i| m | (1 << i));
+            let chosen = chosen_by_pattern.entry(pattern).or_insert_with(|| {
+                let mut chosen: Vec<usize> = Vec::new();
+                for set in spec
+                    .conditions_per_level(&|i| pattern & (1 << i) != 0)
+                    .into_iter()
+                    .flatten()
+                {
+                    if !set.iter().any(|c| chosen.contains(c)) {
+                        chosen.push(set[0]);
+                    }
+                }
+                chosen
+            });
+            for &i in chosen.iter() {
+                values
+                    .entry(&spec.criteria[i].integration_field)
+                    .or_default()
+                    .insert(key(i));
             }
         }
         Some(LookupPlan {
-            columns: columns
+            columns: values
                 .into_iter()
                 .map(|(c, v)| (c.to_string(), v.into_iter().collect()))
                 .collect(),
@@ -415,17 +444,27 @@ mod tests {
             integration_filter: vec![],
         };
         let plan = LookupPlan::for_spec(&spec, &local).unwrap();
+        // C1 has no phone: its name; C2 and C4: their phone covers both levels; C3 is
+        // filtered out.
         assert_eq!(
             plan.columns,
             vec![
-                (
-                    "name".to_string(),
-                    vec!["Adatum".to_string(), "adatum".to_string()]
-                ),
+                ("name".to_string(), vec!["Adatum".to_string()]),
                 ("telephone1".to_string(), vec!["555".to_string()]),
             ]
         );
         assert_eq!(plan.requests(100), 2);
+        // Independent mode: each level on its own, so names too (spaces are a value).
+        spec.priority_mode = PriorityMode::Independent;
+        let plan = LookupPlan::for_spec(&spec, &local).unwrap();
+        assert_eq!(
+            plan.columns[0],
+            (
+                "name".to_string(),
+                vec!["  ".to_string(), "Adatum".to_string(), "adatum".to_string()]
+            )
+        );
+        spec.priority_mode = PriorityMode::Cumulative;
         spec.criteria[0].field_type = FieldType::Integer;
         assert!(LookupPlan::for_spec(&spec, &local).is_none());
         spec.criteria.clear();

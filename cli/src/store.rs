@@ -1,0 +1,137 @@
+//! The coupling store from a run's side: which file, opening it (created only by `--apply`; a
+//! dry run reads an existing store's couplings and writes nothing), committing a job's
+//! couplings — records another job coupled first are demoted, as BC would report them — and
+//! keeping the finished job with its per-record results for `jobs show`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::Result;
+use coupler_engine::report::{Renderer, ResultRow};
+use coupler_engine::{CouplingRun, Outcome};
+use coupler_store::{ConflictKind, FinishedJob, MappingRef, ResultRecord, Store, StoreOptions};
+use serde::Serialize;
+
+use crate::config::{Plan, PlannedMapping};
+use crate::couple_cmd::JobJson;
+
+/// What a job committed (job.json's `store`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Committed {
+    pub path: String,
+    /// Couplings stored by this job.
+    pub inserted: u64,
+    /// Pairs the store already held, stored by another job meanwhile: reported `skipped`.
+    pub unchanged: u64,
+    /// Pairs another job committed first: reported `already_coupled` (or `skipped`).
+    pub conflicts: u64,
+}
+
+/// The store for a run: created with `--apply`; otherwise opened only if it exists.
+pub fn open_for(plan: &Plan, apply: bool) -> Result<Option<Store>> {
+    if apply {
+        return Ok(Some(Store::open(&plan.store)?));
+    }
+    if plan.store.exists() {
+        let options = StoreOptions {
+            create: false,
+            ..StoreOptions::default()
+        };
+        return Ok(Some(Store::open_with(&plan.store, options)?));
+    }
+    Ok(None)
+}
+
+/// Commits the run's couplings in one transaction and demotes the records whose pair another
+/// job stored first (two concurrent `--apply` runs: the loser reports `already_coupled`).
+pub fn commit(
+    store: &mut Store,
+    job_id: &str,
+    m: &PlannedMapping,
+    run: &mut CouplingRun<'_>,
+) -> Result<Committed> {
+    let spec = &m.spec;
+    let pairs: Vec<(String, String)> = run
+        .outcomes()
+        .iter()
+        .filter_map(|r| match r.outcome {
+            Outcome::Coupled {
+                integration_row, ..
+            } => Some((
+                run.local_id(r).to_string(),
+                run.integration_id(integration_row).to_string(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let mapping = MappingRef {
+        mapping: spec.mapping_name.clone(),
+        local_table: spec.local_caption.clone(),
+        integration_table: spec.integration_caption.clone(),
+    };
+    let report = store.commit_couplings(job_id, &mapping, &pairs)?;
+    // This job commits once, so a pair the store already held was stored by another job
+    // (a concurrent run, or one that finished while this one matched): not booked here.
+    if !report.conflicts.is_empty() || !report.unchanged.is_empty() {
+        let index: HashMap<&str, usize> = run
+            .outcomes()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (run.local_id(r), i))
+            .collect();
+        let demotions: Vec<(usize, ConflictKind, String)> = report
+            .conflicts
+            .iter()
+            .filter_map(|c| {
+                let holder = match c.kind {
+                    ConflictKind::IntegrationTaken => c.holder_local_id.clone(),
+                    ConflictKind::LocalAlreadyCoupled => c.holder_integration_id.clone(),
+                };
+                Some((*index.get(c.local_id.as_str())?, c.kind, holder))
+            })
+            .chain(report.unchanged.iter().filter_map(|(local, integration)| {
+                Some((
+                    *index.get(local.as_str())?,
+                    ConflictKind::LocalAlreadyCoupled,
+                    integration.clone(),
+                ))
+            }))
+            .collect();
+        drop(index);
+        for (i, kind, holder) in demotions {
+            match kind {
+                ConflictKind::IntegrationTaken => run.demote_to_already_coupled(i, &holder),
+                ConflictKind::LocalAlreadyCoupled => run.demote_to_skipped(i, &holder),
+            };
+        }
+    }
+    Ok(Committed {
+        path: store.path().display().to_string(),
+        inserted: report.inserted.len() as u64,
+        unchanged: report.unchanged.len() as u64,
+        conflicts: report.conflicts.len() as u64,
+    })
+}
+
+/// Stores the finished job: its job.json and every results row.
+pub fn finish(
+    store: &mut Store,
+    job: &JobJson,
+    job_json: &[u8],
+    renderer: &Renderer<'_, '_>,
+) -> Result<()> {
+    let finished = FinishedJob {
+        finished_at: job.finished_at.clone(),
+        job_json: String::from_utf8_lossy(job_json).into_owned(),
+        counters: job
+            .counters
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect::<BTreeMap<_, _>>(),
+        errors: job.errors.iter().map(|e| e.message.clone()).collect(),
+    };
+    let mut row = ResultRow::default();
+    let rows = (0..renderer.run().outcomes().len())
+        .map(move |i| ResultRecord::from_row(renderer.render(i, &mut row)));
+    store.finish_job(&job.job_id, &finished, rows)?;
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! End-to-end: `couple --apply` and the coupling store — commit, rerun, concurrent runs,
+//! `jobs`, `couplings export`, `uncouple` — with the real binary on the demo fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn coupler(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coupler"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run coupler")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A copy of the demo (config, exports, couplings.csv) in a temporary folder.
+fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    for f in [
+        "coupling.toml",
+        "customers.csv",
+        "accounts.csv",
+        "couplings.csv",
+    ] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+fn job(dir: &Path, out: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join(out).join("CUSTOMER/job.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn export(dir: &Path) -> Vec<String> {
+    let out = coupler(
+        &[
+            "couplings",
+            "export",
+            "--config",
+            "coupling.toml",
+            "--mapping",
+            "CUSTOMER",
+        ],
+        dir,
+    );
+    ok(&out).lines().skip(1).map(str::to_string).collect()
+}
+
+#[test]
+fn apply_commits_once_and_a_rerun_couples_nothing_new() {
+    let dir = demo();
+    let d = dir.path();
+    // A dry run leaves no store behind.
+    ok(&coupler(
+        &["couple", "--config", "coupling.toml", "--out", "dry"],
+        d,
+    ));
+    assert!(!d.join("coupler.db").exists());
+
+    ok(&coupler(
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            "a1",
+            "--apply",
+        ],
+        d,
+    ));
+    let first = job(d, "a1");
+    assert_eq!(first["dry_run"], false);
+    assert_eq!(first["outcomes"]["coupled"], 300);
+    assert_eq!(first["store"]["inserted"], 300);
+    assert_eq!(export(d).len(), 300);
+
+    // Rerun: every coupled record is now already coupled (skipped); nothing new.
+    ok(&coupler(
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            "a2",
+            "--apply",
+        ],
+        d,
+    ));
+    let second = job(d, "a2");
+    assert_eq!(second["outcomes"]["coupled"], 0);
+    assert_eq!(second["outcomes"]["skipped"], 302);
+    assert_eq!(second["counters"]["coupled"], 0);
+    assert_eq!(second["store"]["inserted"], 0);
+    assert_eq!(export(d).len(), 300);
+
+    // A dry run now sees the store's couplings but writes nothing to it.
+    let jobs_before = ok(&coupler(
+        &["jobs", "list", "--config", "coupling.toml", "--json"],
+        d,
+    ));
+    ok(&coupler(
+        &["couple", "--config", "coupling.toml", "--out", "dry2"],
+        d,
+    ));
+    assert_eq!(job(d, "dry2")["outcomes"]["skipped"], 302);
+    let jobs_after = ok(&coupler(
+        &["jobs", "list", "--config", "coupling.toml", "--json"],
+        d,
+    ));
+    assert_eq!(jobs_before, jobs_after);
+
+    // jobs show reproduces the summary and the results of the first job.
+    let id = first["job_id"].as_str().unwrap();
+    let shown = ok(&coupler(
+        &["jobs", "show", &id[..8], "--config", "coupling.toml"],
+        d,
+    ));
+    assert!(shown.contains("applied, 329 local record(s)"), "{shown}");
+    assert!(shown.contains("coupled                  300"), "{shown}");
+    let results = ok(&coupler(
+        &["jobs", "show", id, "--config", "coupling.toml", "--results"],
+        d,
+    ));
+    assert_eq!(
+        results,
+        std::fs::read_to_string(d.join("a1/CUSTOMER/results.csv")).unwrap()
+    );
+}
+
+#[test]
+fn export_formats_and_uncouple() {
+    let dir = demo();
+    let d = dir.path();
+    ok(&coupler(
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            "a",
+            "--apply",
+        ],
+        d,
+    ));
+    let bc = ok(&coupler(
+        &[
+            "couplings",
+            "export",
+            "--store",
+            "coupler.db",
+            "--mapping",
+            "CUSTOMER",
+            "--format",
+            "bc",
+        ],
+        d,
+    ));
+    let mut lines = bc.lines();
+    assert_eq!(lines.next(), Some("CRM ID,Integration ID,Table ID"));
+    let first = lines.next().unwrap();
+    assert!(first.ends_with(",18"), "{first}");
+    assert_eq!(bc.lines().count(), 301);
+
+    let couplings = export(d);
+    let (local, integration) = couplings[0].split_once(',').unwrap();
+    let integration = integration.split(',').next().unwrap().to_string();
+    let out = coupler(
+        &[
+            "uncouple",
+            "--config",
+            "coupling.toml",
+            "--mapping",
+            "CUSTOMER",
+            "--local-id",
+            local,
+        ],
+        d,
+    );
+    assert!(ok(&out).starts_with("1 coupling(s) of mapping CUSTOMER removed"));
+    assert_eq!(export(d).len(), 299);
+    // The uncoupled record couples again on the next run, to the same account.
+    ok(&coupler(
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            "b",
+            "--apply",
+        ],
+        d,
+    ));
+    assert_eq!(job(d, "b")["outcomes"]["coupled"], 1);
+    let again = std::fs::read_to_string(d.join("b/CUSTOMER/couplings.csv")).unwrap();
+    assert!(again.contains(&format!("{local},{integration}")), "{again}");
+    let list = ok(&coupler(&["jobs", "list", "--config", "coupling.toml"], d));
+    assert!(list.contains("uncoupling"), "{list}");
+
+    let out = coupler(
+        &[
+            "uncouple",
+            "--config",
+            "coupling.toml",
+            "--mapping",
+            "CUSTOMER",
+            "--all",
+        ],
+        d,
+    );
+    assert!(ok(&out).starts_with("300 coupling(s)"));
+    assert!(export(d).is_empty());
+    let out = coupler(
+        &[
+            "uncouple",
+            "--config",
+            "coupling.toml",
+            "--mapping",
+            "CUSTOMER",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--local-id ID (repeatable) or --all"));
+}
+
+#[test]
+fn two_concurrent_apply_runs_never_double_couple() {
+    let dir = demo();
+    let d = dir.path();
+    let spawn = |out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_coupler"))
+            .args([
+                "couple",
+                "--config",
+                "coupling.toml",
+                "--out",
+                out,
+                "--apply",
+                "--json",
+            ])
+            .current_dir(d)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn("ca"), spawn("cb"));
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    let (ja, jb) = (job(d, "ca"), job(d, "cb"));
+    // Each pair is booked by exactly one of the two jobs.
+    let coupled =
+        ja["outcomes"]["coupled"].as_u64().unwrap() + jb["outcomes"]["coupled"].as_u64().unwrap();
+    assert_eq!(coupled, 300, "{ja}\n{jb}");
+    let couplings = export(d);
+    assert_eq!(couplings.len(), 300);
+    let mut ids: Vec<&str> = couplings
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 300);
+}
+
+#[test]
+fn store_commands_explain_a_missing_store() {
+    let dir = demo();
+    let out = coupler(&["jobs", "list", "--config", "coupling.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("no coupling store here yet"), "{err}");
+    assert!(!dir.path().join("coupler.db").exists());
+    std::fs::write(
+        dir.path().join("junk.db"),
+        b"not a database at all, just text",
+    )
+    .unwrap();
+    let out = coupler(&["jobs", "list", "--store", "junk.db"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("junk.db"),
+        "{}",
+        text(&out.stderr)
+    );
+}
