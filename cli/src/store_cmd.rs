@@ -218,7 +218,7 @@ pub fn uncouple(
     local_ids: &[String],
     all: bool,
 ) -> Result<()> {
-    if all == !local_ids.is_empty() {
+    if all != local_ids.is_empty() {
         bail!("say what to uncouple: --local-id ID (repeatable) or --all");
     }
     let path = location.path()?;

@@ -15,6 +15,7 @@ mod index;
 pub mod mapping;
 pub mod outcome;
 pub mod report;
+pub mod sync;
 pub mod table;
 pub mod value;
 
@@ -24,5 +25,6 @@ pub use outcome::{
     Counters, Holder, JobLog, LevelResult, LevelTrace, Outcome, OutcomeCounts, RecordOutcome,
     OUTCOME_NAMES,
 };
+pub use sync::{plan_sync, SyncError, SyncPlan, SyncSpec};
 pub use table::{Column, ColumnFull, Table, TableError};
 pub use value::FieldType;

@@ -14,6 +14,8 @@
 //! - [`read`]: rows into the engine's [`coupler_engine::Table`]: the whole table page by page,
 //!   or only the rows that can match (`In` lookups), values normalised exactly.
 //! - [`checks`]: `WhoAmI` and BC's currency rules for `coupler connection test`.
+//! - [`write`](mod@write): exactly-once writes back: updates (`If-Match: *`) and creates with
+//!   client-generated ids (`If-None-Match: *`), one by one or in `$batch` requests.
 //!
 //! The client is blocking (reqwest's blocking client): coupling reads one table after another
 //! and the engine is synchronous; an async runtime would add weight and no speed. rustls with
@@ -28,6 +30,7 @@ pub mod odata;
 pub mod read;
 pub mod session;
 pub mod settings;
+pub mod write;
 
 pub use checks::{currencies, currency_verdict, who_am_i, Currencies, CurrencyVerdict, WhoAmI};
 pub use error::DataverseError;
@@ -37,3 +40,4 @@ pub use session::{HttpCounts, Session};
 pub use settings::{
     AssertionAlgorithm, Certificate, ConnectionSettings, Credential, RetryPolicy, Secret,
 };
+pub use write::{write_batch, write_one, WriteKind, WriteOp, WriteOutcome, WriteResult};

@@ -26,9 +26,10 @@ const DESCRIBE_MAX: usize = 240;
 pub struct HttpCounts {
     /// HTTP requests sent to Dataverse and the token endpoint, retries included.
     pub requests: u64,
-    /// Requests sent again after a transient failure or a renewed token.
+    /// Requests sent again after a transient failure or a renewed token (a `$batch` part sent
+    /// again in a new batch counts too).
     pub retries: u64,
-    /// 429 answers (service protection limits).
+    /// 429 answers (service protection limits), `$batch` parts included.
     pub throttled: u64,
 }
 
@@ -149,6 +150,20 @@ impl Session {
 
     pub(crate) fn page_size(&self) -> u32 {
         self.page_size
+    }
+
+    /// The retry policy (for retries of `$batch` parts, which `send` cannot see).
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Counts `$batch` parts sent again after a transient part answer, and the parts among
+    /// them that were throttled (429), alongside the request-level counts.
+    pub(crate) fn count_part_retries(&self, retried: u64, throttled: u64) {
+        self.counters.retries.fetch_add(retried, Ordering::Relaxed);
+        self.counters
+            .throttled
+            .fetch_add(throttled, Ordering::Relaxed);
     }
 
     /// Requests, retries and throttled answers so far.
@@ -447,7 +462,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Dataverse's error code and message, or the body's first characters when it is not JSON.
-fn api_error(body: &[u8]) -> (String, String) {
+pub(crate) fn api_error(body: &[u8]) -> (String, String) {
     match serde_json::from_slice::<ApiErrorBody>(body) {
         Ok(b) => (b.error.code, b.error.message),
         Err(_) => {
@@ -499,7 +514,7 @@ const CONNECT_RETRIES: u32 = 3;
 
 /// Retries are worth a line on stderr when the user set `COUPLER_LOG=debug`; silent otherwise
 /// (the counts land in job.json).
-fn debug_note(request: &str, why: &str, wait: Duration) {
+pub(crate) fn debug_note(request: &str, why: &str, wait: Duration) {
     if std::env::var("COUPLER_LOG").is_ok_and(|v| v.eq_ignore_ascii_case("debug")) {
         eprintln!(
             "coupler: retrying {request} in {:.1} s: {why}",
