@@ -477,3 +477,349 @@ fn plain_http_to_a_remote_host_is_refused_before_any_request() {
     );
     assert_eq!(world.emulator.controls().stats().requests, 0);
 }
+
+// ---- synchronize after coupling, create new, journal and resume (`--apply`) ----
+
+impl World {
+    /// Turns on `sync_after_coupling` (send: BC's values go to Dataverse) and/or
+    /// `create_new_if_no_match` in dv.toml.
+    fn enable(&self, sync: bool, create: bool) {
+        let config = std::fs::read_to_string(self.path().join("dv.toml")).unwrap();
+        let mut extra = String::new();
+        if sync {
+            extra.push_str("sync_after_coupling = true\nupdate_conflict_resolution = \"send\"\n");
+        }
+        if create {
+            extra.push_str("create_new_if_no_match = true\n");
+        }
+        let config = config.replacen(
+            "name = \"CUSTOMER\"",
+            &format!("name = \"CUSTOMER\"\n{extra}"),
+            1,
+        );
+        std::fs::write(self.path().join("dv.toml"), config).unwrap();
+    }
+
+    fn apply(&self, out: &str) -> Output {
+        coupler(
+            &[
+                "couple", "--config", "dv.toml", "--out", out, "--json", "--apply",
+            ],
+            self.path(),
+            SECRET,
+        )
+    }
+
+    /// accountid → emailaddress1 as the emulator holds it.
+    fn emails(&self) -> std::collections::BTreeMap<String, Option<String>> {
+        self.emulator
+            .controls()
+            .table_cells("accounts")
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                (
+                    r["accountid"].clone().unwrap(),
+                    r.get("emailaddress1").cloned().flatten(),
+                )
+            })
+            .collect()
+    }
+
+    /// The coupled pairs (local id, integration id) of a job's couplings.csv.
+    fn coupled(&self, out: &str) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.path().join(out).join("CUSTOMER/couplings.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let mut f = l.split(',');
+                (f.next().unwrap().to_string(), f.next().unwrap().to_string())
+            })
+            .collect()
+    }
+
+    /// The local E-Mail of every customer.
+    fn local_emails(&self) -> std::collections::BTreeMap<String, String> {
+        let mut reader = csv::Reader::from_path(self.path().join("customers.csv")).unwrap();
+        let header = reader.headers().unwrap().clone();
+        let (id, mail) = (
+            header.iter().position(|h| h == "No.").unwrap(),
+            header.iter().position(|h| h == "E-Mail").unwrap(),
+        );
+        reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[id].to_string(), r[mail].to_string())
+            })
+            .collect()
+    }
+
+    /// After a `send` synchronization every coupled account carries its customer's e-mail.
+    fn assert_synchronized(&self, pairs: &[(String, String)]) {
+        let (emails, local) = (self.emails(), self.local_emails());
+        for (l, i) in pairs {
+            let want = Some(local[l].clone()).filter(|s| !s.is_empty());
+            assert_eq!(emails[i], want, "account {i} of customer {l}");
+        }
+    }
+}
+
+/// Rows as `set_rows` takes them: without the `@odata` annotations.
+fn plain(
+    rows: Vec<serde_json::Map<String, serde_json::Value>>,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    rows.into_iter()
+        .map(|r| r.into_iter().filter(|(k, _)| !k.starts_with('@')).collect())
+        .collect()
+}
+
+/// The couplings in the store (local id, integration id).
+fn stored_pairs(world: &World) -> Vec<(String, String)> {
+    let export = coupler(
+        &[
+            "couplings",
+            "export",
+            "--config",
+            "dv.toml",
+            "--mapping",
+            "CUSTOMER",
+        ],
+        world.path(),
+        SECRET,
+    );
+    text(&export.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut f = l.split(',');
+            (f.next().unwrap().to_string(), f.next().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn sync_after_coupling_plans_in_a_dry_run_and_applies_exactly_once() {
+    let world = World::new(2_000);
+    world.enable(true, false);
+    let before = world.emails();
+    // Dry run: a plan, no write.
+    let out = world.couple("dv.toml", "dry");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = std::fs::read_to_string(world.path().join("dry/CUSTOMER/sync-plan.csv")).unwrap();
+    assert!(plan
+        .starts_with("local_id,integration_id,direction,field,old_value,new_value,status,message"));
+    let accounts_to_update: std::collections::BTreeSet<&str> = plan
+        .lines()
+        .filter(|l| l.contains(",to-integration,") && l.contains(",update,"))
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert!(accounts_to_update.len() > 10);
+    assert_eq!(world.emails(), before);
+
+    let out = world.apply("a1");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let job = world.job("a1");
+    // One PATCH per account with changes.
+    assert_eq!(
+        job["sync"]["applied"]["done"].as_u64().unwrap() as usize,
+        accounts_to_update.len(),
+        "{}",
+        job["sync"]
+    );
+    assert_eq!(job["sync"]["applied"]["failed"], 0);
+    let pairs = world.coupled("a1");
+    world.assert_synchronized(&pairs);
+    // Only the coupled pairs were touched.
+    let after = world.emails();
+    let coupled: std::collections::BTreeSet<&String> = pairs.iter().map(|(_, i)| i).collect();
+    for (id, mail) in &before {
+        if !coupled.contains(id) {
+            assert_eq!(&after[id], mail);
+        }
+    }
+    // A rerun couples nothing new and writes nothing.
+    world.emulator.controls().reset_stats();
+    let out = world.apply("a2");
+    assert!(out.status.success());
+    assert_eq!(world.job("a2")["outcomes"]["coupled"], 0);
+    let batches = world
+        .emulator
+        .controls()
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.contains("$batch"))
+        .count();
+    assert_eq!(batches, 0);
+}
+
+#[test]
+fn throttling_past_the_retry_budget_leaves_writes_pending_for_the_next_run() {
+    let world = World::new(1_000);
+    world.write_configs("max_retries = 1", "");
+    world.enable(true, false);
+    let controls = world.emulator.controls();
+    // Every $batch part throttled: the client gives up on them after one retry.
+    controls.inject_batch_part(
+        Fault::Throttle(ThrottleKind::Requests, 1),
+        FaultWhen::NextRequests(100_000),
+    );
+    let out = world.apply("a1");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("still pending"),
+        "{}",
+        text(&out.stderr)
+    );
+    let applied = world.job("a1")["sync"]["applied"].clone();
+    let pending = applied["pending"].as_u64().unwrap();
+    assert!(pending > 0, "{applied}");
+    assert_eq!(applied["done"], 0);
+    controls.clear_faults();
+    // The same command again sends exactly the pending writes.
+    let out = world.apply("a2");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let applied = world.job("a2")["sync"]["applied"].clone();
+    assert_eq!(applied["resumed"].as_u64().unwrap(), pending, "{applied}");
+    assert_eq!(applied["done"].as_u64().unwrap(), pending, "{applied}");
+    world.assert_synchronized(&stored_pairs(&world));
+}
+
+#[test]
+fn a_run_killed_mid_sync_is_finished_by_the_same_command_and_a_deleted_row_is_not_recreated() {
+    let world = World::new(3_000);
+    world.enable(true, false);
+    let controls = world.emulator.controls();
+    // Slow batch parts so that the process can be killed half-way through the writes.
+    controls.inject_batch_part(
+        Fault::Delay(std::time::Duration::from_millis(20)),
+        FaultWhen::EveryNth(1),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coupler"))
+        .args([
+            "couple", "--config", "dv.toml", "--out", "a1", "--json", "--apply",
+        ])
+        .current_dir(world.path())
+        .env("COUPLER_E2E_SECRET", SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill (SIGKILL) once some writes have landed: polling the server, not the clock.
+    let mut killed = false;
+    for _ in 0..6000 {
+        if controls.stats().batch_parts >= 30 {
+            child.kill().unwrap();
+            killed = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = child.wait();
+    assert!(killed, "the run ended before it could be killed");
+    controls.clear_faults();
+    // The couplings were committed before the sync began; some accounts are not written yet.
+    let pairs = stored_pairs(&world);
+    assert!(pairs.len() > 1000);
+    let (emails, local) = (world.emails(), world.local_emails());
+    let unwritten: Vec<&(String, String)> = pairs
+        .iter()
+        .filter(|(l, i)| emails[i] != Some(local[l].clone()).filter(|s| !s.is_empty()))
+        .collect();
+    assert!(
+        unwritten.len() > 1,
+        "the kill came too late to test resuming"
+    );
+    // One of them is deleted in Dataverse before the rerun.
+    let deleted = unwritten[0].1.clone();
+    let rows: Vec<_> = plain(controls.table_rows("accounts").unwrap())
+        .into_iter()
+        .filter(|r| r["accountid"] != deleted.as_str())
+        .collect();
+    let count = rows.len();
+    controls.set_rows("accounts", rows).unwrap();
+
+    let out = world.apply("a2");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let applied = world.job("a2")["sync"]["applied"].clone();
+    assert!(applied["resumed"].as_u64().unwrap() > 0, "{applied}");
+    assert_eq!(applied["not_found"], 1, "{applied}");
+    assert_eq!(applied["failed"], 0, "{applied}");
+    assert_eq!(
+        controls.table_rows("accounts").unwrap().len(),
+        count,
+        "no row recreated"
+    );
+    let survivors: Vec<(String, String)> =
+        pairs.into_iter().filter(|(_, i)| *i != deleted).collect();
+    world.assert_synchronized(&survivors);
+    // Nothing is pending any more: a third run writes nothing.
+    controls.reset_stats();
+    let out = world.apply("a3");
+    assert!(out.status.success());
+    assert_eq!(world.job("a3")["sync"]["applied"]["done"], 0);
+}
+
+#[test]
+fn a_503_inside_a_batch_is_retried_for_that_part_only() {
+    let world = World::new(2_000);
+    world.enable(true, false);
+    let controls = world.emulator.controls();
+    controls.inject_batch_part(Fault::Status(503), FaultWhen::RequestNumber(7));
+    let out = world.apply("a1");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let job = world.job("a1");
+    assert_eq!(job["sync"]["applied"]["failed"], 0, "{}", job["sync"]);
+    assert_eq!(job["sync"]["applied"]["pending"], 0, "{}", job["sync"]);
+    assert!(
+        job["http"]["retries"].as_u64().unwrap() >= 1,
+        "{}",
+        job["http"]
+    );
+    world.assert_synchronized(&world.coupled("a1"));
+}
+
+#[test]
+fn create_new_if_no_match_creates_each_row_once_and_couples_it() {
+    let world = World::new(1_000);
+    world.enable(false, true);
+    let before = world
+        .emulator
+        .controls()
+        .table_rows("accounts")
+        .unwrap()
+        .len();
+    let out = world.apply("a1");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let job = world.job("a1");
+    let created = job["create_new"]["created"].as_u64().unwrap();
+    assert_eq!(created, job["outcomes"]["no_match"].as_u64().unwrap());
+    assert!(created > 10);
+    assert_eq!(job["counters"]["inserted"].as_u64().unwrap(), created);
+    let after = world
+        .emulator
+        .controls()
+        .table_rows("accounts")
+        .unwrap()
+        .len();
+    assert_eq!(after as u64, before as u64 + created);
+    let list = std::fs::read_to_string(world.path().join("a1/CUSTOMER/created.csv")).unwrap();
+    assert_eq!(list.lines().count() as u64, created + 1);
+    // Rerun: the created rows are coupled now; nothing is created again.
+    let out = world.apply("a2");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        world
+            .emulator
+            .controls()
+            .table_rows("accounts")
+            .unwrap()
+            .len(),
+        after
+    );
+    assert_eq!(world.job("a2")["create_new"]["created"], 0);
+}

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use coupler_dataverse::ReadStrategy;
-use coupler_engine::{CouplingSpec, FieldType, MatchCriterion, PriorityMode};
+use coupler_engine::sync::{
+    ConflictResolution as SyncConflictResolution, FieldMapping, SyncDirection,
+};
+use coupler_engine::{CouplingSpec, FieldType, MatchCriterion, PriorityMode, SyncSpec};
 use coupler_files::{CsvOptions, Encoding, FileSource, SourceFormat};
 use serde::Deserialize;
 
@@ -200,6 +203,36 @@ pub struct DataverseTable {
     pub strategy: ReadStrategy,
 }
 
+impl PlannedMapping {
+    /// Every local column the job reads: the engine's, and the synchronization's.
+    pub fn local_columns(&self) -> Vec<String> {
+        self.with_sync_columns(self.spec.local_columns(), SyncSpec::local_columns)
+    }
+
+    /// Every integration column the job reads.
+    pub fn integration_columns(&self) -> Vec<String> {
+        self.with_sync_columns(
+            self.spec.integration_columns(),
+            SyncSpec::integration_columns,
+        )
+    }
+
+    fn with_sync_columns(
+        &self,
+        mut columns: Vec<String>,
+        of: fn(&SyncSpec) -> Vec<String>,
+    ) -> Vec<String> {
+        for spec in self.sync.iter().chain(self.create_new.iter()) {
+            for c in of(spec) {
+                if !columns.contains(&c) {
+                    columns.push(c);
+                }
+            }
+        }
+        columns
+    }
+}
+
 impl IntegrationSource {
     /// How messages name the source: the file name, or `Dataverse accounts`.
     pub fn describe(&self) -> String {
@@ -221,6 +254,10 @@ pub struct PlannedMapping {
     pub couplings: Option<PathBuf>,
     /// Settings that do nothing in a dry run, or combinations BC only warns about in telemetry.
     pub warnings: Vec<String>,
+    /// The first synchronization after coupling (`sync_after_coupling = true`).
+    pub sync: Option<SyncSpec>,
+    /// BC's "Create New If Unable to Find a Match": the fields a new integration row gets.
+    pub create_new: Option<SyncSpec>,
 }
 
 /// A loaded, validated config.
@@ -391,17 +428,61 @@ fn plan_mapping(
         });
     }
     let mut warnings = Vec::new();
-    if m.sync_after_coupling {
-        warnings.push(format!("mapping '{}': sync_after_coupling = true has no effect in a dry run; synchronization needs --apply (a later version)", m.name));
+    let sync_spec = |conflict_resolution| -> Result<SyncSpec> {
+        let spec = SyncSpec {
+            mapping_name: m.name.clone(),
+            local_table_caption: m.local_caption.clone().unwrap_or_else(|| m.name.clone()),
+            integration_table_caption: m
+                .integration_caption
+                .clone()
+                .unwrap_or_else(|| "the integration table".into()),
+            direction: sync_direction(m.direction),
+            conflict_resolution,
+            fields: m
+                .fields
+                .iter()
+                .map(|f| {
+                    Ok(FieldMapping {
+                        local_field: f.local.clone(),
+                        constant: f.constant.clone(),
+                        integration_field: f.integration.clone(),
+                        field_type: parse_type(&f.field_type)?,
+                        direction: sync_direction(f.direction.unwrap_or(m.direction)),
+                    })
+                })
+                .collect::<Result<_>>()?,
+        };
+        spec.validate()?;
+        Ok(spec)
+    };
+    let sync = if m.sync_after_coupling {
         if m.direction == Direction::Bidirectional
             && m.update_conflict_resolution == ConflictResolution::None
         {
             warnings.push(format!("mapping '{}': bidirectional with update_conflict_resolution = \"none\": the first synchronization after coupling will fail every pair whose bidirectional fields differ (BC only logs this in telemetry); choose \"send\" or \"get\"", m.name));
         }
-    }
-    if m.create_new_if_no_match {
-        warnings.push(format!("mapping '{}': create_new_if_no_match = true has no effect in a dry run; unmatched records are reported as failed", m.name));
-    }
+        Some(
+            sync_spec(match m.update_conflict_resolution {
+                ConflictResolution::None => SyncConflictResolution::None,
+                ConflictResolution::Send => SyncConflictResolution::Send,
+                ConflictResolution::Get => SyncConflictResolution::Get,
+            })
+            .context("sync_after_coupling")?,
+        )
+    } else {
+        None
+    };
+    let create_new = if m.create_new_if_no_match {
+        if m.direction == Direction::FromIntegration {
+            bail!("create_new_if_no_match needs a mapping that writes to the integration side; direction is \"from-integration\"");
+        }
+        // A new row gets the local record's values: a one-way copy to the integration side.
+        let mut spec = sync_spec(SyncConflictResolution::Send).context("create_new_if_no_match")?;
+        spec.direction = SyncDirection::ToIntegration;
+        Some(spec)
+    } else {
+        None
+    };
     for f in &m.fields {
         if f.direction
             .is_some_and(|d| d != m.direction && m.direction != Direction::Bidirectional)
@@ -419,7 +500,7 @@ fn plan_mapping(
             t.entity_set.clone(),
         ),
     };
-    Ok(PlannedMapping {
+    let mut planned = PlannedMapping {
         spec: CouplingSpec {
             mapping_name: m.name.clone(),
             local_caption: m.local_caption.clone().unwrap_or_else(|| m.name.clone()),
@@ -439,7 +520,15 @@ fn plan_mapping(
         integration,
         couplings: m.couplings.as_ref().map(|c| base.join(&c.csv)),
         warnings,
-    })
+        sync,
+        create_new,
+    };
+    // The conflict text names the integration table by its caption.
+    let caption = planned.spec.integration_caption.clone();
+    for s in planned.sync.iter_mut().chain(planned.create_new.iter_mut()) {
+        s.integration_table_caption = caption.clone();
+    }
+    Ok(planned)
 }
 
 /// A TOML error as one line: `file line L, column C: message`.
@@ -453,6 +542,14 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
             anyhow!("{} line {line}, column {column}: {message}", path.display())
         }
         None => anyhow!("{}: {message}", path.display()),
+    }
+}
+
+fn sync_direction(d: Direction) -> SyncDirection {
+    match d {
+        Direction::Bidirectional => SyncDirection::Bidirectional,
+        Direction::ToIntegration => SyncDirection::ToIntegration,
+        Direction::FromIntegration => SyncDirection::FromIntegration,
     }
 }
 

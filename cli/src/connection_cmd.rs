@@ -82,7 +82,7 @@ fn run_checks(plan: &Plan, link: &mut DataverseLink) -> Result<()> {
     for m in &plan.mappings {
         if let IntegrationSource::Dataverse(table) = &m.integration {
             let mut spec = m.spec.clone();
-            link.prepare(&mut spec, table)?;
+            link.prepare(&mut spec, table, &m.integration_columns())?;
             let info = link.table(&table.entity_set)?;
             eprintln!(
                 "  {}: table {} ({}), key {}, {} column(s) found",

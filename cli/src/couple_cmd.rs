@@ -20,6 +20,7 @@ use crate::dataverse_link::{DataverseLink, IntegrationRead};
 use crate::progress;
 use crate::store;
 use crate::summary;
+use crate::sync_step;
 use coupler_store::{NewJob, Store, StoredCoupling};
 
 pub struct CoupleArgs {
@@ -69,6 +70,12 @@ pub struct JobJson {
     /// With `--apply`: what was committed to the coupling store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<store::Committed>,
+    /// `sync_after_coupling`: the plan, and with `--apply` what was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<sync_step::SyncReport>,
+    /// `create_new_if_no_match` with `--apply`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_new: Option<sync_step::CreateReport>,
 }
 
 /// The process's peak resident set so far, in MB (Linux `VmHWM`), if known.
@@ -219,10 +226,13 @@ pub fn validate(config: &Path) -> Result<()> {
 /// Dataverse, in the table's metadata; the key is resolved there too).
 fn check_mapping(m: &mut PlannedMapping, link: Option<&mut DataverseLink>) -> Result<()> {
     m.spec.validate()?;
-    check_columns(&m.local, &m.spec.local_columns())?;
+    check_columns(&m.local, &m.local_columns())?;
     match (&m.integration, link) {
-        (IntegrationSource::File(f), _) => check_columns(f, &m.spec.integration_columns())?,
-        (IntegrationSource::Dataverse(t), Some(link)) => link.prepare(&mut m.spec, t)?,
+        (IntegrationSource::File(f), _) => check_columns(f, &m.integration_columns())?,
+        (IntegrationSource::Dataverse(t), Some(link)) => {
+            let extra = m.integration_columns();
+            link.prepare(&mut m.spec, t, &extra)?
+        }
         (IntegrationSource::Dataverse(_), None) => {
             bail!(
                 "mapping '{}' reads from Dataverse but no connection is configured",
@@ -288,19 +298,20 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
         })?;
     }
     let t0 = Instant::now();
-    let (local, integration, integration_read) = match (&m.integration, link) {
+    let mut link = link;
+    let (local, integration, integration_read) = match (&m.integration, link.as_deref_mut()) {
         (IntegrationSource::File(file), _) => {
             let (local, integration) = rayon::join(
-                || read_source(&m.local, &spec.local_columns()),
-                || read_source(file, &spec.integration_columns()),
+                || read_source(&m.local, &m.local_columns()),
+                || read_source(file, &m.integration_columns()),
             );
             (local?, integration?, None)
         }
         (IntegrationSource::Dataverse(table), Some(link)) => {
             // The local side first: a lookup read needs its values.
-            let local = read_source(&m.local, &spec.local_columns())?;
-            let (integration, how) = link.read(spec, table, &local)?;
-            (local, integration, Some((how, link.take_counts())))
+            let local = read_source(&m.local, &m.local_columns())?;
+            let (integration, how) = link.read(spec, table, &m.integration_columns(), &local)?;
+            (local, integration, Some(how))
         }
         (IntegrationSource::Dataverse(_), None) => {
             bail!(
@@ -382,6 +393,50 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     }
     results.finish()?;
     couplings.finish()?;
+    let entity_set = match &m.integration {
+        IntegrationSource::Dataverse(t) => Some(t.entity_set.as_str()),
+        IntegrationSource::File(_) => None,
+    };
+    let mut create_report = None;
+    let mut sync_report = None;
+    if let Some(store) = store.as_deref_mut() {
+        let mut apply = sync_step::Apply {
+            store,
+            link: link.as_deref_mut(),
+            entity_set,
+            job_id: &job_id,
+        };
+        if let Some(create) = &m.create_new {
+            create_report = Some(sync_step::create_new(
+                create, &run, &local, &dir, &mut apply,
+            )?);
+        }
+        if let Some(sync) = &m.sync {
+            sync_report = Some(sync_step::synchronize(
+                sync,
+                &run,
+                &local,
+                &integration,
+                &dir,
+                Some(&mut apply),
+            )?);
+        }
+    } else {
+        if let Some(sync) = &m.sync {
+            sync_report = Some(sync_step::synchronize(
+                sync,
+                &run,
+                &local,
+                &integration,
+                &dir,
+                None,
+            )?);
+        }
+        if m.create_new.is_some() {
+            let unmatched = run.log().outcomes.no_match;
+            eprintln!("coupler: note: mapping '{}': create_new_if_no_match: {unmatched} unmatched record(s) would get a new Dataverse row with --apply", spec.mapping_name);
+        }
+    }
     let log = run.log();
     let c = &log.counters;
     let mut job = JobJson {
@@ -395,7 +450,10 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
             ("coupled", c.coupled),
             ("failed", c.failed),
             ("skipped", c.skipped),
-            ("inserted", c.inserted),
+            (
+                "inserted",
+                c.inserted + create_report.as_ref().map_or(0, |r| r.created),
+            ),
             ("modified", c.modified),
             ("deleted", c.deleted),
             ("unchanged", c.unchanged),
@@ -435,11 +493,13 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
         },
         threads: rayon::current_num_threads(),
         peak_memory_mb: BTreeMap::new(),
-        http: integration_read.as_ref().map(|(_, counts)| *counts),
-        integration_read: integration_read.map(|(how, _)| how),
+        http: link.map(|l| l.take_counts()),
+        integration_read,
         table_mapping: spec.friendly_name(),
         integration_source: spec.integration_source.clone(),
         store: committed,
+        sync: sync_report,
+        create_new: create_report,
     };
     job.timings_ms.write = ms(t2.elapsed());
     if let Some(mb) = peak_memory_mb() {

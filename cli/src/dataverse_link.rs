@@ -72,12 +72,20 @@ impl DataverseLink {
 
     /// Resolves the key (the primary id unless configured) and checks every column the
     /// mapping reads exists.
-    pub fn prepare(&mut self, spec: &mut CouplingSpec, source: &DataverseTable) -> Result<()> {
+    pub fn prepare(
+        &mut self,
+        spec: &mut CouplingSpec,
+        source: &DataverseTable,
+        more_columns: &[String],
+    ) -> Result<()> {
         let info = self.table(&source.entity_set)?;
         if spec.integration_key.is_empty() {
             spec.integration_key = info.primary_id.clone();
         }
-        info.check_columns(&spec.integration_columns())
+        let mut columns = spec.integration_columns();
+        columns.extend(more_columns.iter().filter(|c| !c.is_empty()).cloned());
+        columns.dedup();
+        info.check_columns(&columns)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("mapping '{}'", spec.mapping_name))?;
         Ok(())
@@ -88,10 +96,15 @@ impl DataverseLink {
         &mut self,
         spec: &CouplingSpec,
         source: &DataverseTable,
+        columns: &[String],
         local: &Table,
     ) -> Result<(Table, IntegrationRead)> {
         let info = self.table(&source.entity_set)?.clone();
-        let columns = spec.integration_columns();
+        // The key may have been resolved from metadata after `columns` was made.
+        let mut columns: Vec<String> = columns.iter().filter(|c| !c.is_empty()).cloned().collect();
+        if !columns.contains(&spec.integration_key) {
+            columns.insert(0, spec.integration_key.clone());
+        }
         let request = ReadRequest {
             table: &info,
             columns: &columns,

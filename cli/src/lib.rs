@@ -16,6 +16,7 @@ mod progress;
 mod store;
 mod store_cmd;
 mod summary;
+mod sync_step;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
