@@ -132,6 +132,10 @@ impl Store {
             Some(_) => {}
         }
         let mut report = CommitReport::default();
+        // One timestamp for the whole commit: SQLite's 'now' may move between statements.
+        let now: String = tx
+            .query_row(&format!("SELECT {NOW_SQL}"), [], |r| r.get(0))
+            .map_err(err)?;
         {
             let mut by_local = tx
                 .prepare_cached(&format!(
@@ -145,7 +149,7 @@ impl Store {
                 .map_err(err)?;
             let mut insert = tx
                 .prepare_cached(&format!(
-                    "INSERT INTO couplings ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, {NOW_SQL})"
+                    "INSERT INTO couplings ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
                 ))
                 .map_err(err)?;
             for (local_id, integration_id) in pairs {
@@ -175,7 +179,8 @@ impl Store {
                                     mapping.integration_table,
                                     local_id,
                                     integration_id,
-                                    job_id
+                                    job_id,
+                                    now
                                 ])
                                 .map_err(err)?;
                             report
