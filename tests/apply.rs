@@ -293,3 +293,45 @@ fn store_commands_explain_a_missing_store() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn sync_with_a_file_integration_side_writes_the_updates_as_files() {
+    let dir = demo();
+    let d = dir.path();
+    let config = std::fs::read_to_string(d.join("coupling.toml")).unwrap();
+    let config = config.replacen(
+        "name = \"CUSTOMER\"",
+        "name = \"CUSTOMER\"\nsync_after_coupling = true\nupdate_conflict_resolution = \"send\"",
+        1,
+    );
+    std::fs::write(d.join("coupling.toml"), config).unwrap();
+    ok(&coupler(
+        &["couple", "--config", "coupling.toml", "--out", "dry"],
+        d,
+    ));
+    let plan = std::fs::read_to_string(d.join("dry/CUSTOMER/sync-plan.csv")).unwrap();
+    let updates = plan
+        .lines()
+        .filter(|l| l.contains(",to-integration,") && l.contains(",update,"))
+        .count();
+    assert!(updates > 0);
+    assert!(!d.join("dry/CUSTOMER/integration-updates.csv").exists());
+    ok(&coupler(
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            "a",
+            "--apply",
+        ],
+        d,
+    ));
+    let file = std::fs::read_to_string(d.join("a/CUSTOMER/integration-updates.csv")).unwrap();
+    assert_eq!(file.lines().count(), updates + 1);
+    assert!(file.starts_with("integration_id,field,new_value"));
+    assert_eq!(
+        job(d, "a")["sync"]["to_integration_updates"],
+        updates as u64
+    );
+}

@@ -143,10 +143,30 @@ pub fn synchronize(
                 r.direction == PlanDirection::ToIntegration && r.status == PlanStatus::Update
             })
             .collect();
-        if !to_integration.is_empty() {
+        if !to_integration.is_empty() && apply.entity_set.is_none() {
+            // The integration side is a file: the updates become a file too.
+            let path = dir.join("integration-updates.csv");
+            let mut out = SafeCsvWriter::new(
+                &path,
+                &["integration_id", "field", "new_value"],
+                &[true, false, false],
+            )?;
+            for &i in &to_integration {
+                let r = &plan.rows[i];
+                out.write_row([
+                    integration_id(r.integration_row),
+                    r.field.as_str(),
+                    &r.new_value,
+                ])?;
+            }
+            out.finish()?;
+        } else if !to_integration.is_empty() {
             let (Some(link), Some(entity_set)) = (apply.link.as_deref_mut(), apply.entity_set)
             else {
-                bail!("mapping '{}': the synchronization has updates for the integration side, which is a file; read it from Dataverse (dataverse_table) to apply them", spec.mapping_name);
+                bail!(
+                    "mapping '{}': no Dataverse connection for the synchronization",
+                    spec.mapping_name
+                );
             };
             let info = link.table(entity_set)?.clone();
             let mut writes: Vec<PlannedWrite> = Vec::new();
