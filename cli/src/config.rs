@@ -258,6 +258,8 @@ pub struct PlannedMapping {
     pub sync: Option<SyncSpec>,
     /// BC's "Create New If Unable to Find a Match": the fields a new integration row gets.
     pub create_new: Option<SyncSpec>,
+    /// Mappings this one depends on (review order), as configured.
+    pub depends_on: Vec<String>,
 }
 
 /// A loaded, validated config.
@@ -522,6 +524,7 @@ fn plan_mapping(
         warnings,
         sync,
         create_new,
+        depends_on: m.depends_on.clone(),
     };
     // The conflict text names the integration table by its caption.
     let caption = planned.spec.integration_caption.clone();
@@ -712,4 +715,127 @@ fn file_source(s: &SourceConfig, base: &Path, side: &str) -> Result<FileSource> 
             })
         }
     }
+}
+
+// ---- `criteria compare` and `profile` ------------------------------------------------------
+
+/// One `[[variants]]` table of `criteria compare`: a named criteria set. Its `[[variants.fields]]`
+/// take the `[[mappings.fields]]` form; `match` defaults to `true` there (a field listed in a
+/// variant is a criterion unless it says `match = false`), and `direction` is accepted and
+/// ignored (so mapping fields can be pasted as they are).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantConfig {
+    pub name: String,
+    /// Default: the mapping's own.
+    pub priority_mode: Option<PriorityModeConfig>,
+    #[serde(default)]
+    pub fields: Vec<VariantFieldConfig>,
+}
+
+/// One `[[variants.fields]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantFieldConfig {
+    pub local: String,
+    pub integration: String,
+    #[serde(rename = "type", default = "default_type")]
+    pub field_type: String,
+    #[serde(rename = "match", default = "default_true")]
+    pub is_match: bool,
+    #[serde(default)]
+    pub priority: u32,
+    #[serde(default)]
+    pub case_sensitive: bool,
+    #[allow(dead_code)]
+    pub direction: Option<Direction>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The `[[variants]]` of a config file (its other sections are read by [`Plan::load`]).
+#[derive(Debug, Deserialize)]
+struct ConfigVariants {
+    #[serde(default)]
+    variants: Vec<VariantConfig>,
+}
+
+/// A `--variants FILE`: `[[variants]]` tables and nothing else.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantsFile {
+    #[serde(default)]
+    variants: Vec<VariantConfig>,
+}
+
+/// Reads the `[[variants]]` of a file: a config (`only_variants = false`; its other sections
+/// are left to [`Plan::load`]) or a variants file (`true`: any other key is an error). Unknown
+/// keys are errors naming the key, the line and the column.
+pub fn load_variants(path: &Path, only_variants: bool) -> Result<Vec<VariantConfig>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read variants file {}", path.display()))?;
+    let variants = if only_variants {
+        toml::from_str::<VariantsFile>(&text).map(|f| f.variants)
+    } else {
+        toml::from_str::<ConfigVariants>(&text).map(|f| f.variants)
+    };
+    variants.map_err(|e| toml_error(path, &text, &e))
+}
+
+impl VariantConfig {
+    /// The variant's match criteria (fields with `match = false` left out) and priority mode.
+    pub fn criteria(
+        &self,
+        default_mode: PriorityMode,
+    ) -> Result<(Vec<MatchCriterion>, PriorityMode)> {
+        let mut criteria = Vec::new();
+        for (i, f) in self.fields.iter().enumerate() {
+            let field_type = parse_type(&f.field_type)
+                .with_context(|| format!("field #{} ({})", i + 1, f.integration))?;
+            if f.local.trim().is_empty() || f.integration.trim().is_empty() {
+                bail!("field #{}: local and integration must name columns", i + 1);
+            }
+            if f.is_match {
+                criteria.push(MatchCriterion {
+                    local_field: f.local.clone(),
+                    integration_field: f.integration.clone(),
+                    field_type,
+                    priority: f.priority,
+                    case_sensitive: f.case_sensitive,
+                });
+            }
+        }
+        if criteria.is_empty() {
+            bail!("no match criteria; add [[variants.fields]] tables (local, integration, priority, case_sensitive)");
+        }
+        let mode = match self.priority_mode {
+            None => default_mode,
+            Some(PriorityModeConfig::Cumulative) => PriorityMode::Cumulative,
+            Some(PriorityModeConfig::Independent) => PriorityMode::Independent,
+        };
+        Ok((criteria, mode))
+    }
+}
+
+/// A mapping's `[[mappings.fields]]` with a local column, as `(local, integration, type)`: the
+/// fields `profile` looks at. The config must have passed [`Plan::load`].
+pub fn mapped_fields(path: &Path, mapping: &str) -> Result<Vec<(String, String, FieldType)>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let config: Config = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+    let m = config
+        .mappings
+        .into_iter()
+        .find(|m| m.name == mapping)
+        .ok_or_else(|| anyhow!("{}: no mapping named '{mapping}'", path.display()))?;
+    let mut out = Vec::new();
+    for f in m.fields {
+        if let Some(local) = f.local {
+            let t = parse_type(&f.field_type)?;
+            out.push((local, f.integration, t));
+        }
+    }
+    Ok(out)
 }

@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::config::{file_name, IntegrationSource, Plan, PlannedMapping};
 use crate::dataverse_link::{DataverseLink, IntegrationRead};
 use crate::progress;
+use crate::report_html::{self, JobReport, FAILURE_KINDS, SAMPLES_PER_KIND};
 use crate::store;
 use crate::summary;
 use crate::sync_step;
@@ -30,6 +31,8 @@ pub struct CoupleArgs {
     pub apply: bool,
     pub json: bool,
     pub threads: Option<usize>,
+    /// `--report FILE.html`.
+    pub report: Option<PathBuf>,
 }
 
 /// `job.json` (contract: "Output files"); fields after `timings_ms` are extensions.
@@ -123,6 +126,8 @@ struct RunEnv<'a> {
     store: Option<&'a mut Store>,
     config_path: &'a Path,
     out: &'a Path,
+    /// With `--report`: where sample results rows of each failure kind go.
+    samples: Option<&'a mut Vec<[String; 10]>>,
 }
 
 pub fn couple(args: CoupleArgs) -> Result<()> {
@@ -152,8 +157,10 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
     };
     let mut made_in_run: Vec<(String, String)> = Vec::new();
     let mut jobs = Vec::new();
+    let mut reports: Vec<JobReport> = Vec::new();
     let count = selected.len();
     for (n, m) in selected.iter().enumerate() {
+        let mut samples = Vec::new();
         let job = run_mapping(
             m,
             RunEnv {
@@ -165,21 +172,43 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
                 store: if args.apply { store.as_mut() } else { None },
                 config_path: &plan.path,
                 out: &args.out,
+                samples: args.report.is_some().then_some(&mut samples),
             },
         )?;
+        let value = serde_json::to_value(&job)?;
         if !args.json {
-            summary::print(&serde_json::to_value(&job)?);
+            summary::print(&value);
+        }
+        if args.report.is_some() {
+            reports.push(JobReport {
+                job: value,
+                samples,
+            });
         }
         jobs.push(job);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&jobs)?);
     }
+    if let Some(path) = &args.report {
+        write_report(path, &report_html::couple_page(&reports))?;
+    }
+    Ok(())
+}
+
+/// Writes an HTML report atomically (its folder is created if needed) and says where on stderr.
+pub(crate) fn write_report(path: &Path, html: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+    }
+    write_atomically(path, html.as_bytes())?;
+    eprintln!("coupler: report written to {}", path.display());
     Ok(())
 }
 
 /// A Dataverse session when a selected mapping reads from Dataverse.
-fn open_link(plan: &Plan, selected: &[PlannedMapping]) -> Result<Option<DataverseLink>> {
+pub(crate) fn open_link(plan: &Plan, selected: &[PlannedMapping]) -> Result<Option<DataverseLink>> {
     let needs = selected
         .iter()
         .any(|m| matches!(m.integration, IntegrationSource::Dataverse(_)));
@@ -224,7 +253,10 @@ pub fn validate(config: &Path) -> Result<()> {
 
 /// Config-level rules, and every column the mapping names exists in its source (for
 /// Dataverse, in the table's metadata; the key is resolved there too).
-fn check_mapping(m: &mut PlannedMapping, link: Option<&mut DataverseLink>) -> Result<()> {
+pub(crate) fn check_mapping(
+    m: &mut PlannedMapping,
+    link: Option<&mut DataverseLink>,
+) -> Result<()> {
     m.spec.validate()?;
     check_columns(&m.local, &m.local_columns())?;
     match (&m.integration, link) {
@@ -251,7 +283,7 @@ fn check_columns(source: &FileSource, columns: &[String]) -> Result<()> {
 
 type CouplingFile = (String, Vec<(String, String, u64)>);
 
-fn read_all_couplings(plan: &Plan) -> Result<Vec<CouplingFile>> {
+pub(crate) fn read_all_couplings(plan: &Plan) -> Result<Vec<CouplingFile>> {
     let mut out = Vec::new();
     for m in &plan.mappings {
         if let Some(path) = &m.couplings {
@@ -261,7 +293,7 @@ fn read_all_couplings(plan: &Plan) -> Result<Vec<CouplingFile>> {
     Ok(out)
 }
 
-fn read_source(source: &FileSource, columns: &[String]) -> Result<Table> {
+pub(crate) fn read_source(source: &FileSource, columns: &[String]) -> Result<Table> {
     let size = std::fs::metadata(&source.path)
         .map(|m| m.len())
         .unwrap_or(0);
@@ -281,6 +313,7 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
         mut store,
         config_path,
         out,
+        samples,
     } = env;
     let spec = &m.spec;
     let started_at = chrono::Utc::now();
@@ -369,7 +402,7 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     let mut results = SafeCsvWriter::new(&results_path, &RESULTS_HEADER, &RESULTS_ID_COLUMNS)?;
     let mut couplings =
         SafeCsvWriter::new(&couplings_path, &COUPLINGS_HEADER, &COUPLINGS_ID_COLUMNS)?;
-    write_rows(&renderer, &mut results, &mut couplings)?;
+    write_rows(&renderer, &mut results, &mut couplings, samples)?;
     let mut by_priority: BTreeMap<u32, BTreeMap<&'static str, u64>> = BTreeMap::new();
     for record in run.outcomes() {
         if let Some(level) = record.outcome.level() {
@@ -516,16 +549,38 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     Ok(job)
 }
 
-/// The encoded `results.csv` and `couplings.csv` rows of one block, or the encoder's error.
-type EncodedBlock = std::result::Result<(Vec<u8>, Vec<u8>), String>;
+/// The encoded `results.csv` and `couplings.csv` rows of one block and its sample rows, or the
+/// encoder's error.
+type EncodedBlock = std::result::Result<(Vec<u8>, Vec<u8>, Vec<[String; 10]>), String>;
+
+// The sampling counters below are indexed by failure kind.
+const _: () = assert!(FAILURE_KINDS.len() == 4);
+
+/// The failure kind's index in [`FAILURE_KINDS`], for sampling.
+fn failure_kind(outcome: &Outcome) -> Option<usize> {
+    match outcome {
+        Outcome::NoMatch { .. } => Some(0),
+        Outcome::MultipleMatches { .. } => Some(1),
+        Outcome::AlreadyCoupled { .. } => Some(2),
+        Outcome::NoCriteria => Some(3),
+        Outcome::Coupled { .. } | Outcome::Skipped => None,
+    }
+}
 
 /// Renders `results.csv` and `couplings.csv` rows on all threads, a wave of blocks at a time,
 /// and appends the blocks in processing order (memory stays bounded by one wave).
+///
+/// With `samples`, the first [`SAMPLES_PER_KIND`] rows of each failure kind (in file order)
+/// are kept as they are rendered: each block keeps at most that many of each kind, and the
+/// blocks are merged in order.
 fn write_rows(
     renderer: &Renderer<'_, '_>,
     results: &mut SafeCsvWriter,
     couplings: &mut SafeCsvWriter,
+    mut samples: Option<&mut Vec<[String; 10]>>,
 ) -> Result<()> {
+    let sampling = samples.is_some();
+    let mut taken = [0usize; 4];
     const BLOCK: usize = 16 * 1024;
     let n = renderer.run().outcomes().len();
     let wave = BLOCK * 2 * rayon::current_num_threads();
@@ -542,21 +597,43 @@ fn write_rows(
                 let mut c = couplings_encoder.clone();
                 let mut row = ResultRow::default();
                 let mut priority = String::new();
+                let mut kept = Vec::new();
+                let mut kept_of = [0usize; 4];
                 for i in start..end {
-                    r.encode(renderer.render(i, &mut row))?;
-                    if let Some(fields) =
-                        renderer.coupling(&renderer.run().outcomes()[i], &mut priority)
-                    {
+                    let record = &renderer.run().outcomes()[i];
+                    let fields = renderer.render(i, &mut row);
+                    if sampling {
+                        if let Some(k) = failure_kind(&record.outcome) {
+                            if kept_of[k] < SAMPLES_PER_KIND {
+                                kept_of[k] += 1;
+                                kept.push(fields.map(str::to_string));
+                            }
+                        }
+                    }
+                    r.encode(fields)?;
+                    if let Some(fields) = renderer.coupling(record, &mut priority) {
                         c.encode(fields)?;
                     }
                 }
-                Ok((r.take(), c.take()))
+                Ok((r.take(), c.take(), kept))
             })
             .collect();
         for block in encoded {
-            let (r, c) = block.map_err(anyhow::Error::msg)?;
+            let (r, c, kept) = block.map_err(anyhow::Error::msg)?;
             results.write_encoded(&r)?;
             couplings.write_encoded(&c)?;
+            if let Some(samples) = samples.as_deref_mut() {
+                for row in kept {
+                    let k = FAILURE_KINDS
+                        .iter()
+                        .position(|kind| row[1] == *kind)
+                        .unwrap_or(0);
+                    if taken[k] < SAMPLES_PER_KIND {
+                        taken[k] += 1;
+                        samples.push(row);
+                    }
+                }
+            }
         }
     }
     Ok(())

@@ -10,9 +10,14 @@
 mod config;
 mod connection_cmd;
 mod couple_cmd;
+mod criteria_cmd;
 mod dataverse_link;
 mod generate;
+mod init_cmd;
+mod profile_cmd;
 mod progress;
+mod report_html;
+mod review_cmd;
 mod store;
 mod store_cmd;
 mod summary;
@@ -58,6 +63,44 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
+        /// Also write a self-contained HTML report (viewable offline).
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
+    },
+    /// Benchmark match criteria: run several criteria sets on the same data, side by side.
+    Criteria {
+        #[command(subcommand)]
+        action: CriteriaAction,
+    },
+    /// Profile the mapped fields of both sides and suggest a criteria set.
+    Profile {
+        /// The coupling config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// The mapping to profile.
+        #[arg(long)]
+        mapping: String,
+        /// JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// BC's full synchronization review of every mapping: counts, recommendation, order.
+    Review {
+        /// The coupling config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a commented starting config.
+    Init {
+        /// `dataverse`: BC's default Dataverse table mappings and dependencies.
+        #[arg(long)]
+        preset: String,
+        /// Where to write it (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Check a config: keys, sources, columns. Nothing is matched.
     Validate {
@@ -107,6 +150,34 @@ enum Command {
         /// Output folder (created if needed; files in it are replaced).
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CriteriaAction {
+    /// Run the mapping's criteria and every variant on data read once; compare them.
+    Compare {
+        /// The coupling config (TOML); variants are its [[variants]] tables.
+        #[arg(long)]
+        config: PathBuf,
+        /// The mapping whose data and filters are used.
+        #[arg(long)]
+        mapping: String,
+        /// More [[variants]] from another TOML file.
+        #[arg(long)]
+        variants: Option<PathBuf>,
+        /// Correct pairs (CSV local_id,integration_id): precision, recall, F1.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// Where the per-variant files go (wrongly coupled pairs).
+        #[arg(long, default_value = "coupler-out")]
+        out: PathBuf,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also write a self-contained HTML report.
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
     },
 }
 
@@ -221,6 +292,7 @@ pub fn main() -> ExitCode {
             apply,
             json,
             threads,
+            report,
         } => couple_cmd::couple(couple_cmd::CoupleArgs {
             config,
             mappings,
@@ -228,7 +300,35 @@ pub fn main() -> ExitCode {
             apply,
             json,
             threads: threads.map(usize::from),
+            report,
         }),
+        Command::Criteria {
+            action:
+                CriteriaAction::Compare {
+                    config,
+                    mapping,
+                    variants,
+                    truth,
+                    out,
+                    json,
+                    report,
+                },
+        } => criteria_cmd::compare(criteria_cmd::CompareArgs {
+            config,
+            mapping,
+            variants,
+            truth,
+            out,
+            json,
+            report,
+        }),
+        Command::Profile {
+            config,
+            mapping,
+            json,
+        } => profile_cmd::run(&config, &mapping, json),
+        Command::Review { config, json } => review_cmd::run(&config, json),
+        Command::Init { preset, out } => init_cmd::run(&preset, out.as_deref()),
         Command::Validate { config } => couple_cmd::validate(&config),
         Command::Generate { records, seed, out } => generate::run(records, seed, &out),
         Command::Jobs {

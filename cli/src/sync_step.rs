@@ -179,10 +179,7 @@ pub fn synchronize(
                     && plan.rows[to_integration[end]].integration_row == pair
                 {
                     let r = &plan.rows[to_integration[end]];
-                    fields.insert(
-                        r.field.clone(),
-                        json_value(&info, &r.field, &r.new_value, None)?,
-                    );
+                    fields.insert(r.field.clone(), json_value(&info, &r.field, &r.new_value)?);
                     end += 1;
                 }
                 let id = integration_id(pair).to_string();
@@ -300,7 +297,7 @@ pub fn create_new(
             };
             fields.insert(
                 f.integration_field.clone(),
-                json_value(&info, &f.integration_field, &value, Some(f.field_type))?,
+                json_value(&info, &f.integration_field, &value)?,
             );
         }
         let local_id = cell(local, local_key, record.local_row);
@@ -316,7 +313,7 @@ pub fn create_new(
     }
     let planned_count = writes.len() as u64;
     apply.store.journal_plan(apply.job_id, &writes)?;
-    let (_, outcomes) = send_pending(
+    send_pending(
         apply.store,
         apply.link.as_deref_mut(),
         &spec.mapping_name,
@@ -342,7 +339,6 @@ pub fn create_new(
             _ => failed += 1,
         }
     }
-    let _ = outcomes;
     let mapping = MappingRef {
         mapping: run.spec().mapping_name.clone(),
         local_table: run.spec().local_caption.clone(),
@@ -507,12 +503,7 @@ fn cell<'t>(table: &'t Table, column: &str, row: u32) -> &'t str {
 }
 
 /// A value as Dataverse's JSON for its column: numbers and yes/no typed, blank as null.
-fn json_value(
-    info: &TableInfo,
-    column: &str,
-    text: &str,
-    field_type: Option<FieldType>,
-) -> Result<Value> {
+fn json_value(info: &TableInfo, column: &str, text: &str) -> Result<Value> {
     if text.is_empty() {
         return Ok(Value::Null);
     }
@@ -530,9 +521,6 @@ fn json_value(
             "true" | "1" | "yes"
         )),
         AttributeKind::Guid => bail!("column {column}: writing lookup columns is not supported; leave it out of the synchronized fields"),
-        _ => {
-            let _ = field_type;
-            Value::String(text.to_string())
-        }
+        _ => Value::String(text.to_string()),
     })
 }

@@ -13,7 +13,9 @@
 pub mod couple;
 mod index;
 pub mod mapping;
+pub mod metrics;
 pub mod outcome;
+pub mod profile;
 pub mod report;
 pub mod sync;
 pub mod table;

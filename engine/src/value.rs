@@ -156,7 +156,8 @@ fn lower_into<'c>(s: &'c str, buf: &'c mut String) -> &'c str {
     }
 }
 
-fn lower(s: &str) -> Cow<'_, str> {
+/// The Unicode lower-case mapping, borrowing when nothing changes (case-insensitive keys).
+pub(crate) fn lower(s: &str) -> Cow<'_, str> {
     if s.is_ascii() {
         if s.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(s.to_ascii_lowercase())

@@ -1,0 +1,635 @@
+//! `coupler criteria compare`: several criteria sets ("variants") run on the same data, read
+//! once, side by side; with a truth file, each one scored (precision, recall, F1).
+//!
+//! # Variants
+//!
+//! The mapping's own criteria are the first variant, `configured`. More come from `[[variants]]`
+//! tables in the config and, with `--variants FILE`, from that file (which holds `[[variants]]`
+//! only), in that order:
+//!
+//! ```toml
+//! [[variants]]
+//! name = "phone-then-email"        # unique; also a folder name under <out>/<MAPPING>/criteria/
+//! priority_mode = "cumulative"     # optional; default: the mapping's
+//! [[variants.fields]]              # the [[mappings.fields]] form; match defaults to true here
+//! local = "Phone No."
+//! integration = "telephone1"
+//! type = "text"                    # default text
+//! priority = 0                     # default 0
+//! case_sensitive = false           # default false
+//! ```
+//!
+//! Every variant runs with the mapping's keys, filters and existing couplings (the mapping's
+//! couplings CSV, every other mapping's couplings CSV, and the coupling store if one exists — as
+//! `couple` does); only the criteria (and optionally the priority mode) change. Both sides are
+//! read once, with the columns of every variant; a variant naming a column that does not exist
+//! stops the command with an error naming the variant and the column. A Dataverse integration
+//! side is read whole (`bulk`), since the variants need different rows.
+//!
+//! # What is measured
+//!
+//! Per variant: the outcome counts (as in `job.json`), the records coupled at each priority
+//! level, and the matching time (`time_ms`: the engine's run on tables already read; reading is
+//! done once and reported separately). With `--truth FILE` (CSV with a header holding
+//! `local_id` and `integration_id`, one correct pair per line, the form of `couplings.csv`) each
+//! variant is scored by the rules of [`coupler_engine::metrics`]: only records in the results
+//! that were not `skipped` count; TP = coupled to a truth partner, FP = coupled to anything else,
+//! FN = listed in the truth and not coupled to a truth partner; precision, recall and F1 follow.
+//! The wrongly coupled and the missed pairs of each variant are written to
+//! `<out>/<MAPPING>/criteria/<variant>/wrong-pairs.csv`:
+//!
+//! | column | content |
+//! |---|---|
+//! | `local_id` | the local record |
+//! | `coupled_integration_id` | what the variant coupled it to (empty if nothing) |
+//! | `true_integration_id` | its partner in the truth (empty if the truth does not list it; several `\|`-separated) |
+//! | `kind` | `false_positive` (coupled wrongly) or `false_negative` (its truth pair was missed); a record coupled to the wrong partner has one row of each |
+//! | `outcome` | the record's outcome under this variant (`coupled`, `no_match`, `multiple_matches`, …) |
+//!
+//! The table on stdout ranks the variants by F1 (then precision); `--json` prints the same as a
+//! JSON array, one object per variant in run order, also written to
+//! `<out>/<MAPPING>/criteria/compare.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use coupler_dataverse::ReadStrategy;
+use coupler_engine::metrics::{evaluate, Evaluation, ScoredRecord, Truth};
+use coupler_engine::{
+    couple as run_coupling, CouplingSpec, ExistingCouplings, Outcome, PriorityMode, RunOptions,
+    Table, OUTCOME_NAMES,
+};
+use coupler_files::{read_couplings, read_header, write_atomically, SafeCsvWriter};
+use serde::Serialize;
+
+use crate::config::{file_name, load_variants, IntegrationSource, Plan, PlannedMapping};
+use crate::couple_cmd::{check_mapping, open_link, read_all_couplings, read_source};
+use crate::report_html::{compare_page, VariantSummary};
+use crate::store;
+
+pub struct CompareArgs {
+    pub config: PathBuf,
+    pub mapping: String,
+    pub variants: Option<PathBuf>,
+    pub truth: Option<PathBuf>,
+    pub out: PathBuf,
+    pub json: bool,
+    pub report: Option<PathBuf>,
+}
+
+/// The name of the mapping's own criteria set.
+pub const CONFIGURED: &str = "configured";
+
+/// The columns of `wrong-pairs.csv`.
+pub const WRONG_PAIRS_HEADER: [&str; 5] = [
+    "local_id",
+    "coupled_integration_id",
+    "true_integration_id",
+    "kind",
+    "outcome",
+];
+
+/// One criteria set to run.
+struct Variant {
+    name: String,
+    spec: CouplingSpec,
+}
+
+/// One variant's criterion, as `--json` shows it.
+#[derive(Debug, Serialize)]
+struct CriterionJson {
+    local: String,
+    integration: String,
+    #[serde(rename = "type")]
+    field_type: &'static str,
+    priority: u32,
+    case_sensitive: bool,
+}
+
+/// One variant's results (`--json`, `compare.json`).
+#[derive(Debug, Serialize)]
+struct VariantJson {
+    variant: String,
+    criteria: Vec<CriterionJson>,
+    priority_mode: &'static str,
+    outcomes: BTreeMap<String, u64>,
+    coupled_by_level: BTreeMap<u32, u64>,
+    time_ms: u64,
+    true_positives: Option<u64>,
+    false_positives: Option<u64>,
+    false_negatives: Option<u64>,
+    precision: Option<f64>,
+    recall: Option<f64>,
+    f1: Option<f64>,
+    /// False positives by the priority of the level that coupled them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    false_positives_by_level: Option<BTreeMap<u32, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wrong_pairs: Option<String>,
+}
+
+pub fn compare(args: CompareArgs) -> Result<()> {
+    let plan = Plan::load(&args.config)?;
+    let mut m: PlannedMapping = plan.select(std::slice::from_ref(&args.mapping))?[0].clone();
+    // The truth first: a malformed file fails before any work.
+    let truth = match &args.truth {
+        Some(path) => Some(read_truth(path)?),
+        None => None,
+    };
+    let mut link = open_link(&plan, std::slice::from_ref(&m))?;
+    check_mapping(&mut m, link.as_mut())?;
+    for w in &m.warnings {
+        eprintln!("coupler: warning: {w}");
+    }
+    let variants = variants(&plan, &m, args.variants.as_deref())?;
+    check_variant_columns(&m, &variants, link.as_mut())?;
+
+    // Read both sides once, with every column any variant needs.
+    let local_columns = union(variants.iter().map(|v| v.spec.local_columns()));
+    let integration_columns = union(variants.iter().map(|v| v.spec.integration_columns()));
+    let t0 = Instant::now();
+    let (local, integration) = match (&m.integration, link.as_mut()) {
+        (IntegrationSource::File(file), _) => {
+            let (local, integration) = rayon::join(
+                || read_source(&m.local, &local_columns),
+                || read_source(file, &integration_columns),
+            );
+            (local?, integration?)
+        }
+        (IntegrationSource::Dataverse(table), Some(link)) => {
+            let local = read_source(&m.local, &local_columns)?;
+            // The variants need different rows: read the whole table.
+            let mut whole = table.clone();
+            whole.strategy = ReadStrategy::Bulk;
+            let (integration, _) = link.read(&m.spec, &whole, &integration_columns, &local)?;
+            (local, integration)
+        }
+        (IntegrationSource::Dataverse(_), None) => bail!(
+            "mapping '{}' reads from Dataverse but no connection is configured",
+            m.spec.mapping_name
+        ),
+    };
+    let read_time = t0.elapsed();
+    let existing = existing_couplings(&plan, &m.spec.mapping_name)?;
+
+    let dir = args
+        .out
+        .join(folder_name(&m.spec.mapping_name))
+        .join("criteria");
+    let mut results = Vec::with_capacity(variants.len());
+    let mut summary_head = None;
+    for v in &variants {
+        let (json, head) = run_variant(v, &local, &integration, &existing, truth.as_ref(), &dir)?;
+        summary_head.get_or_insert(head);
+        results.push(json);
+    }
+    if let Some(truth) = &truth {
+        let scored: u64 = results.first().map_or(0, |r| {
+            r.true_positives.unwrap_or(0) + r.false_negatives.unwrap_or(0)
+        });
+        if scored == 0 && truth.pairs() > 0 {
+            eprintln!("coupler: warning: none of the {} truth pair(s) belongs to a record of the results (filtered out, skipped, or another table's ids?): recall is 0 for every variant", truth.pairs());
+        }
+    }
+
+    let mut bytes = serde_json::to_vec_pretty(&results)?;
+    bytes.push(b'\n');
+    write_atomically(&dir.join("compare.json"), &bytes)?;
+    if let Some(report) = &args.report {
+        let summaries: Vec<VariantSummary> = results.iter().map(summary_of).collect();
+        write_atomically(
+            report,
+            compare_page(&m.spec.mapping_name, &summaries).as_bytes(),
+        )?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        let (local_records, candidates) = summary_head.unwrap_or_default();
+        print_table(
+            &m,
+            &results,
+            local_records,
+            candidates,
+            read_time,
+            args.truth.as_deref().zip(truth.as_ref()),
+            &dir,
+        );
+        if let Some(report) = &args.report {
+            println!("  report: {}", report.display());
+        }
+    }
+    Ok(())
+}
+
+/// The correct pairs: a CSV with `local_id` and `integration_id` columns (as `couplings.csv`).
+fn read_truth(path: &Path) -> Result<Truth> {
+    let rows = read_couplings(path).context("--truth")?;
+    Ok(Truth::new(rows.into_iter().map(|(l, i, _)| (l, i))))
+}
+
+/// The configured criteria, then the config's `[[variants]]`, then `--variants FILE`'s.
+fn variants(plan: &Plan, m: &PlannedMapping, file: Option<&Path>) -> Result<Vec<Variant>> {
+    let mut out = vec![Variant {
+        name: CONFIGURED.to_string(),
+        spec: m.spec.clone(),
+    }];
+    let mut sources = vec![(plan.path.clone(), load_variants(&plan.path, false)?)];
+    if let Some(path) = file {
+        sources.push((path.to_path_buf(), load_variants(path, true)?));
+    }
+    for (path, configs) in sources {
+        for v in configs {
+            let name = v.name.trim().to_string();
+            let context = || format!("{}: variant '{name}'", path.display());
+            if name.is_empty() {
+                bail!("{}: a [[variants]] table has a blank name", path.display());
+            }
+            if let Some(other) = out
+                .iter()
+                .find(|o| folder_name(&o.name).to_lowercase() == folder_name(&name).to_lowercase())
+            {
+                if other.name == CONFIGURED {
+                    bail!("{}: the name '{CONFIGURED}' is taken by the mapping's own criteria; rename the variant", context());
+                }
+                bail!(
+                    "{}: the name is used twice (also '{}')",
+                    context(),
+                    other.name
+                );
+            }
+            let (criteria, mode) = v.criteria(m.spec.priority_mode).with_context(context)?;
+            let spec = CouplingSpec {
+                criteria,
+                priority_mode: mode,
+                ..m.spec.clone()
+            };
+            spec.validate().with_context(context)?;
+            out.push(Variant { name, spec });
+        }
+    }
+    Ok(out)
+}
+
+/// Every column a variant names exists (the configured one was checked with the mapping).
+fn check_variant_columns(
+    m: &PlannedMapping,
+    variants: &[Variant],
+    mut link: Option<&mut crate::dataverse_link::DataverseLink>,
+) -> Result<()> {
+    let local_header = read_header(&m.local)?;
+    let integration_header = match &m.integration {
+        IntegrationSource::File(f) => Some((f, read_header(f)?)),
+        IntegrationSource::Dataverse(_) => None,
+    };
+    for v in variants.iter().skip(1) {
+        let context = || format!("variant '{}'", v.name);
+        let local_columns: Vec<String> = v
+            .spec
+            .criteria
+            .iter()
+            .map(|c| c.local_field.clone())
+            .collect();
+        coupler_files::check_columns(&m.local.path, &local_header, &local_columns)
+            .with_context(context)?;
+        let integration_columns: Vec<String> = v
+            .spec
+            .criteria
+            .iter()
+            .map(|c| c.integration_field.clone())
+            .collect();
+        match (&integration_header, &m.integration, link.as_deref_mut()) {
+            (Some((f, header)), _, _) => {
+                coupler_files::check_columns(&f.path, header, &integration_columns)
+                    .with_context(context)?
+            }
+            (None, IntegrationSource::Dataverse(t), Some(link)) => {
+                let mut spec = v.spec.clone();
+                link.prepare(&mut spec, t, &[]).with_context(context)?
+            }
+            _ => bail!(
+                "mapping '{}' reads from Dataverse but no connection is configured",
+                m.spec.mapping_name
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// The couplings that exist before the job, as `couple` takes them: this mapping's couplings
+/// CSV and the store's couplings of this mapping (skipped, taken), then every other coupling
+/// (taken).
+fn existing_couplings(plan: &Plan, mapping: &str) -> Result<ExistingCouplings> {
+    let files = read_all_couplings(plan)?;
+    let stored = match store::open_for(plan, false)? {
+        Some(s) => s.couplings()?,
+        None => Vec::new(),
+    };
+    let mut existing = ExistingCouplings::new();
+    for (name, rows) in &files {
+        if name == mapping {
+            for (l, i, _) in rows {
+                existing.add_own(l, i);
+            }
+        }
+    }
+    for c in stored.iter().filter(|c| c.mapping == mapping) {
+        existing.add_own(&c.local_id, &c.integration_id);
+    }
+    for c in stored.iter().filter(|c| c.mapping != mapping) {
+        existing.add_other(&c.local_id, &c.integration_id);
+    }
+    for (name, rows) in &files {
+        if name != mapping {
+            for (l, i, _) in rows {
+                existing.add_other(l, i);
+            }
+        }
+    }
+    Ok(existing)
+}
+
+/// Runs one variant; returns its results and (local records, candidates).
+fn run_variant(
+    v: &Variant,
+    local: &Table,
+    integration: &Table,
+    existing: &ExistingCouplings,
+    truth: Option<&Truth>,
+    dir: &Path,
+) -> Result<(VariantJson, (u64, u64))> {
+    let t = Instant::now();
+    let run = run_coupling(&v.spec, local, integration, existing, RunOptions::default())
+        .with_context(|| format!("variant '{}'", v.name))?;
+    let time = t.elapsed();
+    let priorities = run.priorities();
+    let mut coupled_by_level: BTreeMap<u32, u64> = BTreeMap::new();
+    for r in run.outcomes() {
+        if let Outcome::Coupled { level, .. } = r.outcome {
+            *coupled_by_level
+                .entry(priorities[level as usize])
+                .or_default() += 1;
+        }
+    }
+    let evaluation: Option<Evaluation> = truth.map(|truth| {
+        let records = run.outcomes().iter().map(|r| ScoredRecord {
+            local_id: run.local_id(r),
+            outcome: r.outcome.name(),
+            coupled: match r.outcome {
+                Outcome::Coupled {
+                    integration_row,
+                    level,
+                } => Some((
+                    run.integration_id(integration_row),
+                    priorities[level as usize],
+                )),
+                _ => None,
+            },
+        });
+        evaluate(records, truth)
+    });
+    let mut wrong_pairs = None;
+    if let Some(e) = &evaluation {
+        let path = dir.join(folder_name(&v.name)).join("wrong-pairs.csv");
+        let mut w = SafeCsvWriter::new(&path, &WRONG_PAIRS_HEADER, &[true, true, true])?;
+        for p in &e.wrong {
+            w.write_row([
+                p.local_id.as_str(),
+                &p.coupled_integration_id,
+                &p.true_integration_id,
+                p.kind.name(),
+                p.outcome,
+            ])?;
+        }
+        w.finish()?;
+        wrong_pairs = Some(path.display().to_string());
+    }
+    let log = run.log();
+    let json = VariantJson {
+        variant: v.name.clone(),
+        criteria: v
+            .spec
+            .criteria
+            .iter()
+            .map(|c| CriterionJson {
+                local: c.local_field.clone(),
+                integration: c.integration_field.clone(),
+                field_type: c.field_type.name(),
+                priority: c.priority,
+                case_sensitive: c.case_sensitive,
+            })
+            .collect(),
+        priority_mode: match v.spec.priority_mode {
+            PriorityMode::Cumulative => "cumulative",
+            PriorityMode::Independent => "independent",
+        },
+        outcomes: log
+            .outcomes
+            .pairs()
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect(),
+        coupled_by_level,
+        time_ms: time.as_millis() as u64,
+        true_positives: evaluation.as_ref().map(|e| e.confusion.true_positives),
+        false_positives: evaluation.as_ref().map(|e| e.confusion.false_positives),
+        false_negatives: evaluation.as_ref().map(|e| e.confusion.false_negatives),
+        precision: evaluation.as_ref().map(|e| e.confusion.precision()),
+        recall: evaluation.as_ref().map(|e| e.confusion.recall()),
+        f1: evaluation.as_ref().map(|e| e.confusion.f1()),
+        false_positives_by_level: evaluation.map(|e| e.false_positives_by_level),
+        wrong_pairs,
+    };
+    Ok((json, (log.local_records, log.integration_records)))
+}
+
+fn summary_of(r: &VariantJson) -> VariantSummary {
+    VariantSummary {
+        name: r.variant.clone(),
+        outcomes: r.outcomes.clone(),
+        coupled_by_level: r.coupled_by_level.clone(),
+        time_ms: r.time_ms,
+        true_positives: r.true_positives,
+        false_positives: r.false_positives,
+        false_negatives: r.false_negatives,
+        precision: r.precision,
+        recall: r.recall,
+        f1: r.f1,
+    }
+}
+
+/// The criteria of a variant on one line: `p0 Phone No.=telephone1; p1 Name=name (case-sensitive)`.
+fn describe(r: &VariantJson) -> String {
+    let mut parts: Vec<String> = r
+        .criteria
+        .iter()
+        .map(|c| {
+            let mut s = format!("p{} {}={}", c.priority, c.local, c.integration);
+            let mut notes = Vec::new();
+            if c.field_type != "text" {
+                notes.push(c.field_type.to_string());
+            }
+            if c.case_sensitive && matches!(c.field_type, "text" | "code") {
+                notes.push("case-sensitive".to_string());
+            }
+            if !notes.is_empty() {
+                s.push_str(&format!(" ({})", notes.join(", ")));
+            }
+            s
+        })
+        .collect();
+    if parts.is_empty() {
+        parts.push("no match criteria".to_string());
+    }
+    let mut s = parts.join("; ");
+    if r.priority_mode == "independent" {
+        s.push_str(" [independent levels]");
+    }
+    s
+}
+
+fn print_table(
+    m: &PlannedMapping,
+    results: &[VariantJson],
+    local_records: u64,
+    candidates: u64,
+    read_time: Duration,
+    truth: Option<(&Path, &Truth)>,
+    dir: &Path,
+) {
+    let spec = &m.spec;
+    println!(
+        "{} ({}) — criteria compare, {} variant(s) on {} local record(s), {} candidate(s) in {}; data read once in {} ms",
+        spec.mapping_name,
+        spec.friendly_name(),
+        results.len(),
+        local_records,
+        candidates,
+        m.integration.describe(),
+        read_time.as_millis()
+    );
+    let w = results
+        .iter()
+        .map(|r| r.variant.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    println!();
+    println!("  criteria:");
+    for r in results {
+        println!("    {:<w$}  {}", r.variant, describe(r));
+    }
+    println!();
+    let mut header = format!("  {:<w$}", "variant");
+    for name in OUTCOME_NAMES {
+        header.push_str(&format!("  {name:>w2$}", w2 = name.len().max(7)));
+    }
+    header.push_str("  time ms");
+    println!("{header}");
+    for r in results {
+        let mut line = format!("  {:<w$}", r.variant);
+        for name in OUTCOME_NAMES {
+            let n = r.outcomes.get(name).copied().unwrap_or(0);
+            line.push_str(&format!("  {n:>w2$}", w2 = name.len().max(7)));
+        }
+        line.push_str(&format!("  {:>7}", r.time_ms));
+        println!("{line}");
+    }
+    println!();
+    println!("  coupled by priority level:");
+    for r in results {
+        let levels: Vec<String> = r
+            .coupled_by_level
+            .iter()
+            .map(|(p, n)| format!("p{p} {n}"))
+            .collect();
+        println!(
+            "    {:<w$}  {}",
+            r.variant,
+            if levels.is_empty() {
+                "-".to_string()
+            } else {
+                levels.join(", ")
+            }
+        );
+    }
+    if let Some((path, truth)) = truth {
+        println!();
+        println!(
+            "  against {} ({} pair(s); records filtered out or skipped are not scored), best first:",
+            file_name(path),
+            truth.pairs()
+        );
+        println!(
+            "  rank  {:<w$}  {:>8}  {:>8}  {:>8}  {:>9}  {:>7}  {:>7}",
+            "variant", "TP", "FP", "FN", "precision", "recall", "F1"
+        );
+        for (rank, r) in ranked(results).into_iter().enumerate() {
+            println!(
+                "  {:>4}  {:<w$}  {:>8}  {:>8}  {:>8}  {:>9.4}  {:>7.4}  {:>7.4}",
+                rank + 1,
+                r.variant,
+                r.true_positives.unwrap_or(0),
+                r.false_positives.unwrap_or(0),
+                r.false_negatives.unwrap_or(0),
+                r.precision.unwrap_or(0.0),
+                r.recall.unwrap_or(0.0),
+                r.f1.unwrap_or(0.0)
+            );
+        }
+        println!();
+        println!(
+            "  wrong pairs: {}",
+            dir.join("<variant>").join("wrong-pairs.csv").display()
+        );
+    }
+    println!("  all figures: {}", dir.join("compare.json").display());
+    println!();
+}
+
+/// Best first: F1, then precision, then run order.
+fn ranked(results: &[VariantJson]) -> Vec<&VariantJson> {
+    let mut v: Vec<&VariantJson> = results.iter().collect();
+    v.sort_by(|a, b| {
+        let key = |r: &VariantJson| (r.f1.unwrap_or(0.0), r.precision.unwrap_or(0.0));
+        let (ka, kb) = (key(a), key(b));
+        kb.0.total_cmp(&ka.0).then(kb.1.total_cmp(&ka.1))
+    });
+    v
+}
+
+/// Every column once, in first-seen order.
+fn union(lists: impl Iterator<Item = Vec<String>>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for list in lists {
+        for c in list {
+            if !c.is_empty() && !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// A name as a folder name: path separators and control characters replaced (as `couple`
+/// names its mapping folders).
+fn folder_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    // `.` and `..` would leave the folder.
+    if s.chars().all(|c| c == '.') {
+        s.replace('.', "_")
+    } else {
+        s
+    }
+}

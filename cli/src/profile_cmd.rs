@@ -1,0 +1,335 @@
+//! `coupler profile --config FILE --mapping NAME [--json]`: what the mapped fields of both sides
+//! look like, and a suggested criteria set with its reasons.
+//!
+//! The mapped fields are every `[[mappings.fields]]` of the mapping that names a local column
+//! (match criterion or not). The local side is profiled after the local filter, the integration
+//! side after the integration filter (the records a coupling job would see; already-coupled
+//! records included). The measures, the accent folding and the suggestion rule are those of
+//! [`coupler_engine::profile`]:
+//!
+//! - per field and side: records, blanks, invalid values, distinct values (exact and ignoring
+//!   case), the distinct share, the largest duplicate group, and the groups of values that
+//!   differ only by case, only by accents, or only by surrounding/repeated spaces;
+//! - per field: the share of local values found on the Dataverse side exactly, ignoring case,
+//!   and ignoring case, accents and spaces (what cleaning would gain);
+//! - the suggestion: level 0 = the most useful highly distinct field (usefulness = distinct share
+//!   × share found ignoring case × share filled × (1 − largest duplicate group share)), level 1 =
+//!   the next most useful, level 2 = the remaining field most often equal on both sides; fields
+//!   found for less than half the values are left out; case-sensitive only where no value differs
+//!   only by case and case-sensitive matching finds as many values.
+//!
+//! The suggestion is printed as a ready-to-paste `[[variants]]` table named `suggested`, to be
+//! measured with `coupler criteria compare` (add `--truth` if the correct pairs are known).
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use coupler_dataverse::ReadStrategy;
+use coupler_engine::profile::{
+    profile_field, suggest, Collisions, FieldProfile, FieldRef, SideProfile, Suggestion,
+};
+use coupler_engine::Table;
+use coupler_files::read_header;
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use crate::config::{file_name, mapped_fields, IntegrationSource, Plan, PlannedMapping};
+use crate::couple_cmd::{check_mapping, open_link, read_source};
+
+/// The name of the suggested variant in the TOML block.
+pub const SUGGESTED: &str = "suggested";
+
+pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
+    let plan = Plan::load(config)?;
+    let mut m: PlannedMapping = plan.select(&[mapping.to_string()])?[0].clone();
+    let fields: Vec<FieldRef> = mapped_fields(&plan.path, mapping)?
+        .into_iter()
+        .map(|(local_field, integration_field, field_type)| FieldRef {
+            local_field,
+            integration_field,
+            field_type,
+        })
+        .collect();
+    if fields.is_empty() {
+        bail!(
+            "{}: mapping '{mapping}' has no [[mappings.fields]] with a local column; nothing to profile",
+            plan.path.display()
+        );
+    }
+    let mut link = open_link(&plan, std::slice::from_ref(&m))?;
+    check_mapping(&mut m, link.as_mut())?;
+    let spec = &m.spec;
+    let mut local_columns = spec.local_columns();
+    let mut integration_columns = spec.integration_columns();
+    for f in &fields {
+        if !local_columns.contains(&f.local_field) {
+            local_columns.push(f.local_field.clone());
+        }
+        if !integration_columns.contains(&f.integration_field) {
+            integration_columns.push(f.integration_field.clone());
+        }
+    }
+    coupler_files::check_columns(&m.local.path, &read_header(&m.local)?, &local_columns)?;
+    let (local, integration) = match (&m.integration, link.as_mut()) {
+        (IntegrationSource::File(file), _) => {
+            coupler_files::check_columns(&file.path, &read_header(file)?, &integration_columns)?;
+            let (local, integration) = rayon::join(
+                || read_source(&m.local, &local_columns),
+                || read_source(file, &integration_columns),
+            );
+            (local?, integration?)
+        }
+        (IntegrationSource::Dataverse(table), Some(link)) => {
+            let mut spec = spec.clone();
+            link.prepare(&mut spec, table, &integration_columns)?;
+            let local = read_source(&m.local, &local_columns)?;
+            let mut whole = table.clone();
+            whole.strategy = ReadStrategy::Bulk;
+            let (integration, _) = link.read(&spec, &whole, &integration_columns, &local)?;
+            (local, integration)
+        }
+        (IntegrationSource::Dataverse(_), None) => {
+            bail!("mapping '{mapping}' reads from Dataverse but no connection is configured")
+        }
+    };
+    let local_rows = filtered(&local, &spec.local_filter)?;
+    let integration_rows = filtered(&integration, &spec.integration_filter)?;
+    let profiles: Vec<FieldProfile> = fields
+        .par_iter()
+        .map(|f| {
+            let l = cells(&local, &local_rows, &f.local_field)?;
+            let i = cells(&integration, &integration_rows, &f.integration_field)?;
+            Ok(profile_field(f, &l, &i))
+        })
+        .collect::<Result<_>>()?;
+    let suggestion = suggest(&profiles);
+    let toml = variant_toml(&profiles, &suggestion);
+    if json {
+        let doc = json!({
+            "mapping": spec.mapping_name,
+            "table_mapping": spec.friendly_name(),
+            "local_source": file_name(&m.local.path),
+            "integration_source": m.integration.describe(),
+            "local_records": local_rows.len(),
+            "integration_records": integration_rows.len(),
+            "fields": profiles.iter().map(field_json).collect::<Vec<_>>(),
+            "suggestion": {
+                "criteria": suggestion.criteria.iter().map(|c| {
+                    let f = &profiles[c.field].field;
+                    json!({
+                        "local": f.local_field,
+                        "integration": f.integration_field,
+                        "type": f.field_type.name(),
+                        "priority": c.priority,
+                        "case_sensitive": c.case_sensitive,
+                        "reason": c.reason,
+                    })
+                }).collect::<Vec<_>>(),
+                "left_out": suggestion.left_out.iter().map(|(i, reason)| {
+                    let f = &profiles[*i].field;
+                    json!({"local": f.local_field, "integration": f.integration_field, "reason": reason})
+                }).collect::<Vec<_>>(),
+                "variant_toml": toml,
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print_profile(
+            &m,
+            &profiles,
+            &suggestion,
+            &toml,
+            local_rows.len(),
+            integration_rows.len(),
+        );
+    }
+    Ok(())
+}
+
+/// The rows passing a filter: every `(column, value)` holds as raw text (as the engine filters).
+fn filtered(table: &Table, filter: &[(String, String)]) -> Result<Vec<usize>> {
+    let conditions = filter
+        .iter()
+        .map(|(c, v)| Ok((column(table, c)?, v.as_str())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((0..table.len())
+        .filter(|&r| conditions.iter().all(|&(c, v)| table.cell(r, c) == v))
+        .collect())
+}
+
+fn column(table: &Table, name: &str) -> Result<usize> {
+    match table.column_index(name) {
+        Some(i) => Ok(i),
+        None => bail!("{}: column '{name}' was not read", table.name()),
+    }
+}
+
+fn cells<'t>(table: &'t Table, rows: &[usize], name: &str) -> Result<Vec<&'t str>> {
+    let c = column(table, name)?;
+    Ok(rows.iter().map(|&r| table.cell(r, c)).collect())
+}
+
+fn collisions_json(c: &Collisions) -> Value {
+    json!({
+        "groups": c.groups,
+        "records": c.records,
+        "example": c.example.as_ref().map(|(a, b)| vec![a, b]),
+    })
+}
+
+fn side_json(s: &SideProfile) -> Value {
+    json!({
+        "records": s.rows,
+        "blanks": s.blanks,
+        "invalid": s.invalid,
+        "distinct": s.distinct,
+        "distinct_ci": s.distinct_ci,
+        "distinct_share": s.distinct_share,
+        "largest_group": s.largest_group.as_ref().map(|(v, n)| json!({"value": v, "records": n})),
+        "case_collisions": collisions_json(&s.case_collisions),
+        "accent_collisions": collisions_json(&s.accent_collisions),
+        "space_collisions": collisions_json(&s.space_collisions),
+    })
+}
+
+fn field_json(p: &FieldProfile) -> Value {
+    json!({
+        "local": p.field.local_field,
+        "integration": p.field.integration_field,
+        "type": p.field.field_type.name(),
+        "local_side": side_json(&p.local),
+        "integration_side": side_json(&p.integration),
+        "found_exact": p.found_exact,
+        "found_ci": p.found_ci,
+        "found_normalized": p.found_normalized,
+        "usefulness": p.usefulness,
+    })
+}
+
+/// A TOML string literal (quoted and escaped).
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// The suggestion as a `[[variants]]` table for `criteria compare`.
+pub fn variant_toml(profiles: &[FieldProfile], s: &Suggestion) -> String {
+    let mut out = format!("[[variants]]\nname = \"{SUGGESTED}\"\n");
+    for c in &s.criteria {
+        let f = &profiles[c.field].field;
+        out.push_str(&format!(
+            "\n[[variants.fields]]\nlocal = {}\nintegration = {}\ntype = \"{}\"\nmatch = true\npriority = {}\ncase_sensitive = {}\n",
+            quoted(&f.local_field),
+            quoted(&f.integration_field),
+            f.field_type.name(),
+            c.priority,
+            c.case_sensitive
+        ));
+    }
+    out
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn print_profile(
+    m: &PlannedMapping,
+    profiles: &[FieldProfile],
+    s: &Suggestion,
+    toml: &str,
+    local_records: usize,
+    integration_records: usize,
+) {
+    let spec = &m.spec;
+    println!(
+        "{} ({}) — profile of {} mapped field(s): {} local record(s) in {}, {} in {} (after the filters)",
+        spec.mapping_name,
+        spec.friendly_name(),
+        profiles.len(),
+        local_records,
+        file_name(&m.local.path),
+        integration_records,
+        m.integration.describe()
+    );
+    println!();
+    println!(
+        "  {:<10} {:>8} {:>8} {:>9} {:>9} {:>8}  {:>16}",
+        "side", "blank", "invalid", "distinct", "distinct%", "largest", "collisions c/a/s"
+    );
+    for p in profiles {
+        println!();
+        println!(
+            "  {} ↔ {} ({})",
+            p.field.local_field,
+            p.field.integration_field,
+            p.field.field_type.name()
+        );
+        for (label, side) in [("local", &p.local), ("Dataverse", &p.integration)] {
+            println!(
+                "  {:<10} {:>8} {:>8} {:>9} {:>9} {:>8}  {:>16}",
+                label,
+                side.blanks,
+                side.invalid,
+                side.distinct,
+                pct(side.distinct_share),
+                side.largest_group.as_ref().map_or(1, |(_, n)| *n),
+                format!(
+                    "{}/{}/{}",
+                    side.case_collisions.groups,
+                    side.accent_collisions.groups,
+                    side.space_collisions.groups
+                )
+            );
+        }
+        println!(
+            "  found on the Dataverse side: {} exactly, {} ignoring case, {} ignoring case, accents and spaces",
+            pct(p.found_exact),
+            pct(p.found_ci),
+            pct(p.found_normalized)
+        );
+        let mut examples = Vec::new();
+        for (label, side) in [("local", &p.local), ("Dataverse", &p.integration)] {
+            for (kind, c) in [
+                ("case", &side.case_collisions),
+                ("accents", &side.accent_collisions),
+                ("spaces", &side.space_collisions),
+            ] {
+                if let Some((a, b)) = &c.example {
+                    examples.push(format!("{label} {kind}: {a:?} / {b:?}"));
+                }
+            }
+        }
+        if !examples.is_empty() {
+            println!("  e.g. {}", examples.join("; "));
+        }
+    }
+    println!();
+    println!(
+        "  (largest: records sharing the most repeated value, ignoring case; collisions c/a/s:"
+    );
+    println!("  groups of different values equal when case / accents / surrounding or repeated spaces are ignored)");
+    println!();
+    if s.criteria.is_empty() {
+        println!("  suggested criteria: none — no mapped field is found on the Dataverse side for half of the values");
+    } else {
+        println!("  suggested criteria:");
+        for c in &s.criteria {
+            println!("    {}", c.reason);
+        }
+    }
+    if !s.left_out.is_empty() {
+        println!("  left out:");
+        for (_, reason) in &s.left_out {
+            println!("    {reason}");
+        }
+    }
+    if !s.criteria.is_empty() {
+        println!();
+        println!("  as a variant for `coupler criteria compare` (append to the config, or put in a file for --variants):");
+        println!();
+        for line in toml.lines() {
+            println!("{line}");
+        }
+    }
+    println!();
+}

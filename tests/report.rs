@@ -1,0 +1,414 @@
+//! End-to-end: the self-contained HTML report (`couple --report`, `criteria compare --report`)
+//! written by the real binary on the demo, checked as text and rendered in headless Chromium.
+//!
+//! Chromium (Debian's `chromium`) is looked up on PATH. Without it the rendering checks print a
+//! notice and pass, unless `COUPLER_REQUIRE_CHROMIUM=1` is set (as `.ci/run` does): then they
+//! fail, so CI cannot skip them.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The customer number (and name) of the extra demo record that checks escaping.
+const HOSTILE_ID: &str = "<script>alert(1)</script>";
+const HOSTILE_ID_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt;";
+
+fn coupler(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coupler"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run coupler")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A copy of the demo with one more customer first in the export: id and name are markup, the
+/// phone is blank and the name matches no account, so it is a `no_match` sample.
+fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    for f in ["coupling.toml", "accounts.csv", "couplings.csv"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let customers = std::fs::read_to_string(src.join("customers.csv")).unwrap();
+    let (header, rest) = customers.split_once('\n').unwrap();
+    assert!(header.starts_with("No.,Name,Address,City,Post Code,Country/Region Code,Phone No.,E-Mail,Contact,Blocked,Currency Code"));
+    let hostile = format!(
+        "{HOSTILE_ID},\"{HOSTILE_ID} & \"\"Sons\"\" 'Ltd'\",1 Nowhere Road,Nowhere,00000,GB,,,,,GBP"
+    );
+    std::fs::write(
+        dir.path().join("customers.csv"),
+        format!("{header}\n{hostile}\n{rest}"),
+    )
+    .unwrap();
+    dir
+}
+
+/// `n` with thousands separators, as the report shows counts.
+fn num(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Fails if the page refers to anything outside itself.
+fn assert_self_contained(html: &str) {
+    let lower = html.to_ascii_lowercase();
+    assert!(!lower.contains("<link"), "the page has a <link>");
+    assert!(!lower.contains("@import"), "the page has an @import");
+    assert!(!lower.contains("url("), "the page has a CSS url()");
+    for attr in ["src=", "href=", "action=", "srcset=", "poster="] {
+        for (at, _) in lower.match_indices(attr) {
+            let value = lower[at + attr.len()..].trim_start_matches(['"', '\'']);
+            assert!(
+                !(value.starts_with("http:")
+                    || value.starts_with("https:")
+                    || value.starts_with("//")
+                    || value.starts_with("file:")),
+                "the page loads something from outside: {}",
+                &html[at..(at + 80).min(html.len())]
+            );
+        }
+    }
+    // Nothing could be fetched even if it were there.
+    assert!(html.contains("Content-Security-Policy"));
+    assert!(html.contains("default-src 'none'"));
+}
+
+/// The first Chromium on PATH, or `None` (a failure when `COUPLER_REQUIRE_CHROMIUM=1`).
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    if std::env::var("COUPLER_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
+        panic!(
+            "COUPLER_REQUIRE_CHROMIUM=1 but no chromium, chromium-browser or google-chrome is on \
+             PATH: install Debian's chromium package (.ci/run does) to render the HTML report"
+        );
+    }
+    eprintln!(
+        "notice: no Chromium on PATH (chromium, chromium-browser, google-chrome): the HTML \
+         report was not rendered; set COUPLER_REQUIRE_CHROMIUM=1 to make this a failure"
+    );
+    None
+}
+
+/// Loads `page` in headless Chromium and returns the DOM after its scripts ran.
+fn render(browser: &Path, page: &Path) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", page.canonicalize().unwrap().display());
+    let mut child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--virtual-time-budget=3000", "--dump-dom"])
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    // Read both pipes on threads so a chatty browser cannot block on a full pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).ok();
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).ok();
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+            panic!(
+                "chromium did not finish rendering {url} within 120 s; stderr:\n{}",
+                err.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let dom = out.join().unwrap();
+    let err = err.join().unwrap();
+    assert!(
+        status.success() && dom.contains("<body"),
+        "chromium failed on {url} ({status}); stderr:\n{err}"
+    );
+    dom
+}
+
+/// The `<body …>` start tag of a dumped DOM.
+fn body_tag(dom: &str) -> &str {
+    let start = dom.find("<body").expect("a <body> in the DOM");
+    &dom[start..start + dom[start..].find('>').unwrap() + 1]
+}
+
+/// The page's scripts ran to the end and recorded no error.
+fn assert_rendered_cleanly(dom: &str) {
+    let body = body_tag(dom);
+    assert!(
+        !body.contains("data-errors"),
+        "the page recorded errors: {body}"
+    );
+    assert!(
+        body.contains("data-rendered=\"ok\""),
+        "the page's script did not finish: {body}"
+    );
+}
+
+/// The text of the `<details>` holding the samples of `kind`.
+fn samples_of<'h>(html: &'h str, kind: &str) -> &'h str {
+    let start = html
+        .find(&format!("id=\"samples-{kind}\""))
+        .unwrap_or_else(|| panic!("no samples of {kind}"));
+    let end = start + html[start..].find("</details>").unwrap();
+    &html[start..end]
+}
+
+#[test]
+fn couple_report_is_self_contained_escaped_and_renders_in_chromium() {
+    let dir = demo();
+    let d = dir.path();
+    let out = coupler(
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            "out",
+            "--report",
+            "reports/r.html",
+        ],
+        d,
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("report written to reports/r.html"));
+    let page = d.join("reports/r.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let job: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("out/CUSTOMER/job.json")).unwrap())
+            .unwrap();
+
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(html.contains("<title>coupler — coupling report — CUSTOMER</title>"));
+    assert!(html.contains("Customer - Account"));
+    assert!(html.contains("dry run"));
+    assert_self_contained(&html);
+
+    // Every outcome count of job.json, in its row of the outcome table, and the BC counters.
+    let outcomes = job["outcomes"].as_object().unwrap();
+    assert_eq!(outcomes["coupled"], 300);
+    assert_eq!(
+        outcomes["no_match"], 22,
+        "the demo's 21 and the extra record"
+    );
+    for (kind, n) in outcomes {
+        let n = num(n.as_u64().unwrap());
+        let row_at = html
+            .find(&format!(">{kind}</th>"))
+            .unwrap_or_else(|| panic!("no row for {kind}"));
+        let row = &html[row_at..row_at + html[row_at..].find("</tr>").unwrap()];
+        assert!(row.contains(&format!(">{n}<")), "{kind}: {n} not in {row}");
+    }
+    for key in ["local_records", "integration_records"] {
+        assert!(html.contains(&format!(">{}<", num(job[key].as_u64().unwrap()))));
+    }
+    let failed = job["counters"]["failed"].as_u64().unwrap();
+    assert!(html.contains(&format!("failed</th><td class=\"n\" data-v=\"{failed}\">")));
+    let error = job["errors"][0]["message"].as_str().unwrap();
+    assert!(html.contains(error), "the BC job log's error row");
+    // The funnel: records reaching p0 and p1, coupled at each.
+    assert!(html.contains("p0</th>"));
+    assert!(html.contains(">328 reached<"));
+    assert!(html.contains(">288 coupled here (87.8%)<"));
+    assert!(html.contains(">40 reached<"));
+    assert!(html.contains(">12 coupled here (30.0%)<"));
+
+    // User data is escaped wherever it appears.
+    assert!(html.contains(HOSTILE_ID_ESCAPED));
+    assert!(!html.contains("<script>alert(1)"));
+
+    // Samples of each failure kind present: the first rows of results.csv of that kind, at
+    // most 20 of them.
+    let mut reader = csv::Reader::from_path(d.join("out/CUSTOMER/results.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let mut kinds = 0;
+    for kind in [
+        "no_match",
+        "multiple_matches",
+        "already_coupled",
+        "no_criteria",
+    ] {
+        let of_kind: Vec<&csv::StringRecord> = rows.iter().filter(|r| &r[1] == kind).collect();
+        assert_eq!(of_kind.len() as u64, outcomes[kind].as_u64().unwrap());
+        if of_kind.is_empty() {
+            assert!(!html.contains(&format!("id=\"samples-{kind}\"")));
+            continue;
+        }
+        kinds += 1;
+        let block = samples_of(&html, kind);
+        let shown = block.matches("<tr><td").count();
+        assert_eq!(shown, of_kind.len().min(20), "{kind}");
+        for r in of_kind.iter().take(20) {
+            let id = r[0].replace('<', "&lt;").replace('>', "&gt;");
+            assert!(block.contains(&id), "{kind} sample {id}");
+            // The trace's first step and the candidates are there too.
+            let step = r[7].split(' ').next().unwrap();
+            assert!(block.contains(&format!("<code>{step}</code>")));
+            for c in r[5].split('|').filter(|c| !c.is_empty()).take(10) {
+                assert!(block.contains(c), "{kind} candidate {c}");
+            }
+        }
+    }
+    assert_eq!(
+        kinds, 3,
+        "the demo has no_match, multiple_matches and already_coupled"
+    );
+    assert!(samples_of(&html, "no_match").contains(HOSTILE_ID_ESCAPED));
+    assert!(samples_of(&html, "no_match").contains("first 20 shown"));
+    assert!(samples_of(&html, "already_coupled")
+        .contains("C99990 <span class=\"muted\">(existing)</span>"));
+
+    // Rendered for real.
+    let Some(browser) = chromium() else { return };
+    let dom = render(&browser, &page);
+    assert_rendered_cleanly(&dom);
+    assert!(dom.contains(">300<"), "the coupled count is shown");
+    assert!(dom.contains(HOSTILE_ID_ESCAPED), "shown as text, not run");
+    assert!(dom.contains("<svg"));
+    // The script ran: the sample tables got their sort handles and the toolbar its buttons.
+    assert!(dom.contains("Collapse all"));
+    assert!(dom.contains("title=\"Sort by this column\""));
+}
+
+#[test]
+fn criteria_compare_report_renders_in_chromium() {
+    let dir = demo();
+    let d = dir.path();
+    // A truth file: the configured criteria's couplings with three pairs changed, and a second
+    // variant whose name needs escaping.
+    let out = coupler(&["couple", "--config", "coupling.toml", "--out", "out"], d);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let couplings = std::fs::read_to_string(d.join("out/CUSTOMER/couplings.csv")).unwrap();
+    let mut truth = String::from("local_id,integration_id\n");
+    for (i, line) in couplings.lines().skip(1).enumerate() {
+        let mut fields = line.split(',');
+        let local = fields.next().unwrap();
+        let integration = fields.next().unwrap();
+        if i < 3 {
+            truth.push_str(&format!("{local},00000000-0000-0000-0000-00000000000{i}\n"));
+        } else {
+            truth.push_str(&format!("{local},{integration}\n"));
+        }
+    }
+    std::fs::write(d.join("truth.csv"), truth).unwrap();
+    std::fs::write(
+        d.join("variants.toml"),
+        "[[variants]]\nname = \"name <only>\"\n[[variants.fields]]\nlocal = \"Name\"\nintegration = \"name\"\n",
+    )
+    .unwrap();
+    let out = coupler(
+        &[
+            "criteria",
+            "compare",
+            "--config",
+            "coupling.toml",
+            "--mapping",
+            "CUSTOMER",
+            "--out",
+            "out",
+            "--truth",
+            "truth.csv",
+            "--variants",
+            "variants.toml",
+            "--report",
+            "c.html",
+        ],
+        d,
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    let page = d.join("c.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("Criteria comparison: CUSTOMER"));
+    assert_self_contained(&html);
+    assert!(html.contains("<svg"));
+    assert!(html.contains("Precision, recall and F1"));
+    assert!(html.contains("name &lt;only&gt;"));
+    assert!(!html.contains("name <only>"));
+
+    // Every variant's numbers, as compare.json has them, in its row of the table.
+    let compare: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("out/CUSTOMER/criteria/compare.json")).unwrap(),
+    )
+    .unwrap();
+    let variants = compare.as_array().unwrap();
+    assert_eq!(variants.len(), 2);
+    assert_eq!(variants[0]["outcomes"]["coupled"], 300);
+    for v in variants {
+        let name = v["variant"]
+            .as_str()
+            .unwrap()
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let row_at = html
+            .find(&format!("{name}</th>"))
+            .unwrap_or_else(|| panic!("no row for {name}"));
+        let row = &html[row_at..row_at + html[row_at..].find("</tr>").unwrap()];
+        for (kind, n) in v["outcomes"].as_object().unwrap() {
+            let n = num(n.as_u64().unwrap());
+            assert!(
+                row.contains(&format!(">{n}<")),
+                "{name} {kind}: {n} not in {row}"
+            );
+        }
+        for key in ["true_positives", "false_positives", "false_negatives"] {
+            let n = num(v[key].as_u64().unwrap());
+            assert!(row.contains(&format!(">{n}<")), "{name} {key}: {n}");
+        }
+        for key in ["precision", "recall", "f1"] {
+            let r = format!("{:.3}", v[key].as_f64().unwrap());
+            assert!(row.contains(&format!(">{r}<")), "{name} {key}: {r}");
+        }
+    }
+
+    let Some(browser) = chromium() else { return };
+    let dom = render(&browser, &page);
+    assert_rendered_cleanly(&dom);
+    assert!(dom.contains("Outcomes by variant"));
+    assert!(dom.contains(">300<"), "the coupled count is shown");
+    assert!(dom.contains("name &lt;only&gt;"));
+}
