@@ -1,20 +1,11 @@
 //! End-to-end: `couple --apply` and the coupling store — commit, rerun, concurrent runs,
 //! `jobs`, `couplings export`, `uncouple` — with the real binary on the demo fixtures.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn coupler(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coupler"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run coupler")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A copy of the demo (config, exports, couplings.csv) in a temporary folder.
 fn demo() -> tempfile::TempDir {

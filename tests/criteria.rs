@@ -3,24 +3,14 @@
 //! independent computation: the same criteria run through `coupler couple`, its results.csv
 //! scored against truth.csv with plain set logic.
 
+mod common;
+use common::*;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use coupler_generate::{generate, GenerateOptions};
 use serde_json::Value;
-
-fn coupler(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coupler"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run coupler")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn generated(records: usize, seed: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -53,21 +43,6 @@ fn config_with(dir: &Path, fields: &[(&str, &str, u32, bool)]) -> String {
     let generated = std::fs::read_to_string(dir.join("coupling.toml")).unwrap();
     let head = &generated[..generated.find("[[mappings.fields]]").unwrap()];
     format!("{head}{}", fields_toml("mappings.fields", fields))
-}
-
-fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            header
-                .iter()
-                .cloned()
-                .zip(rec.iter().map(String::from))
-                .collect()
-        })
-        .collect()
 }
 
 /// TP, FP, FN of a `couple` run, from its results.csv and truth.csv, with set logic.

@@ -2,39 +2,14 @@
 //! from the CSV files, and its suggestion, run through `criteria compare` against the truth,
 //! must beat a naive single-field choice.
 
+mod common;
+use common::*;
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Command, Output};
 
 use coupler_generate::{generate, GenerateOptions};
 use serde_json::Value;
-
-fn coupler(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coupler"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run coupler")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            header
-                .iter()
-                .cloned()
-                .zip(rec.iter().map(String::from))
-                .collect()
-        })
-        .collect()
-}
 
 fn profile_json(d: &Path) -> Value {
     let out = coupler(

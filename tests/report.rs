@@ -5,26 +5,17 @@
 //! notice and pass, unless `COUPLER_REQUIRE_CHROMIUM=1` is set (as `.ci/run` does): then they
 //! fail, so CI cannot skip them.
 
+mod common;
+use common::*;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The customer number (and name) of the extra demo record that checks escaping.
 const HOSTILE_ID: &str = "<script>alert(1)</script>";
 const HOSTILE_ID_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt;";
-
-fn coupler(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coupler"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run coupler")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A copy of the demo with one more customer first in the export: id and name are markup, the
 /// phone is blank and the name matches no account, so it is a `no_match` sample.

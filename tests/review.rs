@@ -2,20 +2,11 @@
 //! recommendation, dependency order, "Dependency not satisfied", cycles) and `coupler init`
 //! (the `dataverse` preset), with the real binary on small CSVs in temporary folders.
 
+mod common;
+use common::*;
+
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn coupler(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coupler"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run coupler")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn ok(out: &Output) -> String {
     assert!(
