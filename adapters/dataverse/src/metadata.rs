@@ -156,6 +156,21 @@ fn decode<T: for<'de> Deserialize<'de>>(body: &[u8], request: &str) -> Result<T>
     })
 }
 
+/// The error for a table name Dataverse does not know, with close names from `known`.
+fn unknown_table(entity_set: &str, known: &[EntityRow]) -> DataverseError {
+    let names = known.iter().filter_map(|r| r.entity_set_name.as_deref());
+    let close = closest(entity_set, names);
+    let hint = if close.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", quoted_list(&close))
+    };
+    DataverseError::Table {
+        request: "GET EntityDefinitions".into(),
+        message: format!("Dataverse has no table with the entity set name '{entity_set}'{hint}"),
+    }
+}
+
 /// Looks a table up by its entity set name (`accounts`), falling back to its logical name
 /// (`account`), and reads its columns. The error for an unknown table suggests close names.
 pub fn table_info(session: &Session, entity_set: &str) -> Result<TableInfo> {
@@ -166,39 +181,37 @@ pub fn table_info(session: &Session, entity_set: &str) -> Result<TableInfo> {
             encode(ENTITY_COLUMNS),
             encode(&format!("{property} eq {}", string_literal(entity_set)))
         );
-        let answer = session.get(&target, None)?;
+        let answer = match session.get(&target, None) {
+            Ok(answer) => answer,
+            // A server that cannot filter metadata on this property: look in the full list.
+            Err(DataverseError::Api {
+                status: 400 | 501, ..
+            }) => break,
+            Err(e) => return Err(e),
+        };
         let rows: Collection<EntityRow> = decode(&answer.body, "GET EntityDefinitions")?;
         if let Some(row) = rows.value.into_iter().next() {
             entity = Some(row);
             break;
         }
     }
-    let Some(entity) = entity else {
+    if entity.is_none() {
+        // Every table (one request, no paging on metadata): the match, or suggestions.
         let answer = session.get(
-            &format!(
-                "EntityDefinitions?$select={}",
-                encode("LogicalName,EntitySetName")
-            ),
+            &format!("EntityDefinitions?$select={}", encode(ENTITY_COLUMNS)),
             None,
         )?;
         let rows: Collection<EntityRow> = decode(&answer.body, "GET EntityDefinitions")?;
-        let names: Vec<&str> = rows
-            .value
-            .iter()
-            .filter_map(|r| r.entity_set_name.as_deref())
-            .collect();
-        let close = closest(entity_set, names.into_iter());
-        let hint = if close.is_empty() {
-            String::new()
-        } else {
-            format!("; did you mean {}?", quoted_list(&close))
-        };
-        return Err(DataverseError::Table {
-            request: "GET EntityDefinitions".into(),
-            message: format!(
-                "Dataverse has no table with the entity set name '{entity_set}'{hint}"
-            ),
+        let found = rows.value.iter().position(|r| {
+            r.entity_set_name.as_deref() == Some(entity_set) || r.logical_name == entity_set
         });
+        match found {
+            Some(i) => entity = rows.value.into_iter().nth(i),
+            None => return Err(unknown_table(entity_set, &rows.value)),
+        }
+    }
+    let Some(entity) = entity else {
+        return Err(unknown_table(entity_set, &[]));
     };
     let request = format!(
         "GET EntityDefinitions(LogicalName='{}')/Attributes",

@@ -310,3 +310,19 @@ fn a_fault_on_every_attempt_exhausts_the_retry_budget() {
     );
     assert_eq!(s.counts().retries, 3);
 }
+
+#[test]
+fn a_server_that_cannot_filter_metadata_is_answered_from_the_full_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(10, dir.path());
+    let s = session(&emu, "s3cret");
+    // The first metadata query (filtered on EntitySetName) is refused with 400.
+    emu.controls()
+        .inject(Fault::Status(400), FaultWhen::RequestNumber(1));
+    let info = table_info(&s, "accounts").unwrap();
+    assert_eq!(info.primary_id, "accountid");
+    assert_eq!(info.entity_set, "accounts");
+    // Unknown names still get suggestions from the full list.
+    let e = table_info(&s, "acounts").unwrap_err();
+    assert!(e.to_string().contains("did you mean 'accounts'"), "{e}");
+}
