@@ -442,3 +442,80 @@ fn missing_couplings_file_is_named_once() {
     let err = fails_with(dir.path(), &["couplings.csv"]);
     assert_eq!(err.matches("os error").count(), 1, "{err}");
 }
+
+#[test]
+fn dataverse_collation_and_its_preview() {
+    let config = CONFIG.replace(
+        "local = \"Phone No.\"\nintegration = \"telephone1\"\nmatch = true",
+        "local = \"Name\"\nintegration = \"name\"\nmatch = true\ncase_sensitive = true",
+    );
+    let dir = scenario(
+        &config,
+        b"No.,Name,Phone No.\nC1,Cafe Ltd,1\nC2,Adatum ,2\nC3,Fabrikam,3\n",
+        b"accountid,name,telephone1\nA1,CAF\xc3\x89 LTD,1\nA2,Adatum,2\nA3,Fabrikam,3\n",
+    );
+    // Exact (BC's own comparison), previewing Dataverse's: C1 and C2 couple only there.
+    let out = coupler(
+        &[
+            "couple",
+            "--config",
+            "c.toml",
+            "--out",
+            "o",
+            "--json",
+            "--compare-collation",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(jobs[0]["outcomes"]["coupled"], 1);
+    assert_eq!(jobs[0]["collation_diff"]["records"], 2);
+    let diff = std::fs::read_to_string(dir.path().join("o/CUSTOMER/collation-diff.csv")).unwrap();
+    let lines: Vec<&str> = diff.lines().collect();
+    assert_eq!(
+        lines[0],
+        "local_id,outcome,integration_id,trace,other_outcome,other_integration_id,other_trace"
+    );
+    assert!(
+        lines[1].starts_with("C1,no_match,,p0:no_match,coupled,A1,"),
+        "{diff}"
+    );
+    assert!(
+        lines[2].starts_with("C2,no_match,,p0:no_match,coupled,A2,"),
+        "{diff}"
+    );
+    // collation = "dataverse" in the config: both couple; Finnish (_CI_AS) keeps the accent.
+    let dv = config.replace(
+        "name = \"CUSTOMER\"",
+        "name = \"CUSTOMER\"\ncollation = \"dataverse\"",
+    );
+    std::fs::write(dir.path().join("c.toml"), &dv).unwrap();
+    let out = coupler(
+        &["couple", "--config", "c.toml", "--out", "o", "--json"],
+        dir.path(),
+    );
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(jobs[0]["outcomes"]["coupled"], 3);
+    let fi = dv.replace(
+        "collation = \"dataverse\"",
+        "collation = \"dataverse\"\ncollation_language = \"fi-FI\"",
+    );
+    std::fs::write(dir.path().join("c.toml"), &fi).unwrap();
+    let out = coupler(
+        &["couple", "--config", "c.toml", "--out", "o", "--json"],
+        dir.path(),
+    );
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(jobs[0]["outcomes"]["coupled"], 2);
+    // A language setting without the Dataverse collation is a configuration error.
+    let bad = config.replace(
+        "name = \"CUSTOMER\"",
+        "name = \"CUSTOMER\"\ncollation_language = \"fi\"",
+    );
+    std::fs::write(dir.path().join("c.toml"), &bad).unwrap();
+    fails_with(
+        dir.path(),
+        &["collation_language applies only with collation = \"dataverse\""],
+    );
+}

@@ -59,6 +59,7 @@ pub fn spec(levels: usize, case_sensitive: bool) -> CouplingSpec {
         integration_key: "accountid".into(),
         criteria,
         priority_mode: PriorityMode::Cumulative,
+        collation: coupler_engine::Collation::Exact,
         local_filter: vec![("Blocked".into(), String::new())],
         integration_filter: vec![("statecode".into(), "0".into())],
     }

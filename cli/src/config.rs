@@ -76,6 +76,9 @@ pub struct MappingConfig {
     pub priority_mode: PriorityModeConfig,
     #[serde(default)]
     pub collation: Collation,
+    /// With `collation = "dataverse"`: the environment's base language (e.g. "en-US", "fi",
+    /// "sv", or an LCID such as 1035), which decides accent sensitivity.
+    pub collation_language: Option<String>,
     #[serde(default)]
     pub direction: Direction,
     #[serde(default)]
@@ -373,8 +376,8 @@ fn plan_mapping(
     if m.name.trim().is_empty() {
         bail!("the mapping name is blank");
     }
-    if m.collation == Collation::Dataverse {
-        bail!("collation = \"dataverse\" is not available in this version; use \"exact\" (BC's own comparison)");
+    if m.collation_language.is_some() && m.collation != Collation::Dataverse {
+        bail!("collation_language applies only with collation = \"dataverse\"");
     }
     if is_dataverse(&m.local) {
         bail!("[mappings.local]: the local (Business Central) side is read from exports (csv or xlsx); Dataverse is the integration side");
@@ -515,6 +518,7 @@ fn plan_mapping(
                 PriorityModeConfig::Cumulative => PriorityMode::Cumulative,
                 PriorityModeConfig::Independent => PriorityMode::Independent,
             },
+            collation: engine_collation(m)?,
             local_filter: filter(&m.local.filter),
             integration_filter: filter(&m.integration.filter),
         },
@@ -546,6 +550,47 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
         }
         None => anyhow!("{}: {message}", path.display()),
     }
+}
+
+/// Languages whose Dataverse collation is accent-sensitive (`_CI_AS`); all others are `_CI_AI`
+/// (Power Platform admin docs, "language collations").
+const ACCENT_SENSITIVE_LANGUAGES: [(&str, &str); 10] = [
+    ("fi", "1035"),
+    ("sv", "1053"),
+    ("ro", "1048"),
+    ("hr", "1050"),
+    ("sk", "1051"),
+    ("th", "1054"),
+    ("id", "1057"),
+    ("uk", "1058"),
+    ("sl", "1060"),
+    ("et", "1061"),
+];
+
+fn engine_collation(m: &MappingConfig) -> Result<coupler_engine::Collation> {
+    if m.collation == Collation::Exact {
+        return Ok(coupler_engine::Collation::Exact);
+    }
+    let accent_sensitive = match m.collation_language.as_deref().map(str::trim) {
+        None => false,
+        Some(lang) => {
+            let primary = lang
+                .split(['-', '_'])
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if primary.is_empty()
+                || !(primary.chars().all(|c| c.is_ascii_alphabetic()) && primary.len() <= 3
+                    || primary.chars().all(|c| c.is_ascii_digit()))
+            {
+                bail!("collation_language = \"{lang}\": give a language tag (\"en-US\", \"fi\") or an LCID (1033)");
+            }
+            ACCENT_SENSITIVE_LANGUAGES
+                .iter()
+                .any(|(tag, lcid)| *tag == primary || *lcid == primary)
+        }
+    };
+    Ok(coupler_engine::Collation::Dataverse { accent_sensitive })
 }
 
 fn sync_direction(d: Direction) -> SyncDirection {

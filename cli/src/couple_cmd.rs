@@ -8,7 +8,9 @@ use anyhow::{bail, Context, Result};
 use coupler_engine::report::{
     Renderer, ResultRow, COUPLINGS_HEADER, COUPLINGS_ID_COLUMNS, RESULTS_HEADER, RESULTS_ID_COLUMNS,
 };
-use coupler_engine::{couple as run_coupling, ExistingCouplings, Outcome, RunOptions, Table};
+use coupler_engine::{
+    couple as run_coupling, Collation, CouplingSpec, ExistingCouplings, Outcome, RunOptions, Table,
+};
 use coupler_files::{
     read_couplings, read_header, read_table, write_atomically, FileSource, SafeCsvWriter,
 };
@@ -33,6 +35,8 @@ pub struct CoupleArgs {
     pub threads: Option<usize>,
     /// `--report FILE.html`.
     pub report: Option<PathBuf>,
+    /// `--compare-collation`.
+    pub compare_collation: bool,
 }
 
 /// `job.json` (contract: "Output files"); fields after `timings_ms` are extensions.
@@ -79,6 +83,92 @@ pub struct JobJson {
     /// `create_new_if_no_match` with `--apply`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub create_new: Option<sync_step::CreateReport>,
+    /// `--compare-collation`: records whose outcome differs under the other collation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collation_diff: Option<CollationDiff>,
+}
+
+/// What `--compare-collation` found.
+#[derive(Debug, Serialize)]
+pub struct CollationDiff {
+    /// The collation of this job and the one it was compared with.
+    pub configured: &'static str,
+    pub compared_with: &'static str,
+    /// Records whose outcome or coupled id differs.
+    pub records: u64,
+    pub file: String,
+}
+
+fn collation_name(c: Collation) -> &'static str {
+    match c {
+        Collation::Exact => "exact",
+        Collation::Dataverse {
+            accent_sensitive: false,
+        } => "dataverse (case- and accent-insensitive)",
+        Collation::Dataverse {
+            accent_sensitive: true,
+        } => "dataverse (case-insensitive, accent-sensitive)",
+    }
+}
+
+/// Runs the mapping again under the other collation (exact ↔ Dataverse's; Dataverse's is
+/// accent-insensitive unless configured otherwise) and writes the records whose outcome or
+/// coupled id differs to `collation-diff.csv`.
+fn compare_collations(
+    renderer: &Renderer<'_, '_>,
+    local: &Table,
+    integration: &Table,
+    existing: &ExistingCouplings,
+    dir: &Path,
+) -> Result<CollationDiff> {
+    let run = renderer.run();
+    let configured = run.spec().collation;
+    let other = match configured {
+        Collation::Exact => Collation::Dataverse {
+            accent_sensitive: false,
+        },
+        Collation::Dataverse { .. } => Collation::Exact,
+    };
+    let spec = CouplingSpec {
+        collation: other,
+        ..run.spec().clone()
+    };
+    let other_run = run_coupling(&spec, local, integration, existing, RunOptions::default())?;
+    let other_renderer = Renderer::new(&other_run);
+    let path = dir.join("collation-diff.csv");
+    let (a, b) = (collation_name(configured), collation_name(other));
+    let mut out = SafeCsvWriter::new(
+        &path,
+        &[
+            "local_id",
+            "outcome",
+            "integration_id",
+            "trace",
+            "other_outcome",
+            "other_integration_id",
+            "other_trace",
+        ],
+        &[true, false, true, false, false, true, false],
+    )?;
+    let (mut mine, mut theirs) = (ResultRow::default(), ResultRow::default());
+    let mut records = 0;
+    for i in 0..run.outcomes().len() {
+        let x = renderer.render(i, &mut mine);
+        let y = other_renderer.render(i, &mut theirs);
+        // Same outcome, same coupled id, same candidates: no difference worth listing.
+        if x[1] == y[1] && x[2] == y[2] && x[5] == y[5] {
+            continue;
+        }
+        records += 1;
+        out.write_row([x[0], x[1], x[2], x[7], y[1], y[2], y[7]])?;
+    }
+    out.finish()?;
+    Ok(CollationDiff {
+        configured: a,
+        compared_with: b,
+        records,
+        file: path.display().to_string(),
+    })
 }
 
 /// The process's peak resident set so far, in MB (Linux `VmHWM`), if known.
@@ -128,6 +218,8 @@ struct RunEnv<'a> {
     out: &'a Path,
     /// With `--report`: where sample results rows of each failure kind go.
     samples: Option<&'a mut Vec<[String; 10]>>,
+    /// `--compare-collation`.
+    compare_collation: bool,
 }
 
 pub fn couple(args: CoupleArgs) -> Result<()> {
@@ -173,6 +265,7 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
                 config_path: &plan.path,
                 out: &args.out,
                 samples: args.report.is_some().then_some(&mut samples),
+                compare_collation: args.compare_collation,
             },
         )?;
         let value = serde_json::to_value(&job)?;
@@ -314,6 +407,7 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
         config_path,
         out,
         samples,
+        compare_collation,
     } = env;
     let spec = &m.spec;
     let started_at = chrono::Utc::now();
@@ -403,6 +497,17 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     let mut couplings =
         SafeCsvWriter::new(&couplings_path, &COUPLINGS_HEADER, &COUPLINGS_ID_COLUMNS)?;
     write_rows(&renderer, &mut results, &mut couplings, samples)?;
+    let collation_diff = if compare_collation {
+        Some(compare_collations(
+            &renderer,
+            &local,
+            &integration,
+            &existing,
+            &dir,
+        )?)
+    } else {
+        None
+    };
     let mut by_priority: BTreeMap<u32, BTreeMap<&'static str, u64>> = BTreeMap::new();
     for record in run.outcomes() {
         if let Some(level) = record.outcome.level() {
@@ -533,6 +638,7 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
         store: committed,
         sync: sync_report,
         create_new: create_report,
+        collation_diff,
     };
     job.timings_ms.write = ms(t2.elapsed());
     if let Some(mb) = peak_memory_mb() {

@@ -66,6 +66,10 @@ enum Command {
         /// Also write a self-contained HTML report (viewable offline).
         #[arg(long, value_name = "FILE.html")]
         report: Option<PathBuf>,
+        /// Also match under the other collation (exact vs Dataverse's) and list the records
+        /// whose outcome differs (collation-diff.csv): a preview of what BC does in production.
+        #[arg(long)]
+        compare_collation: bool,
     },
     /// Benchmark match criteria: run several criteria sets on the same data, side by side.
     Criteria {
@@ -293,6 +297,7 @@ pub fn main() -> ExitCode {
             json,
             threads,
             report,
+            compare_collation,
         } => couple_cmd::couple(couple_cmd::CoupleArgs {
             config,
             mappings,
@@ -301,6 +306,7 @@ pub fn main() -> ExitCode {
             json,
             threads: threads.map(usize::from),
             report,
+            compare_collation,
         }),
         Command::Criteria {
             action:

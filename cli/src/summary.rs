@@ -73,6 +73,15 @@ pub fn print(job: &Value) {
             n(&store["conflicts"])
         );
     }
+    if let Some(diff) = job["collation_diff"].as_object() {
+        println!(
+            "  collation: {} record(s) couple differently under {} than under {}: {}",
+            n(&diff["records"]),
+            s(&diff["compared_with"]),
+            s(&diff["configured"]),
+            s(&diff["file"])
+        );
+    }
     let t = &job["timings_ms"];
     println!(
         "  time: read {} ms, match {} ms, write {} ms ({} threads)",

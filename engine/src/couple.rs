@@ -422,7 +422,7 @@ pub fn couple<'a>(
     for c in &spec.criteria {
         let local_column = column(local, &c.local_field)?;
         let integration_column = column(integration, &c.integration_field)?;
-        let fold = Fold::for_criterion(c.field_type, c.case_sensitive);
+        let fold = Fold::for_criterion(c.field_type, c.case_sensitive, spec.collation);
         criteria.push(CompiledCriterion {
             local_column,
             integration_slot: position_or_push(&mut slots, c.integration_field.as_str()),

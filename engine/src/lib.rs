@@ -22,7 +22,9 @@ pub mod table;
 pub mod value;
 
 pub use couple::{couple, CouplingRun, EngineError, RunOptions, MAX_CRITERIA};
-pub use mapping::{CouplingSpec, ExistingCouplings, MatchCriterion, PriorityMode, TableFilter};
+pub use mapping::{
+    Collation, CouplingSpec, ExistingCouplings, MatchCriterion, PriorityMode, TableFilter,
+};
 pub use outcome::{
     Counters, Holder, JobLog, LevelResult, LevelTrace, Outcome, OutcomeCounts, RecordOutcome,
     OUTCOME_NAMES,

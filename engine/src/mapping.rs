@@ -20,6 +20,18 @@ pub struct MatchCriterion {
     pub case_sensitive: bool,
 }
 
+/// How text values compare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Collation {
+    /// BC-exact: as stored (case-insensitive unless the criterion is case-sensitive).
+    #[default]
+    Exact,
+    /// Dataverse's SQL collation, which decides in production whatever the case-sensitive flag
+    /// says: case-insensitive, trailing spaces ignored, accent-insensitive (`_CI_AI`, most
+    /// languages) or accent-sensitive (`_CI_AS`: Finnish, Swedish, …).
+    Dataverse { accent_sensitive: bool },
+}
+
 /// How priority levels combine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PriorityMode {
@@ -53,6 +65,8 @@ pub struct CouplingSpec {
     pub criteria: Vec<MatchCriterion>,
     /// Cumulative (BC) or independent levels.
     pub priority_mode: PriorityMode,
+    /// How text and code values compare (default: BC-exact).
+    pub collation: Collation,
     /// Which local records take part.
     pub local_filter: TableFilter,
     /// Which integration records are candidates (BC's Integration Table Filter).
@@ -238,6 +252,7 @@ mod tests {
                 })
                 .collect(),
             priority_mode: mode,
+            collation: crate::Collation::Exact,
             local_filter: vec![],
             integration_filter: vec![],
         }

@@ -221,8 +221,8 @@ fn profile_side<'a>(
         ..SideProfile::default()
     };
     let text = field_type.is_text_like();
-    let exact_fold = Fold::for_criterion(field_type, true);
-    let ci_fold = Fold::for_criterion(field_type, false);
+    let exact_fold = Fold::for_criterion(field_type, true, crate::Collation::Exact);
+    let ci_fold = Fold::for_criterion(field_type, false, crate::Collation::Exact);
     let mut buf = String::new();
     let mut values: HashMap<Cow<'a, str>, Value> = HashMap::new();
     for &cell in cells {

@@ -65,10 +65,26 @@ pub(crate) enum Fold {
     Boolean,
     /// Calendar-date equality.
     Date,
+    /// Dataverse's SQL collation: lower-case, trailing spaces ignored, accents folded unless
+    /// the language is accent-sensitive.
+    Collated { accent_sensitive: bool },
 }
 
 impl Fold {
-    pub(crate) fn for_criterion(field_type: FieldType, case_sensitive: bool) -> Fold {
+    pub(crate) fn for_criterion(
+        field_type: FieldType,
+        case_sensitive: bool,
+        collation: crate::Collation,
+    ) -> Fold {
+        match field_type {
+            FieldType::Text | FieldType::Code => match collation {
+                crate::Collation::Dataverse { accent_sensitive } => {
+                    return Fold::Collated { accent_sensitive }
+                }
+                crate::Collation::Exact => {}
+            },
+            _ => {}
+        }
         match field_type {
             FieldType::Text | FieldType::Code if case_sensitive => Fold::Exact,
             FieldType::Text | FieldType::Code => Fold::Lower,
@@ -106,6 +122,29 @@ pub(crate) fn integration_key_into<'c>(
         }
         Fold::Boolean => boolean_key(cell),
         Fold::Date => date_key(cell),
+        Fold::Collated { accent_sensitive } => Ok(collated_into(cell, accent_sensitive, buf)),
+    }
+}
+
+/// The key of a value under Dataverse's collation.
+fn collated_into<'c>(cell: &'c str, accent_sensitive: bool, buf: &'c mut String) -> &'c str {
+    let trimmed = cell.trim_end_matches(' ');
+    let lowered = lower(trimmed);
+    let folded = if accent_sensitive {
+        lowered
+    } else {
+        match crate::profile::fold_accents(&lowered) {
+            std::borrow::Cow::Borrowed(_) => lowered,
+            std::borrow::Cow::Owned(f) => std::borrow::Cow::Owned(f),
+        }
+    };
+    match folded {
+        std::borrow::Cow::Borrowed(b) if b.len() == cell.len() => cell,
+        other => {
+            buf.clear();
+            buf.push_str(&other);
+            buf.as_str()
+        }
     }
 }
 
@@ -128,6 +167,11 @@ pub(crate) fn local_key_into<'c>(
             buf.clear();
             match fold {
                 Fold::Lower => buf.push_str(&lower(&upper)),
+                Fold::Collated { accent_sensitive } => {
+                    let mut scratch = String::new();
+                    let key = collated_into(&upper, accent_sensitive, &mut scratch).to_string();
+                    buf.push_str(&key);
+                }
                 _ => buf.push_str(&upper),
             }
             Ok(Some(buf.as_str()))
@@ -332,9 +376,14 @@ mod tests {
 
     fn key(cell: &str, t: FieldType, cs: bool) -> Option<String> {
         let mut buf = String::new();
-        local_key_into(cell, t, Fold::for_criterion(t, cs), &mut buf)
-            .unwrap()
-            .map(str::to_string)
+        local_key_into(
+            cell,
+            t,
+            Fold::for_criterion(t, cs, crate::Collation::Exact),
+            &mut buf,
+        )
+        .unwrap()
+        .map(str::to_string)
     }
 
     #[test]

@@ -164,6 +164,7 @@ fn build(s: &Scenario) -> Built {
         integration_key: "id".into(),
         criteria: s.criteria.clone(),
         priority_mode: s.mode,
+        collation: coupler_engine::Collation::Exact,
         local_filter: if s.local_filter {
             vec![("blocked".into(), "".into())]
         } else {

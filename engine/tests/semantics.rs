@@ -64,6 +64,7 @@ impl Case {
             integration_key: self.integ_cols[0].into(),
             criteria: self.criteria.clone(),
             priority_mode: self.mode,
+            collation: coupler_engine::Collation::Exact,
             local_filter: self.local_filter.clone(),
             integration_filter: self.integration_filter.clone(),
         }
@@ -543,4 +544,50 @@ fn a_pair_another_job_committed_first_is_demoted_and_rebooked() {
         log.errors,
         vec!["Failed to couple 2 record(s), because no unique uncoupled matching entity was found in https://contoso.crm.dynamics.com with the specified matching criteria."]
     );
+}
+
+#[test]
+fn dataverse_collation_ignores_case_accents_and_trailing_spaces_whatever_the_flag_says() {
+    let run = |collation: Collation, local: &'static str, integ: &'static str| {
+        let mut case = Case::new(
+            &["No.", "Name"],
+            &[&["C1", local]],
+            &["accountid", "name"],
+            &[&["A1", integ]],
+            vec![typed("Name", "name", FieldType::Text, true)],
+        );
+        case.mode = PriorityMode::Cumulative;
+        let local_t = Table::from_rows("customers.csv", &case.local_cols, &case.local).unwrap();
+        let integ_t = Table::from_rows("accounts.csv", &case.integ_cols, &case.integ).unwrap();
+        let spec = CouplingSpec {
+            collation,
+            ..case.spec()
+        };
+        let r = couple(
+            &spec,
+            &local_t,
+            &integ_t,
+            &case.existing,
+            RunOptions::default(),
+        )
+        .unwrap();
+        r.outcomes()[0].outcome.name()
+    };
+    let ai = Collation::Dataverse {
+        accent_sensitive: false,
+    };
+    let as_ = Collation::Dataverse {
+        accent_sensitive: true,
+    };
+    // Case-sensitive criterion: exact mode keeps it; Dataverse's collation does not.
+    assert_eq!(run(Collation::Exact, "Café Ltd", "CAFÉ LTD"), "no_match");
+    assert_eq!(run(ai, "Café Ltd", "CAFÉ LTD"), "coupled");
+    // Accents: folded under _CI_AI, kept under _CI_AS.
+    assert_eq!(run(ai, "Cafe Ltd", "Café Ltd"), "coupled");
+    assert_eq!(run(as_, "Cafe Ltd", "Café Ltd"), "no_match");
+    assert_eq!(run(as_, "CAFÉ LTD", "café ltd"), "coupled");
+    // Trailing spaces are ignored, leading ones are not.
+    assert_eq!(run(ai, "Adatum  ", "adatum"), "coupled");
+    assert_eq!(run(ai, " Adatum", "adatum"), "no_match");
+    assert_eq!(run(Collation::Exact, "Adatum ", "Adatum"), "no_match");
 }

@@ -440,6 +440,7 @@ mod tests {
                 criterion("Name", "name", 1, FieldType::Text),
             ],
             priority_mode: PriorityMode::Cumulative,
+            collation: coupler_engine::Collation::Exact,
             local_filter: vec![("Blocked".into(), String::new())],
             integration_filter: vec![],
         };
