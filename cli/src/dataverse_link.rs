@@ -83,8 +83,11 @@ impl DataverseLink {
             spec.integration_key = info.primary_id.clone();
         }
         let mut columns = spec.integration_columns();
-        columns.extend(more_columns.iter().filter(|c| !c.is_empty()).cloned());
-        columns.dedup();
+        for c in more_columns {
+            if !c.is_empty() && !columns.contains(c) {
+                columns.push(c.clone());
+            }
+        }
         info.check_columns(&columns)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("mapping '{}'", spec.mapping_name))?;

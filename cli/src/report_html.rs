@@ -1200,35 +1200,39 @@ fn timings_block(out: &mut String, job: &Value) {
         num(u(job, "threads"))
     );
     out.push_str("</div><div>");
-    if let Some(Value::Object(phases)) = t.get("match_phases_us") {
-        if !phases.is_empty() {
-            out.push_str("<h4>Matching phases</h4><table><thead><tr><th scope=\"col\">phase</th><th scope=\"col\" class=\"n\">µs</th></tr></thead><tbody>");
-            for (k, v) in phases {
-                let _ = write!(
-                    out,
-                    "<tr><th scope=\"row\">{}</th>{}</tr>",
-                    esc(k),
-                    num_cell(v.as_u64().unwrap_or(0))
-                );
-            }
-            out.push_str("</tbody></table>");
-        }
-    }
-    if let Some(Value::Object(mem)) = job.get("peak_memory_mb") {
-        if !mem.is_empty() {
-            out.push_str("<h4>Peak memory</h4><table><thead><tr><th scope=\"col\">after</th><th scope=\"col\" class=\"n\">MB</th></tr></thead><tbody>");
-            for (k, v) in mem {
-                let _ = write!(
-                    out,
-                    "<tr><th scope=\"row\">{}</th>{}</tr>",
-                    esc(k),
-                    num_cell(v.as_u64().unwrap_or(0))
-                );
-            }
-            out.push_str("</tbody></table>");
-        }
-    }
+    number_table(
+        out,
+        "Matching phases",
+        "phase",
+        "µs",
+        t.get("match_phases_us"),
+    );
+    number_table(out, "Peak memory", "after", "MB", job.get("peak_memory_mb"));
     out.push_str("</div></div></section>");
+}
+
+/// A two-column table (name, number) of a JSON object's entries, under a heading; nothing when
+/// the object is missing or empty.
+fn number_table(out: &mut String, title: &str, key: &str, unit: &str, object: Option<&Value>) {
+    let Some(Value::Object(entries)) = object else {
+        return;
+    };
+    if entries.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<h4>{title}</h4><table><thead><tr><th scope=\"col\">{key}</th><th scope=\"col\" class=\"n\">{unit}</th></tr></thead><tbody>"
+    );
+    for (k, v) in entries {
+        let _ = write!(
+            out,
+            "<tr><th scope=\"row\">{}</th>{}</tr>",
+            esc(k),
+            num_cell(v.as_u64().unwrap_or(0))
+        );
+    }
+    out.push_str("</tbody></table>");
 }
 
 #[cfg(test)]

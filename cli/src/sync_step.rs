@@ -11,6 +11,7 @@
 //! after a crash" harmless. Updates for the local (BC) side are written as `bc-updates.csv` for
 //! import into BC.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -115,8 +116,8 @@ pub fn synchronize(
         .with_context(|| format!("mapping '{}': synchronization", spec.mapping_name))?;
     let local_key = run.spec().local_key.as_str();
     let integration_key = run.spec().integration_key.as_str();
-    let local_id = |row: u32| cell(local, local_key, row);
-    let integration_id = |row: u32| cell(integration, integration_key, row);
+    let local_id = column_reader(local, local_key);
+    let integration_id = column_reader(integration, integration_key);
     let mut report = SyncReport {
         pairs: pairs.len() as u64,
         ..SyncReport::default()
@@ -212,15 +213,13 @@ pub fn synchronize(
                 apply.job_id,
                 integration_id(r.integration_row)
             );
-            if let Some(message) = outcomes
-                .iter()
-                .find(|(k, _)| *k == key)
-                .and_then(|(_, m)| m.clone())
-            {
-                if !message.starts_with("not sent yet") {
+            match outcomes.get(&key) {
+                Some(WriteNote::Pending(message)) => r.message = message.clone(),
+                Some(WriteNote::Refused(message)) => {
                     r.status = PlanStatus::Failed;
+                    r.message = message.clone();
                 }
-                r.message = message;
+                None => {}
             }
         }
     }
@@ -411,20 +410,25 @@ fn planned(
     }
 }
 
-/// A journal key, and why its write did not succeed (`None`: it did).
-type WriteNote = (String, Option<String>);
+/// Why a journal write did not succeed.
+enum WriteNote {
+    /// Still pending (transient failure past the retry budget): the next run sends it.
+    Pending(String),
+    /// Refused for good.
+    Refused(String),
+}
 
 /// Sends every pending journal write of the mapping (oldest first), a checkpoint per batch.
-/// Returns the counts and, per key, the refusal text of writes that did not succeed.
+/// Returns the counts and, by journal key, the writes that did not succeed.
 fn send_pending(
     store: &mut Store,
     link: Option<&mut DataverseLink>,
     mapping: &str,
     job_id: &str,
-) -> Result<(Applied, Vec<WriteNote>)> {
+) -> Result<(Applied, HashMap<String, WriteNote>)> {
     let pending = store.journal_pending(mapping)?;
     let mut applied = Applied::default();
-    let mut outcomes = Vec::new();
+    let mut outcomes = HashMap::new();
     if pending.is_empty() {
         return Ok((applied, outcomes));
     }
@@ -467,10 +471,10 @@ fn send_pending(
                 } if matches!(status, 429 | 502 | 503 | 504) => {
                     // Transient, past the retry budget: stays pending for the next run.
                     applied.pending += 1;
-                    outcomes.push((
+                    outcomes.insert(
                         e.key.clone(),
-                        Some(format!("not sent yet (HTTP {status} {code}: {message}); run the same command again to send it")),
-                    ));
+                        WriteNote::Pending(format!("not sent yet (HTTP {status} {code}: {message}); run the same command again to send it")),
+                    );
                     continue;
                 }
                 WriteOutcome::Failed {
@@ -486,13 +490,21 @@ fn send_pending(
                 }
             };
             store.journal_mark(&e.key, state, message.as_deref())?;
-            outcomes.push((e.key.clone(), message));
+            if let Some(message) = message {
+                outcomes.insert(e.key.clone(), WriteNote::Refused(message));
+            }
         }
     }
     if applied.pending > 0 {
         eprintln!("coupler: warning: mapping '{mapping}': {} Dataverse write(s) are still pending after the retry budget (throttling or server errors); run the same command again to send them", applied.pending);
     }
     Ok((applied, outcomes))
+}
+
+/// Reads the cells of a named column, the column looked up once.
+fn column_reader<'t>(table: &'t Table, column: &str) -> impl Fn(u32) -> &'t str {
+    let index = table.column_index(column);
+    move |row| index.map_or("", |c| table.cell(row as usize, c))
 }
 
 /// A cell of a named column (the engine's tables are read with every column the job needs).

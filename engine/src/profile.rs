@@ -52,6 +52,7 @@
 
 use std::borrow::Cow;
 
+pub use crate::value::fold_accents;
 use crate::value::lower;
 
 use hashbrown::{HashMap, HashSet};
@@ -375,56 +376,6 @@ pub fn collapse_spaces(s: &str) -> Cow<'_, str> {
     }
     Cow::Owned(out)
 }
-
-/// Folds the accented Latin letters of U+00C0–U+017F to their base letters and drops
-/// combining marks (U+0300–U+036F); case is kept.
-pub fn fold_accents(s: &str) -> Cow<'_, str> {
-    if s.is_ascii() || !s.chars().any(|c| fold_char(c).is_some()) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match fold_char(c) {
-            Some(folded) => out.push_str(folded),
-            None => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// What a character folds to (`""` for a combining mark), or `None` to keep it.
-fn fold_char(c: char) -> Option<&'static str> {
-    let code = c as u32;
-    let folded = match code {
-        0xC0..=0xFF => LATIN_1[(code - 0xC0) as usize],
-        0x100..=0x17F => LATIN_EXTENDED_A[(code - 0x100) as usize],
-        0x300..=0x36F => return Some(""),
-        _ => return None,
-    };
-    (!folded.is_empty()).then_some(folded)
-}
-
-/// U+00C0–U+00FF; `""` keeps the character (× ÷).
-#[rustfmt::skip]
-const LATIN_1: [&str; 64] = [
-    "A", "A", "A", "A", "A", "A", "AE", "C", "E", "E", "E", "E", "I", "I", "I", "I",
-    "D", "N", "O", "O", "O", "O", "O", "", "O", "U", "U", "U", "U", "Y", "TH", "ss",
-    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
-    "d", "n", "o", "o", "o", "o", "o", "", "o", "u", "u", "u", "u", "y", "th", "y",
-];
-
-/// U+0100–U+017F.
-#[rustfmt::skip]
-const LATIN_EXTENDED_A: [&str; 128] = [
-    "A", "a", "A", "a", "A", "a", "C", "c", "C", "c", "C", "c", "C", "c", "D", "d",
-    "D", "d", "E", "e", "E", "e", "E", "e", "E", "e", "E", "e", "G", "g", "G", "g",
-    "G", "g", "G", "g", "H", "h", "H", "h", "I", "i", "I", "i", "I", "i", "I", "i",
-    "I", "i", "IJ", "ij", "J", "j", "K", "k", "k", "L", "l", "L", "l", "L", "l", "L",
-    "l", "L", "l", "N", "n", "N", "n", "N", "n", "n", "N", "n", "O", "o", "O", "o",
-    "O", "o", "OE", "oe", "R", "r", "R", "r", "R", "r", "S", "s", "S", "s", "S", "s",
-    "S", "s", "T", "t", "T", "t", "T", "t", "U", "u", "U", "u", "U", "u", "U", "u",
-    "U", "u", "U", "u", "W", "w", "Y", "y", "Y", "Z", "z", "Z", "z", "Z", "z", "s",
-];
 
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)

@@ -126,23 +126,26 @@ pub(crate) fn integration_key_into<'c>(
     }
 }
 
-/// The key of a value under Dataverse's collation.
+/// The key of a value under Dataverse's collation: lower-case, trailing spaces ignored, accents
+/// folded unless the language is accent-sensitive.
+fn collated(cell: &str, accent_sensitive: bool) -> Cow<'_, str> {
+    let lowered = lower(cell.trim_end_matches(' '));
+    if accent_sensitive {
+        return lowered;
+    }
+    match fold_accents(&lowered) {
+        Cow::Borrowed(_) => lowered,
+        Cow::Owned(folded) => Cow::Owned(folded),
+    }
+}
+
+/// [`collated`], written into `buf` when it differs from the cell.
 fn collated_into<'c>(cell: &'c str, accent_sensitive: bool, buf: &'c mut String) -> &'c str {
-    let trimmed = cell.trim_end_matches(' ');
-    let lowered = lower(trimmed);
-    let folded = if accent_sensitive {
-        lowered
-    } else {
-        match crate::profile::fold_accents(&lowered) {
-            std::borrow::Cow::Borrowed(_) => lowered,
-            std::borrow::Cow::Owned(f) => std::borrow::Cow::Owned(f),
-        }
-    };
-    match folded {
-        std::borrow::Cow::Borrowed(b) if b.len() == cell.len() => cell,
-        other => {
+    match collated(cell, accent_sensitive) {
+        Cow::Borrowed(key) => key,
+        Cow::Owned(key) => {
             buf.clear();
-            buf.push_str(&other);
+            buf.push_str(&key);
             buf.as_str()
         }
     }
@@ -168,9 +171,7 @@ pub(crate) fn local_key_into<'c>(
             match fold {
                 Fold::Lower => buf.push_str(&lower(&upper)),
                 Fold::Collated { accent_sensitive } => {
-                    let mut scratch = String::new();
-                    let key = collated_into(&upper, accent_sensitive, &mut scratch).to_string();
-                    buf.push_str(&key);
+                    buf.push_str(&collated(&upper, accent_sensitive))
                 }
                 _ => buf.push_str(&upper),
             }
@@ -369,6 +370,56 @@ impl std::fmt::Display for InvalidValue {
         write!(f, "not a valid {}: {}", self.expected, self.reason)
     }
 }
+
+/// Folds the accented Latin letters of U+00C0–U+017F to their base letters and drops
+/// combining marks (U+0300–U+036F); case is kept.
+pub fn fold_accents(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() || !s.chars().any(|c| fold_char(c).is_some()) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match fold_char(c) {
+            Some(folded) => out.push_str(folded),
+            None => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// What a character folds to (`""` for a combining mark), or `None` to keep it.
+fn fold_char(c: char) -> Option<&'static str> {
+    let code = c as u32;
+    let folded = match code {
+        0xC0..=0xFF => LATIN_1[(code - 0xC0) as usize],
+        0x100..=0x17F => LATIN_EXTENDED_A[(code - 0x100) as usize],
+        0x300..=0x36F => return Some(""),
+        _ => return None,
+    };
+    (!folded.is_empty()).then_some(folded)
+}
+
+/// U+00C0–U+00FF; `""` keeps the character (× ÷).
+#[rustfmt::skip]
+const LATIN_1: [&str; 64] = [
+    "A", "A", "A", "A", "A", "A", "AE", "C", "E", "E", "E", "E", "I", "I", "I", "I",
+    "D", "N", "O", "O", "O", "O", "O", "", "O", "U", "U", "U", "U", "Y", "TH", "ss",
+    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
+    "d", "n", "o", "o", "o", "o", "o", "", "o", "u", "u", "u", "u", "y", "th", "y",
+];
+
+/// U+0100–U+017F.
+#[rustfmt::skip]
+const LATIN_EXTENDED_A: [&str; 128] = [
+    "A", "a", "A", "a", "A", "a", "C", "c", "C", "c", "C", "c", "C", "c", "D", "d",
+    "D", "d", "E", "e", "E", "e", "E", "e", "E", "e", "E", "e", "G", "g", "G", "g",
+    "G", "g", "G", "g", "H", "h", "H", "h", "I", "i", "I", "i", "I", "i", "I", "i",
+    "I", "i", "IJ", "ij", "J", "j", "K", "k", "k", "L", "l", "L", "l", "L", "l", "L",
+    "l", "L", "l", "N", "n", "N", "n", "N", "n", "n", "N", "n", "O", "o", "O", "o",
+    "O", "o", "OE", "oe", "R", "r", "R", "r", "R", "r", "S", "s", "S", "s", "S", "s",
+    "S", "s", "T", "t", "T", "t", "T", "t", "U", "u", "U", "u", "U", "u", "U", "u",
+    "U", "u", "U", "u", "W", "w", "Y", "y", "Y", "Z", "z", "Z", "z", "Z", "z", "s",
+];
 
 #[cfg(test)]
 mod tests {

@@ -87,15 +87,16 @@ impl LookupPlan {
             if filter.iter().any(|&(c, v)| local.cell(row, c) != v) {
                 continue;
             }
-            let key = |i: usize| -> String {
+            // Blank as the engine sees it: empty text, or code that is blank once trimmed.
+            let value = |i: usize| -> &str {
                 let cell = local.cell(row, columns[i]);
                 match spec.criteria[i].field_type {
-                    FieldType::Code => cell.trim().to_uppercase(),
-                    _ => cell.to_string(),
+                    FieldType::Code => cell.trim(),
+                    _ => cell,
                 }
             };
             let pattern = (0..spec.criteria.len())
-                .filter(|&i| key(i).is_empty())
+                .filter(|&i| value(i).is_empty())
                 .fold(0u64, |m, i| m | (1 << i));
             let chosen = chosen_by_pattern.entry(pattern).or_insert_with(|| {
                 let mut chosen: Vec<usize> = Vec::new();
@@ -111,10 +112,14 @@ impl LookupPlan {
                 chosen
             });
             for &i in chosen.iter() {
+                let key = match spec.criteria[i].field_type {
+                    FieldType::Code => value(i).to_uppercase(),
+                    _ => value(i).to_string(),
+                };
                 values
                     .entry(&spec.criteria[i].integration_field)
                     .or_default()
-                    .insert(key(i));
+                    .insert(key);
             }
         }
         Some(LookupPlan {

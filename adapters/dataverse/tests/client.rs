@@ -6,12 +6,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use coupler_dataverse::{
-    read_all, read_lookups, table_info, total_rows, ConnectionSettings, Credential, DataverseError,
-    LookupPlan, ReadRequest, RetryPolicy, Secret, Session,
+    read_all, read_lookups, table_info, total_rows, DataverseError, LookupPlan, ReadRequest,
+    RetryPolicy, Session,
 };
 use dataverse_emulator::{EmulatorConfig, Fault, FaultWhen, RunningEmulator};
 
-const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+mod common;
+use common::{session_with, CLIENT};
 
 /// An emulator serving `rows` accounts (ids in a scrambled order, some names with quotes,
 /// accents and trailing spaces).
@@ -63,18 +64,14 @@ revenue = "Money"
 }
 
 fn session(emulator: &RunningEmulator, secret: &str) -> Session {
-    let mut settings = ConnectionSettings::new(
-        emulator.url(),
-        "t",
-        CLIENT,
-        Credential::Secret(Secret::new(secret)),
-    );
-    settings.authority = emulator.url();
-    settings.retry = RetryPolicy {
-        base_delay: std::time::Duration::from_millis(5),
-        ..RetryPolicy::default()
-    };
-    Session::open(&settings).unwrap()
+    session_with(
+        emulator,
+        secret,
+        RetryPolicy {
+            base_delay: std::time::Duration::from_millis(5),
+            ..RetryPolicy::default()
+        },
+    )
 }
 
 fn columns(names: &[&str]) -> Vec<String> {
@@ -288,19 +285,15 @@ fn errors_carry_status_code_and_message() {
 fn a_fault_on_every_attempt_exhausts_the_retry_budget() {
     let dir = tempfile::tempdir().unwrap();
     let emu = emulator(10, dir.path());
-    let mut settings = ConnectionSettings::new(
-        emu.url(),
-        "t",
-        CLIENT,
-        Credential::Secret(Secret::new("s3cret")),
+    let s = session_with(
+        &emu,
+        "s3cret",
+        RetryPolicy {
+            max_retries: 3,
+            base_delay: std::time::Duration::from_millis(1),
+            ..RetryPolicy::default()
+        },
     );
-    settings.authority = emu.url();
-    settings.retry = RetryPolicy {
-        max_retries: 3,
-        base_delay: std::time::Duration::from_millis(1),
-        ..RetryPolicy::default()
-    };
-    let s = Session::open(&settings).unwrap();
     emu.controls()
         .inject(Fault::DropConnection, FaultWhen::NextRequests(100));
     let e = table_info(&s, "accounts").unwrap_err();

@@ -9,15 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use coupler_dataverse::{
-    write_batch, write_one, ConnectionSettings, Credential, DataverseError, RetryPolicy, Secret,
-    Session, WriteKind, WriteOp, WriteOutcome, WriteResult,
+    write_batch, write_one, DataverseError, RetryPolicy, Session, WriteKind, WriteOp, WriteOutcome,
+    WriteResult,
 };
 use dataverse_emulator::{
     EmulatorConfig, Fault, FaultWhen, RequestKind, RunningEmulator, ThrottleKind,
 };
 use serde_json::{json, Map, Value};
 
-const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+mod common;
+use common::{session_with, CLIENT};
 const SET: &str = "accounts";
 const PK: &str = "accountid";
 
@@ -69,18 +70,14 @@ numberofemployees = "Integer"
 }
 
 fn session(emulator: &RunningEmulator) -> Session {
-    let mut settings = ConnectionSettings::new(
-        emulator.url(),
-        "t",
-        CLIENT,
-        Credential::Secret(Secret::new("s3cret")),
-    );
-    settings.authority = emulator.url();
-    settings.retry = RetryPolicy {
-        base_delay: std::time::Duration::from_millis(2),
-        ..RetryPolicy::default()
-    };
-    Session::open(&settings).unwrap()
+    session_with(
+        emulator,
+        "s3cret",
+        RetryPolicy {
+            base_delay: std::time::Duration::from_millis(2),
+            ..RetryPolicy::default()
+        },
+    )
 }
 
 fn fields(pairs: &[(&str, Value)]) -> Map<String, Value> {
@@ -499,19 +496,15 @@ fn a_503_on_one_batch_part_retries_that_part_only() {
 fn a_part_failing_on_every_attempt_is_failed_and_the_others_are_done() {
     let dir = tempfile::tempdir().unwrap();
     let emu = emulator(10, dir.path());
-    let mut settings = ConnectionSettings::new(
-        emu.url(),
-        "t",
-        CLIENT,
-        Credential::Secret(Secret::new("s3cret")),
+    let s = session_with(
+        &emu,
+        "s3cret",
+        RetryPolicy {
+            max_retries: 2,
+            base_delay: std::time::Duration::from_millis(1),
+            ..RetryPolicy::default()
+        },
     );
-    settings.authority = emu.url();
-    settings.retry = RetryPolicy {
-        max_retries: 2,
-        base_delay: std::time::Duration::from_millis(1),
-        ..RetryPolicy::default()
-    };
-    let s = Session::open(&settings).unwrap();
     let mut model = Model::of(&emu);
     let ops = mixed_ops(5);
     // Part 2 of the first batch, then the only part of each retry batch.
@@ -544,18 +537,14 @@ fn a_part_failing_on_every_attempt_is_failed_and_the_others_are_done() {
 fn a_part_asked_to_wait_longer_than_the_policy_allows_is_failed_without_waiting() {
     let dir = tempfile::tempdir().unwrap();
     let emu = emulator(10, dir.path());
-    let mut settings = ConnectionSettings::new(
-        emu.url(),
-        "t",
-        CLIENT,
-        Credential::Secret(Secret::new("s3cret")),
+    let s = session_with(
+        &emu,
+        "s3cret",
+        RetryPolicy {
+            max_retry_after: std::time::Duration::from_secs(1),
+            ..RetryPolicy::default()
+        },
     );
-    settings.authority = emu.url();
-    settings.retry = RetryPolicy {
-        max_retry_after: std::time::Duration::from_secs(1),
-        ..RetryPolicy::default()
-    };
-    let s = Session::open(&settings).unwrap();
     let mut model = Model::of(&emu);
     let ops = mixed_ops(3);
     emu.controls().inject_batch_part(
