@@ -48,6 +48,7 @@ pub fn spec(levels: usize, case_sensitive: bool) -> CouplingSpec {
         field_type: FieldType::Text,
         priority: p as u32,
         case_sensitive,
+        ..MatchCriterion::default()
     })
     .collect();
     CouplingSpec {

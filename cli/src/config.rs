@@ -430,6 +430,7 @@ fn plan_mapping(
             field_type,
             priority: f.priority,
             case_sensitive: f.case_sensitive,
+            ..MatchCriterion::default()
         });
     }
     let mut warnings = Vec::new();
@@ -849,6 +850,7 @@ impl VariantConfig {
                     field_type,
                     priority: f.priority,
                     case_sensitive: f.case_sensitive,
+                    ..MatchCriterion::default()
                 });
             }
         }

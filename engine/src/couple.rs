@@ -17,6 +17,7 @@
 //!    candidate not yet taken couples it. Only this step depends on earlier records; it is
 //!    O(records × levels), and the result is the sequential algorithm's for any thread count.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -25,13 +26,15 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use thiserror::Error;
 
+use crate::derive::{derive, Derivation};
+use crate::fuzzy::{Blocks, Comparator, Fuzzy};
 use crate::index::{same_text, Dictionary, Groups, TupleIndex};
 use crate::mapping::{CouplingSpec, ExistingCouplings, PriorityMode, TableFilter};
 use crate::outcome::{
     no_criteria_message, unmatched_message, Holder, JobLog, LevelResult, LevelTrace, Outcome,
     OutcomeCounts, RecordOutcome,
 };
-use crate::table::Table;
+use crate::table::{Column, Table};
 use crate::value::{integration_key_into, local_key_into, FieldType, Fold, InvalidValue};
 
 /// At most this many criteria per mapping (criteria in force are a 64-bit set).
@@ -72,6 +75,44 @@ pub enum EngineError {
     CriterionOnFilteredColumn { mapping: String, column: String },
     #[error("mapping {mapping}: {count} match criteria; at most {MAX_CRITERIA} are supported")]
     TooManyCriteria { mapping: String, count: usize },
+    #[error("{table} line {line}, column '{column}': option '{value}' has no option mapping; the mapped captions are: {}", known.join(", "))]
+    UnmappedOption {
+        table: String,
+        column: String,
+        line: u64,
+        value: String,
+        known: Vec<String>,
+    },
+    #[error("{table} line {line}, column '{column}': choice value '{value}' is not in the option mapping; the mapped values are: {}", known.join(", "))]
+    UnmappedChoice {
+        table: String,
+        column: String,
+        line: u64,
+        value: String,
+        known: Vec<String>,
+    },
+    #[error("mapping {mapping}, match field '{field}': {problem}")]
+    InvalidCriterion {
+        mapping: String,
+        field: String,
+        problem: String,
+    },
+    #[error("{table}: the values derived from column '{column}' pass 4 GiB; split the export")]
+    ColumnTooLarge { table: String, column: String },
+}
+
+impl EngineError {
+    /// The source line a data error points at (0 for errors of the configuration).
+    pub fn line(&self) -> u64 {
+        match self {
+            EngineError::DuplicateId { line, .. }
+            | EngineError::BlankId { line, .. }
+            | EngineError::InvalidValue { line, .. }
+            | EngineError::UnmappedOption { line, .. }
+            | EngineError::UnmappedChoice { line, .. } => *line,
+            _ => 0,
+        }
+    }
 }
 
 /// How the job runs; the result never depends on it.
@@ -102,11 +143,34 @@ const INVALID: u32 = u32::MAX - 2;
 const PENDING: u32 = u32::MAX - 3;
 
 struct CompiledCriterion {
+    /// The local column as read (error messages, criteria as BC has them).
     local_column: usize,
+    /// The derived local column (index into [`Matcher::derived_local`]) of a criterion beyond BC.
+    derived_local: Option<usize>,
     integration_slot: usize,
+    /// The dictionary of an exact criterion (unused by a fuzzy one).
     dictionary: usize,
     field_type: FieldType,
     fold: Fold,
+    fuzzy: Option<FuzzyCriterion>,
+}
+
+/// A fuzzy criterion: its settings, its candidates' values, its blocks.
+struct FuzzyCriterion {
+    settings: Fuzzy,
+    /// Index into [`Matcher::fuzzy_values`].
+    values: usize,
+    blocks: Blocks,
+}
+
+/// Per-thread buffers of a probe.
+#[derive(Default)]
+struct Scratch {
+    key: String,
+    fold: String,
+    block: Vec<u32>,
+    /// Candidates that passed a fuzzy level, with their scores.
+    scored: Vec<(u32, f64)>,
 }
 
 /// What one level found for one record.
@@ -140,9 +204,27 @@ struct Matcher<'t> {
     tuple_indexes: Vec<(u64, TupleIndex)>,
     /// See [`RunOptions::scan_limit`].
     scan_limit: usize,
+    /// Integration rows of the candidates, by candidate position.
+    candidates: Vec<u32>,
+    /// Derived local values (normalized, folded, option-mapped), by local row.
+    derived_local: Vec<Column>,
+    /// Derived integration values of fuzzy criteria, by integration row.
+    fuzzy_values: Vec<Column>,
+    /// The fuzzy criteria, as a mask.
+    fuzzy_bits: u64,
 }
 
 impl Matcher<'_> {
+    /// The value criterion `c` compares for local row `row`: the cell, or its derived value.
+    #[inline]
+    fn local_value<'x>(&'x self, local: &'x Table, row: u32, c: usize) -> &'x str {
+        let criterion = &self.criteria[c];
+        match criterion.derived_local {
+            Some(d) => self.derived_local[d].get(row as usize),
+            None => local.cell(row as usize, criterion.local_column),
+        }
+    }
+
     /// Calls `f(level, mask)` for each level: the criteria in force, or `None` when every
     /// criterion of the level was blank.
     fn for_each_level(&self, codes: &[u32], mut f: impl FnMut(usize, Option<u64>)) {
@@ -177,17 +259,17 @@ impl Matcher<'_> {
         row: u32,
         codes: &mut [u32],
         mask: u64,
-        buf: &mut (String, String),
+        buf: &mut Scratch,
     ) {
-        let mut bits = mask;
+        let mut bits = mask & !self.fuzzy_bits;
         while bits != 0 {
             let c = bits.trailing_zeros() as usize;
             bits &= bits - 1;
             if codes[c] == PENDING {
                 let criterion = &self.criteria[c];
-                let cell = local.cell(row as usize, criterion.local_column);
+                let cell = self.local_value(local, row, c);
                 // Validated when the codes were prepared: pending keys are readable and not blank.
-                let (key_buf, scratch) = (&mut buf.0, &mut buf.1);
+                let (key_buf, scratch) = (&mut buf.key, &mut buf.fold);
                 codes[c] = match local_key_into(cell, criterion.field_type, criterion.fold, key_buf)
                 {
                     Ok(Some(key)) => self.dictionaries[criterion.dictionary]
@@ -212,7 +294,7 @@ impl Matcher<'_> {
         out: &mut [Probe],
         from: usize,
         taken_before: &[bool],
-        buf: &mut (String, String),
+        buf: &mut Scratch,
         deferred: &mut Vec<u64>,
     ) {
         let mut masks = [None; MAX_CRITERIA];
@@ -229,9 +311,12 @@ impl Matcher<'_> {
             if let Some(mask) = masks[level] {
                 self.ensure_codes(local, row, codes, mask, buf);
             }
-            out[level] = self.probe(codes, masks[level]);
+            out[level] = self.probe(local, row, codes, masks[level], buf);
             match out[level].count {
-                Probe::DEFERRED => deferred.push(masks[level].unwrap_or_default()),
+                // The tuple index is over the exact criteria only.
+                Probe::DEFERRED => {
+                    deferred.push(masks[level].unwrap_or_default() & !self.fuzzy_bits)
+                }
                 1 => decided = !taken_before[out[level].first as usize],
                 _ => {}
             }
@@ -292,13 +377,23 @@ impl Matcher<'_> {
         Some(())
     }
 
-    fn probe(&self, codes: &[u32], mask: Option<u64>) -> Probe {
+    fn probe(
+        &self,
+        local: &Table,
+        row: u32,
+        codes: &[u32],
+        mask: Option<u64>,
+        scratch: &mut Scratch,
+    ) -> Probe {
         let Some(mask) = mask else {
             return Probe {
                 count: Probe::BLANK,
                 first: 0,
             };
         };
+        if mask & self.fuzzy_bits != 0 {
+            return self.probe_fuzzy(local, row, codes, mask, scratch);
+        }
         if mask.count_ones() == 1 {
             // One criterion in force: its group's head is the answer.
             let c = mask.trailing_zeros() as usize;
@@ -325,6 +420,127 @@ impl Matcher<'_> {
         }
     }
 
+    /// The fuzzy score of candidate `pos` for local row `row` over the fuzzy criteria of
+    /// `fuzzy_mask`: the mean similarity, or `None` when one criterion is below its threshold.
+    fn fuzzy_score(&self, local: &Table, row: u32, pos: u32, fuzzy_mask: u64) -> Option<f64> {
+        let integration_row = self.candidates[pos as usize] as usize;
+        let (mut total, mut n) = (0.0, 0u32);
+        let mut bits = fuzzy_mask;
+        while bits != 0 {
+            let c = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let f = self.criteria[c].fuzzy.as_ref().expect("fuzzy bit");
+            let theirs = self.fuzzy_values[f.values].get(integration_row);
+            total += f.settings.score(self.local_value(local, row, c), theirs)?;
+            n += 1;
+        }
+        Some(total / f64::from(n.max(1)))
+    }
+
+    /// Fills `scratch.scored` with the candidates of a level with fuzzy criteria and their
+    /// scores, in source order: the exact criteria's matches (or, without any, the record's
+    /// smallest block) that every fuzzy criterion accepts. `None` when the exact part needs a
+    /// tuple index that is not built.
+    fn rank_fuzzy(
+        &self,
+        local: &Table,
+        row: u32,
+        codes: &[u32],
+        mask: u64,
+        scratch: &mut Scratch,
+    ) -> Option<()> {
+        let fuzzy_mask = mask & self.fuzzy_bits;
+        let exact_mask = mask & !self.fuzzy_bits;
+        scratch.scored.clear();
+        let scored = &mut scratch.scored;
+        if exact_mask != 0 {
+            return self.matches(codes, exact_mask, |pos| {
+                if let Some(score) = self.fuzzy_score(local, row, pos, fuzzy_mask) {
+                    scored.push((pos, score));
+                }
+                true
+            });
+        }
+        // Only fuzzy criteria: the smallest block among theirs.
+        let mut best: Option<(usize, usize)> = None;
+        let mut bits = fuzzy_mask;
+        while bits != 0 {
+            let c = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let f = self.criteria[c].fuzzy.as_ref().expect("fuzzy bit");
+            let len = f
+                .blocks
+                .block_len(f.settings.blocking, self.local_value(local, row, c));
+            if best.is_none_or(|(_, l)| len < l) {
+                best = Some((c, len));
+            }
+        }
+        let (c, _) = best?;
+        let f = self.criteria[c].fuzzy.as_ref().expect("fuzzy bit");
+        let values = &self.fuzzy_values[f.values];
+        let candidates = &self.candidates;
+        f.blocks.block(
+            f.settings.blocking,
+            self.local_value(local, row, c),
+            |p| values.get(candidates[p as usize] as usize),
+            &mut scratch.block,
+        );
+        for &pos in &scratch.block {
+            if let Some(score) = self.fuzzy_score(local, row, pos, fuzzy_mask) {
+                scored.push((pos, score));
+            }
+        }
+        Some(())
+    }
+
+    /// The tie margin of a level: the widest of its fuzzy criteria's.
+    fn tie_margin(&self, mask: u64) -> f64 {
+        let mut margin: f64 = 0.0;
+        let mut bits = mask & self.fuzzy_bits;
+        while bits != 0 {
+            let c = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if let Some(f) = &self.criteria[c].fuzzy {
+                margin = margin.max(f.settings.tie_margin);
+            }
+        }
+        margin
+    }
+
+    /// The best candidate of a fuzzy level (highest score, the first in source order among
+    /// equals) and how many candidates lie within the tie margin of it.
+    fn best_of(scored: &[(u32, f64)], margin: f64) -> Option<((u32, f64), u32)> {
+        let best = scored
+            .iter()
+            .copied()
+            .reduce(|a, b| if b.1 > a.1 { b } else { a })?;
+        let close = scored.iter().filter(|s| s.1 >= best.1 - margin).count() as u32;
+        Some((best, close))
+    }
+
+    fn probe_fuzzy(
+        &self,
+        local: &Table,
+        row: u32,
+        codes: &[u32],
+        mask: u64,
+        scratch: &mut Scratch,
+    ) -> Probe {
+        if self.rank_fuzzy(local, row, codes, mask, scratch).is_none() {
+            return Probe {
+                count: Probe::DEFERRED,
+                first: 0,
+            };
+        }
+        match Self::best_of(&scratch.scored, self.tie_margin(mask)) {
+            None => Probe::NONE,
+            Some(((pos, _), close)) => Probe {
+                count: close,
+                first: pos,
+            },
+        }
+    }
+
     fn build_tuple_index(&self, mask: u64) -> TupleIndex {
         let criteria: Vec<usize> = (0..self.criteria.len())
             .filter(|&c| mask & (1u64 << c) != 0)
@@ -347,7 +563,6 @@ pub struct CouplingRun<'a> {
     local_key: usize,
     integration_key: usize,
     priorities: Vec<u32>,
-    candidates: Vec<u32>,
     matcher: Matcher<'a>,
     /// Codes of every (record, criterion), record-major, by position in `outcomes`.
     local_codes: Vec<u32>,
@@ -361,6 +576,28 @@ pub struct CouplingRun<'a> {
     late_holders: HashMap<u32, String>,
     /// Local rows another job coupled first (local row → integration id).
     late_couplings: HashMap<u32, String>,
+}
+
+/// What one record's deciding level compared ([`CouplingRun::match_detail`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchDetail<'r> {
+    /// The fuzzy score of the candidate (mean similarity of the level's fuzzy criteria).
+    pub score: Option<f64>,
+    /// One entry per criterion in force, in declaration order.
+    pub values: Vec<MatchedValue<'r>>,
+}
+
+/// One criterion's compared values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MatchedValue<'r> {
+    /// The local field (as configured).
+    pub field: &'r str,
+    /// The local value compared (after normalizers and folding).
+    pub local: &'r str,
+    /// For a fuzzy criterion: the candidate's value compared.
+    pub integration: Option<&'r str>,
+    /// For a fuzzy criterion: the similarity of the two values.
+    pub score: Option<f64>,
 }
 
 /// Wall time of each phase, for `job.json` and benchmarks (where does the time go).
@@ -415,21 +652,71 @@ pub fn couple<'a>(
     drop((local_ids, integration_ids));
     clock.lap("filter");
 
-    // Compile criteria: columns, the integration field each one conditions, its dictionary.
-    let mut slots: Vec<&str> = Vec::new();
-    let mut dictionary_keys: Vec<(usize, Fold)> = Vec::new();
-    let mut criteria = Vec::with_capacity(spec.criteria.len());
+    // Criteria beyond BC compare derived values (normalized, folded, option-mapped).
+    let mut columns = Vec::with_capacity(spec.criteria.len());
     for c in &spec.criteria {
-        let local_column = column(local, &c.local_field)?;
-        let integration_column = column(integration, &c.integration_field)?;
-        let fold = Fold::for_criterion(c.field_type, c.case_sensitive, spec.collation);
-        criteria.push(CompiledCriterion {
-            local_column,
-            integration_slot: position_or_push(&mut slots, c.integration_field.as_str()),
-            dictionary: position_or_push(&mut dictionary_keys, (integration_column, fold)),
-            field_type: c.field_type,
-            fold,
-        });
+        columns.push((
+            column(local, &c.local_field)?,
+            column(integration, &c.integration_field)?,
+            Fold::for_criterion(c.field_type, c.case_sensitive, spec.collation),
+        ));
+    }
+    let mut derivation = if spec.criteria.iter().any(|c| c.is_beyond_bc()) {
+        let derivation = derive(
+            spec,
+            local,
+            integration,
+            &columns,
+            &membership(local.len(), &local_rows),
+            &membership(integration.len(), &candidates),
+            options.parallel,
+        )?;
+        clock.lap("derive values");
+        derivation
+    } else {
+        Derivation {
+            local_of: vec![None; spec.criteria.len()],
+            integration_of: vec![None; spec.criteria.len()],
+            ..Derivation::default()
+        }
+    };
+
+    // Compile criteria: columns, the integration field each one conditions, its dictionary
+    // (exact criteria) or its values and blocks (fuzzy criteria).
+    let mut slots: Vec<&str> = Vec::new();
+    let mut dictionary_keys: Vec<(ValueSource, Fold)> = Vec::new();
+    let mut fuzzy_sources: Vec<usize> = Vec::new();
+    let mut compiled = Vec::with_capacity(spec.criteria.len());
+    for (i, c) in spec.criteria.iter().enumerate() {
+        let (local_column, integration_column, rule) = columns[i];
+        // Derived values are final comparison values: compared as text, by equality.
+        let (field_type, fold) = match derivation.local_of[i] {
+            Some(_) => (FieldType::Text, Fold::Exact),
+            None => (c.field_type, rule),
+        };
+        let source = match derivation.integration_of[i] {
+            Some(d) => ValueSource::Derived(d),
+            None => ValueSource::Table(integration_column),
+        };
+        let (dictionary, fuzzy) = match (c.comparator, source) {
+            (Comparator::Fuzzy(settings), ValueSource::Derived(d)) => (
+                usize::MAX,
+                Some((settings, position_or_push(&mut fuzzy_sources, d))),
+            ),
+            _ => (position_or_push(&mut dictionary_keys, (source, fold)), None),
+        };
+        compiled.push((
+            CompiledCriterion {
+                local_column,
+                derived_local: derivation.local_of[i],
+                integration_slot: position_or_push(&mut slots, c.integration_field.as_str()),
+                dictionary,
+                field_type,
+                fold,
+                fuzzy: None,
+            },
+            fuzzy,
+        ));
     }
     let priorities: Vec<u32> = spec
         .criteria
@@ -447,11 +734,61 @@ pub fn couple<'a>(
         })
         .collect();
 
-    let dictionaries = build_dictionaries(integration, &candidates, &dictionary_keys, options)?;
+    // Fuzzy values stay with the matcher; derived exact values move into their dictionary.
+    let fuzzy_values: Vec<Column> = fuzzy_sources
+        .iter()
+        .map(|&d| {
+            let shared = dictionary_keys
+                .iter()
+                .any(|(s, _)| *s == ValueSource::Derived(d));
+            if shared {
+                derivation.integration[d].clone()
+            } else {
+                std::mem::take(&mut derivation.integration[d])
+            }
+        })
+        .collect();
+    let dictionary_inputs = dictionary_keys
+        .iter()
+        .map(|&(source, fold)| match source {
+            ValueSource::Table(col) => (Cow::Borrowed(integration.column(col)), fold, col),
+            ValueSource::Derived(d) => (
+                Cow::Owned(std::mem::take(&mut derivation.integration[d])),
+                fold,
+                usize::MAX,
+            ),
+        })
+        .collect();
+    let dictionaries = build_dictionaries(integration, &candidates, dictionary_inputs, options)?;
     clock.lap("dictionaries");
     let code_groups = map_slice(options, &dictionaries, |d| Groups::build(&d.codes, d.len()));
+    let fuzzy_specs: Vec<(usize, Fuzzy, usize)> = compiled
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, f))| f.map(|(settings, values)| (i, settings, values)))
+        .collect();
+    let blocks = map_slice(options, &fuzzy_specs, |&(_, settings, values)| {
+        let column = &fuzzy_values[values];
+        let candidates = &candidates;
+        Blocks::build(
+            settings.blocking,
+            |p| column.get(candidates[p as usize] as usize),
+            candidates.len() as u32,
+        )
+    });
+    let mut criteria: Vec<CompiledCriterion> = compiled.into_iter().map(|(c, _)| c).collect();
+    let mut fuzzy_bits = 0u64;
+    for (&(i, settings, values), blocks) in fuzzy_specs.iter().zip(blocks) {
+        fuzzy_bits |= 1u64 << i;
+        criteria[i].fuzzy = Some(FuzzyCriterion {
+            settings,
+            values,
+            blocks,
+        });
+    }
     clock.lap("group by code");
-    let mut local_codes = prepare_local_codes(local, &local_rows, &criteria, options)?;
+    let mut local_codes =
+        prepare_local_codes(local, &derivation.local, &local_rows, &criteria, options)?;
     clock.lap("check local values");
     let mut matcher = Matcher {
         criteria,
@@ -462,6 +799,10 @@ pub fn couple<'a>(
         code_groups,
         tuple_indexes: Vec::new(),
         scan_limit: options.scan_limit,
+        candidates,
+        derived_local: derivation.local,
+        fuzzy_values,
+        fuzzy_bits,
     };
 
     // Probe every record, level by level until one is decisive; probes needing a tuple index
@@ -480,8 +821,7 @@ pub fn couple<'a>(
     let probe_all =
         |matcher: &Matcher, codes: &mut [u32], probes: &mut [Probe], only_deferred: bool| {
             let probe_record =
-                |buf: &mut (String, String),
-                 (i, (codes, out)): (usize, (&mut [u32], &mut [Probe]))| {
+                |buf: &mut Scratch, (i, (codes, out)): (usize, (&mut [u32], &mut [Probe]))| {
                     if only_deferred && !out.iter().any(|p| p.count == Probe::DEFERRED) {
                         return;
                     }
@@ -543,7 +883,6 @@ pub fn couple<'a>(
         local_key,
         integration_key,
         priorities,
-        candidates,
         matcher,
         local_codes,
         outcomes: Vec::with_capacity(local_rows.len()),
@@ -558,7 +897,7 @@ pub fn couple<'a>(
             ..JobLog::default()
         },
     };
-    run.log.integration_records = run.candidates.len() as u64;
+    run.log.integration_records = run.matcher.candidates.len() as u64;
     run.resolve(&local_rows, &mut probes, nlevels, &taken_before, &skipped);
     clock.lap("resolve");
     run.phases = clock.phases;
@@ -579,7 +918,7 @@ impl<'a> CouplingRun<'a> {
         let mut buf = Default::default();
         const FREE: u32 = u32::MAX;
         // The local row holding each candidate coupled in this job.
-        let mut holder_in_job = vec![FREE; self.candidates.len()];
+        let mut holder_in_job = vec![FREE; self.matcher.candidates.len()];
         let no_criteria = self.spec.criteria.is_empty();
         for (i, &row) in local_rows.iter().enumerate() {
             let trace_start = self.traces.len() as u32;
@@ -614,7 +953,7 @@ impl<'a> CouplingRun<'a> {
                         }
                         1 => {
                             let pos = probe.first as usize;
-                            let integration_row = self.candidates[pos];
+                            let integration_row = self.matcher.candidates[pos];
                             let holder = if holder_in_job[pos] != FREE {
                                 Some(Holder::ThisJob(holder_in_job[pos]))
                             } else if taken_before[pos] {
@@ -692,7 +1031,7 @@ impl<'a> CouplingRun<'a> {
         out: &mut [Probe],
         from: usize,
         taken_before: &[bool],
-        buf: &mut (String, String),
+        buf: &mut Scratch,
     ) {
         loop {
             let mut deferred = Vec::new();
@@ -773,20 +1112,111 @@ impl<'a> CouplingRun<'a> {
         let Outcome::MultipleMatches { level, .. } = self.outcomes[i].outcome else {
             return Vec::new();
         };
+        let Some(mask) = self.level_mask(i, level) else {
+            return Vec::new();
+        };
         let ncrit = self.matcher.criteria.len();
         let codes = &self.local_codes[i * ncrit..(i + 1) * ncrit];
+        let id = |pos: u32| self.integration_id(self.matcher.candidates[pos as usize]);
+        if mask & self.matcher.fuzzy_bits != 0 {
+            // The candidates within the tie margin of the best, best first.
+            let mut scored = self.ranked(i, mask);
+            let Some(((_, best), _)) = Matcher::best_of(&scored, self.matcher.tie_margin(mask))
+            else {
+                return Vec::new();
+            };
+            let margin = self.matcher.tie_margin(mask);
+            scored.retain(|s| s.1 >= best - margin);
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            return scored.iter().take(limit).map(|&(pos, _)| id(pos)).collect();
+        }
         let mut ids = Vec::new();
-        self.matcher.for_each_level(codes, |l, mask| {
-            if l == level as usize {
-                if let Some(mask) = mask {
-                    self.matcher.matches(codes, mask, |pos| {
-                        ids.push(self.integration_id(self.candidates[pos as usize]));
-                        ids.len() < limit
-                    });
-                }
-            }
+        self.matcher.matches(codes, mask, |pos| {
+            ids.push(id(pos));
+            ids.len() < limit
         });
         ids
+    }
+
+    /// The criteria in force at `level` for the record at position `i`.
+    fn level_mask(&self, i: usize, level: u16) -> Option<u64> {
+        let ncrit = self.matcher.criteria.len();
+        let codes = &self.local_codes[i * ncrit..(i + 1) * ncrit];
+        let mut found = None;
+        self.matcher.for_each_level(codes, |l, mask| {
+            if l == level as usize {
+                found = mask;
+            }
+        });
+        found
+    }
+
+    /// The candidates a fuzzy level of record `i` accepted, with their scores.
+    fn ranked(&self, i: usize, mask: u64) -> Vec<(u32, f64)> {
+        let ncrit = self.matcher.criteria.len();
+        let codes = &self.local_codes[i * ncrit..(i + 1) * ncrit];
+        let mut scratch = Scratch::default();
+        let row = self.outcomes[i].local_row;
+        // Every tuple index a probe needed was built while resolving.
+        let _ = self
+            .matcher
+            .rank_fuzzy(self.local, row, codes, mask, &mut scratch);
+        scratch.scored
+    }
+
+    /// What the deciding level of the record at position `i` compared, for criteria beyond BC:
+    /// the values each criterion in force compared (normalized, folded, option-mapped), the
+    /// candidate's values of fuzzy criteria, and the fuzzy score. For a `multiple_matches`
+    /// record the candidate is the best one. `None` for skipped records and when no level set a
+    /// condition.
+    pub fn match_detail(&self, i: usize) -> Option<MatchDetail<'_>> {
+        let record = &self.outcomes[i];
+        let level = record.outcome.level()?;
+        let mask = self.level_mask(i, level)?;
+        let m = &self.matcher;
+        let pos = match record.outcome {
+            Outcome::Coupled {
+                integration_row, ..
+            }
+            | Outcome::AlreadyCoupled {
+                integration_row, ..
+            } => m
+                .candidates
+                .binary_search(&integration_row)
+                .ok()
+                .map(|p| p as u32),
+            Outcome::MultipleMatches { .. } if mask & m.fuzzy_bits != 0 => {
+                Matcher::best_of(&self.ranked(i, mask), m.tie_margin(mask)).map(|((pos, _), _)| pos)
+            }
+            _ => None,
+        };
+        let row = record.local_row;
+        let mut values = Vec::new();
+        let mut bits = mask;
+        while bits != 0 {
+            let c = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let theirs = match (&m.criteria[c].fuzzy, pos) {
+                (Some(f), Some(pos)) => {
+                    let value = m.fuzzy_values[f.values].get(m.candidates[pos as usize] as usize);
+                    let score = f.settings.score(m.local_value(self.local, row, c), value);
+                    Some((value, score))
+                }
+                _ => None,
+            };
+            values.push(MatchedValue {
+                field: &self.spec.criteria[c].local_field,
+                local: m.local_value(self.local, row, c),
+                integration: theirs.map(|t| t.0),
+                score: theirs.and_then(|t| t.1),
+            });
+        }
+        let fuzzy_mask = mask & m.fuzzy_bits;
+        let score = match pos {
+            Some(pos) if fuzzy_mask != 0 => m.fuzzy_score(self.local, row, pos, fuzzy_mask),
+            _ => None,
+        };
+        Some(MatchDetail { score, values })
     }
 
     /// The local id that holds an already-coupled candidate.
@@ -1000,28 +1430,36 @@ fn coupled_locals(
     coupled
 }
 
+/// A dictionary to build: the values (the integration column, or values derived from it), the
+/// rule, and the table column for error messages.
+type DictionaryInput<'t> = (Cow<'t, Column>, Fold, usize);
+
 fn build_dictionaries<'t>(
     integration: &'t Table,
     candidates: &[u32],
-    keys: &[(usize, Fold)],
+    inputs: Vec<DictionaryInput<'t>>,
     options: RunOptions,
 ) -> Result<Vec<Dictionary<'t>>, EngineError> {
-    let build = |&(col, fold): &(usize, Fold)| -> Result<Dictionary<'t>, EngineError> {
-        let column = integration.column(col);
-        let distinct = estimate_distinct(column, candidates, fold);
-        let mut dictionary = Dictionary::new(column, fold, distinct, candidates.len());
+    let build = |(values, fold, col): DictionaryInput<'t>| -> Result<Dictionary<'t>, EngineError> {
+        let distinct = estimate_distinct(&values, candidates, fold);
+        let mut dictionary = Dictionary::new(values, fold, distinct, candidates.len());
         let (mut buf, mut scratch) = (String::new(), String::new());
         for &row in candidates {
-            let key = integration_key_into(column.get(row as usize), fold, &mut buf)
+            dictionary
+                .push_row(row, &mut buf, &mut scratch)
                 .map_err(|problem| invalid(integration, row as usize, col, problem))?;
-            dictionary.push(row, key, &mut scratch);
         }
         Ok(dictionary)
     };
+    let built: Vec<Result<Dictionary<'t>, EngineError>> = if options.parallel {
+        inputs.into_par_iter().map(build).collect()
+    } else {
+        inputs.into_iter().map(build).collect()
+    };
     // Report the error of the earliest line, whatever the thread count.
     let mut first_error: Option<EngineError> = None;
-    let mut dictionaries = Vec::with_capacity(keys.len());
-    for d in map_slice(options, keys, build) {
+    let mut dictionaries = Vec::with_capacity(built.len());
+    for d in built {
         match d {
             Ok(d) => dictionaries.push(d),
             Err(e) => {
@@ -1043,6 +1481,24 @@ fn build_dictionaries<'t>(
         Some(e) => Err(e),
         None => Ok(dictionaries),
     }
+}
+
+/// Where a dictionary's values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueSource {
+    /// An integration column as read.
+    Table(usize),
+    /// Derived values (index into the derivation's integration columns).
+    Derived(usize),
+}
+
+/// Which rows of a table of `len` rows are listed in `rows`.
+fn membership(len: usize, rows: &[u32]) -> Vec<bool> {
+    let mut member = vec![false; len];
+    for &r in rows {
+        member[r as usize] = true;
+    }
+    member
 }
 
 /// About how many distinct keys the candidates hold, from an even sample (sizes the hash
@@ -1085,6 +1541,7 @@ fn invalid(table: &Table, row: usize, col: usize, problem: InvalidValue) -> Engi
 /// the job whether or not its level is reached.
 fn prepare_local_codes(
     local: &Table,
+    derived_local: &[Column],
     rows: &[u32],
     criteria: &[CompiledCriterion],
     options: RunOptions,
@@ -1093,7 +1550,10 @@ fn prepare_local_codes(
     let failed = AtomicBool::new(false);
     let check_one =
         |row: u32, c: &CompiledCriterion, buf: &mut String| -> Result<u32, InvalidValue> {
-            let cell = local.cell(row as usize, c.local_column);
+            let cell = match c.derived_local {
+                Some(d) => derived_local[d].get(row as usize),
+                None => local.cell(row as usize, c.local_column),
+            };
             // Blank text needs no key; other text is its own proof of readability.
             Ok(match c.field_type {
                 FieldType::Text if cell.is_empty() => BLANK,

@@ -11,12 +11,13 @@
 //! Groups list candidate positions in source order, so the first members of a group are the
 //! first matches in the integration export.
 
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::table::Column;
-use crate::value::{integration_key_into, Fold};
+use crate::value::{integration_key_into, Fold, InvalidValue};
 
 /// String equality tuned for the short values of CSV cells: a byte loop for short strings
 /// (libc's `memcmp`, which `==` calls, costs tens of nanoseconds per call here even for empty
@@ -38,7 +39,9 @@ pub(crate) fn same_text(a: &str, b: &str) -> bool {
 /// (in the column's own text) and the code, and the cell is folded again when a comparison
 /// needs it. One probe touches the table slot and that cell only.
 pub(crate) struct Dictionary<'t> {
-    column: &'t Column,
+    /// The integration column's cells, or values derived from them (normalized, option-mapped),
+    /// which the dictionary then owns.
+    column: Cow<'t, Column>,
     fold: Fold,
     hasher: DefaultHashBuilder,
     /// `(start, end, code)`: the representative cell's span, and the code.
@@ -51,7 +54,12 @@ pub(crate) struct Dictionary<'t> {
 impl<'t> Dictionary<'t> {
     /// An empty dictionary over `column`, sized for about `distinct` keys and `candidates`
     /// candidates.
-    pub(crate) fn new(column: &'t Column, fold: Fold, distinct: usize, candidates: usize) -> Self {
+    pub(crate) fn new(
+        column: Cow<'t, Column>,
+        fold: Fold,
+        distinct: usize,
+        candidates: usize,
+    ) -> Self {
         Dictionary {
             column,
             fold,
@@ -86,12 +94,26 @@ impl<'t> Dictionary<'t> {
         }
     }
 
-    /// Appends the candidate at integration row `row`, whose key is `key`; returns its code.
-    pub(crate) fn push(&mut self, row: u32, key: &str, scratch: &mut String) -> u32 {
-        let hash = self.hasher.hash_one(key);
-        let (column, fold) = (self.column, self.fold);
-        let found = self
-            .table
+    /// Appends the candidate at integration row `row` (its key is its cell under the
+    /// dictionary's rule, folded into `buf`); returns its code, or why the cell has no key.
+    pub(crate) fn push_row(
+        &mut self,
+        row: u32,
+        buf: &mut String,
+        scratch: &mut String,
+    ) -> Result<u32, InvalidValue> {
+        let Dictionary {
+            column,
+            fold,
+            hasher,
+            table,
+            distinct,
+            codes,
+        } = self;
+        let (column, fold): (&Column, Fold) = (column, *fold);
+        let key = integration_key_into(column.get(row as usize), fold, buf)?;
+        let hash = hasher.hash_one(key);
+        let found = table
             .find(hash, |&(s, e, _)| {
                 Self::holds(column, fold, (s, e), key, scratch)
             })
@@ -99,11 +121,11 @@ impl<'t> Dictionary<'t> {
         let code = match found {
             Some(code) => code,
             None => {
-                let code = self.distinct;
-                self.distinct += 1;
+                let code = *distinct;
+                *distinct += 1;
                 let (s, e) = column.span(row as usize);
-                let hasher = &self.hasher;
-                self.table.insert_unique(hash, (s, e, code), |&(s, e, _)| {
+                let hasher = &*hasher;
+                table.insert_unique(hash, (s, e, code), |&(s, e, _)| {
                     // Only when the table grows: fold the representative again.
                     let cell = column.text((s, e));
                     let mut buf = String::new();
@@ -113,8 +135,8 @@ impl<'t> Dictionary<'t> {
                 code
             }
         };
-        self.codes.push(code);
-        code
+        codes.push(code);
+        Ok(code)
     }
 
     /// The code of a key, if some candidate has it.
@@ -122,7 +144,7 @@ impl<'t> Dictionary<'t> {
         let hash = self.hasher.hash_one(key);
         self.table
             .find(hash, |&(s, e, _)| {
-                Self::holds(self.column, self.fold, (s, e), key, scratch)
+                Self::holds(&self.column, self.fold, (s, e), key, scratch)
             })
             .map(|&(_, _, code)| code)
     }
@@ -289,11 +311,10 @@ mod tests {
     }
 
     fn dictionary<'t>(col: &'t Column, fold: Fold) -> Dictionary<'t> {
-        let mut d = Dictionary::new(col, fold, 1, col.len());
+        let mut d = Dictionary::new(Cow::Borrowed(col), fold, 1, col.len());
         let (mut buf, mut scratch) = (String::new(), String::new());
         for row in 0..col.len() {
-            let key = integration_key_into(col.get(row), fold, &mut buf).unwrap();
-            d.push(row as u32, key, &mut scratch);
+            d.push_row(row as u32, &mut buf, &mut scratch).unwrap();
         }
         d
     }

@@ -11,9 +11,12 @@
 //! come first served, BC's counters and messages.
 
 pub mod couple;
+mod derive;
+pub mod fuzzy;
 mod index;
 pub mod mapping;
 pub mod metrics;
+pub mod normalize;
 pub mod outcome;
 pub mod profile;
 pub mod report;
@@ -21,10 +24,15 @@ pub mod sync;
 pub mod table;
 pub mod value;
 
-pub use couple::{couple, CouplingRun, EngineError, RunOptions, MAX_CRITERIA};
-pub use mapping::{
-    Collation, CouplingSpec, ExistingCouplings, MatchCriterion, PriorityMode, TableFilter,
+pub use couple::{
+    couple, CouplingRun, EngineError, MatchDetail, MatchedValue, RunOptions, MAX_CRITERIA,
 };
+pub use fuzzy::{Blocking, Comparator, Fuzzy, Metric};
+pub use mapping::{
+    Collation, CouplingSpec, ExistingCouplings, MatchCriterion, OptionMap, PriorityMode,
+    TableFilter,
+};
+pub use normalize::{LegalForms, Normalizer};
 pub use outcome::{
     Counters, Holder, JobLog, LevelResult, LevelTrace, Outcome, OutcomeCounts, RecordOutcome,
     OUTCOME_NAMES,

@@ -3,10 +3,12 @@
 
 use hashbrown::HashMap;
 
+use crate::fuzzy::Comparator;
+use crate::normalize::Normalizer;
 use crate::value::FieldType;
 
 /// A field mapping flagged "Match on this Field".
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MatchCriterion {
     /// Column of the local (BC) table.
     pub local_field: String,
@@ -18,6 +20,147 @@ pub struct MatchCriterion {
     pub priority: u32,
     /// BC's "Case-Sensitive Matching".
     pub case_sensitive: bool,
+    /// Beyond BC: rewrites applied to both sides before comparison (text and code only).
+    pub normalizers: Vec<Normalizer>,
+    /// Beyond BC: equality (default) or a similarity with a threshold (text and code only).
+    pub comparator: Comparator,
+    /// For [`FieldType::Option`]: BC option caption → Dataverse choice value.
+    pub options: OptionMap,
+}
+
+impl MatchCriterion {
+    /// An exact criterion, as BC has them.
+    pub fn new(
+        local_field: impl Into<String>,
+        integration_field: impl Into<String>,
+        field_type: FieldType,
+        priority: u32,
+        case_sensitive: bool,
+    ) -> Self {
+        MatchCriterion {
+            local_field: local_field.into(),
+            integration_field: integration_field.into(),
+            field_type,
+            priority,
+            case_sensitive,
+            ..Default::default()
+        }
+    }
+
+    /// Whether the engine compares derived values (normalized, fuzzy or option-mapped) rather
+    /// than the cells as read: such a criterion cannot be pushed down to a server query.
+    pub fn is_beyond_bc(&self) -> bool {
+        !self.normalizers.is_empty()
+            || self.comparator != Comparator::Exact
+            || self.field_type == FieldType::Option
+    }
+
+    /// What is wrong with this criterion's settings beyond BC, if anything.
+    fn problem(&self) -> Option<String> {
+        let text_like = self.field_type.is_text_like();
+        if !self.normalizers.is_empty() && !text_like {
+            return Some(format!(
+                "normalizers apply to text and code fields only (this field is {})",
+                self.field_type.name()
+            ));
+        }
+        if let Comparator::Fuzzy(f) = self.comparator {
+            if !text_like {
+                return Some(format!(
+                    "fuzzy comparison applies to text and code fields only (this field is {})",
+                    self.field_type.name()
+                ));
+            }
+            let limit = match f.metric {
+                crate::fuzzy::Metric::Levenshtein => f64::INFINITY,
+                _ => 1.0,
+            };
+            if !(f.threshold >= 0.0 && f.threshold <= limit) {
+                return Some(match f.metric {
+                    crate::fuzzy::Metric::Levenshtein => format!(
+                        "threshold {} is not a number of edits (0 or more)",
+                        f.threshold
+                    ),
+                    m => format!(
+                        "threshold {} of {} must lie between 0 and 1",
+                        f.threshold,
+                        m.name()
+                    ),
+                });
+            }
+            if !(f.tie_margin >= 0.0 && f.tie_margin <= 1.0) {
+                return Some(format!(
+                    "tie_margin {} must lie between 0 and 1",
+                    f.tie_margin
+                ));
+            }
+            if let crate::fuzzy::Blocking::SortedNeighbourhood(0) = f.blocking {
+                return Some("the sorted-neighbourhood window must hold at least 1".into());
+            }
+        }
+        if self.field_type == FieldType::Option && self.options.is_empty() {
+            return Some(
+                "an option field needs its option map (options = { \"Caption\" = value, … }, or read from Dataverse)".into(),
+            );
+        }
+        None
+    }
+}
+
+/// BC option captions and the Dataverse choice values they stand for (BC's "CRM Option
+/// Mapping"). Captions are looked up trimmed and case-insensitively.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OptionMap {
+    entries: Vec<(String, i64)>,
+}
+
+impl OptionMap {
+    /// A map from `(caption, value)` pairs; a later pair for the same caption replaces the
+    /// earlier one.
+    pub fn new(pairs: impl IntoIterator<Item = (String, i64)>) -> Self {
+        let mut map = OptionMap::default();
+        for (caption, value) in pairs {
+            map.insert(caption, value);
+        }
+        map
+    }
+
+    /// Adds or replaces a caption.
+    pub fn insert(&mut self, caption: String, value: i64) {
+        let key = caption.trim().to_lowercase();
+        match self
+            .entries
+            .iter_mut()
+            .find(|(c, _)| c.trim().to_lowercase() == key)
+        {
+            Some(entry) => *entry = (caption, value),
+            None => self.entries.push((caption, value)),
+        }
+    }
+
+    /// The value of a caption.
+    pub fn value(&self, caption: &str) -> Option<i64> {
+        let key = caption.trim().to_lowercase();
+        self.entries
+            .iter()
+            .find(|(c, _)| c.trim().to_lowercase() == key)
+            .map(|&(_, v)| v)
+    }
+
+    /// Whether some caption maps to `value`.
+    pub fn has_value(&self, value: i64) -> bool {
+        self.entries.iter().any(|&(_, v)| v == value)
+    }
+
+    /// The pairs, in the order given.
+    pub fn entries(&self) -> &[(String, i64)] {
+        &self.entries
+    }
+
+    /// True when no caption is mapped.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 /// How text values compare.
@@ -47,7 +190,7 @@ pub enum PriorityMode {
 pub type TableFilter = Vec<(String, String)>;
 
 /// One table mapping's coupling job, as the engine needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CouplingSpec {
     /// BC's table-mapping name, e.g. `CUSTOMER`.
     pub mapping_name: String,
@@ -101,6 +244,15 @@ impl CouplingSpec {
                 mapping: self.mapping_name.clone(),
                 count: self.criteria.len(),
             });
+        }
+        for c in &self.criteria {
+            if let Some(problem) = c.problem() {
+                return Err(crate::EngineError::InvalidCriterion {
+                    mapping: self.mapping_name.clone(),
+                    field: c.local_field.clone(),
+                    problem,
+                });
+            }
         }
         if let Some(c) = self.criteria.iter().find(|c| {
             self.integration_filter
@@ -243,12 +395,14 @@ mod tests {
             integration_key: "id".into(),
             criteria: criteria
                 .iter()
-                .map(|&(field, priority)| MatchCriterion {
-                    local_field: format!("local {field}"),
-                    integration_field: field.into(),
-                    field_type: FieldType::Text,
-                    priority,
-                    case_sensitive: false,
+                .map(|&(field, priority)| {
+                    MatchCriterion::new(
+                        format!("local {field}"),
+                        field,
+                        FieldType::Text,
+                        priority,
+                        false,
+                    )
                 })
                 .collect(),
             priority_mode: mode,

@@ -357,6 +357,16 @@ impl SyncSpec {
     /// least one field mapping (BC fails the job otherwise).
     pub fn validate(&self) -> Result<(), SyncError> {
         for f in &self.fields {
+            if f.field_type == FieldType::Option
+                && self
+                    .first_sync_directions()
+                    .iter()
+                    .any(|&d| self.takes_part(f, d))
+            {
+                return Err(SyncError::OptionFieldSync {
+                    integration_field: f.integration_field.clone(),
+                });
+            }
             match (&f.local_field, &f.constant) {
                 (Some(_), Some(_)) => {
                     return Err(SyncError::LocalAndConstant {
@@ -423,6 +433,9 @@ impl SyncSpec {
 /// Why a synchronization cannot be planned.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SyncError {
+    /// An option field would be synchronized (captions and choice values are not translated yet).
+    #[error("field mapping '{integration_field}' is an option field: option fields can be matched on, but synchronizing them is not supported yet; set its direction so that it takes no part, or leave sync_after_coupling off")]
+    OptionFieldSync { integration_field: String },
     /// A table lacks a column a field mapping needs.
     #[error("{table}: column '{column}' not found; the columns are: {}", available.join(", "))]
     MissingColumn {
@@ -562,6 +575,8 @@ impl Kind {
             FieldType::Decimal => Kind::Decimal,
             FieldType::Boolean => Kind::Boolean,
             FieldType::Date => Kind::Date,
+            // Refused by `SyncSpec` validation (captions and choice values need the map).
+            FieldType::Option => Kind::Raw,
         }
     }
 

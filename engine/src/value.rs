@@ -16,9 +16,10 @@
 use std::borrow::Cow;
 
 /// The type of a mapped field, as BC knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum FieldType {
     /// BC Text: compared as stored, blank skipped.
+    #[default]
     Text,
     /// BC Code: stored trimmed and upper-case; blank skipped.
     Code,
@@ -30,6 +31,9 @@ pub enum FieldType {
     Boolean,
     /// Calendar dates (`YYYY-MM-DD`, optionally followed by a time that is ignored).
     Date,
+    /// A BC option (its caption) against a Dataverse choice (its integer value), compared
+    /// through the criterion's option map.
+    Option,
 }
 
 impl FieldType {
@@ -42,6 +46,7 @@ impl FieldType {
             FieldType::Decimal => "decimal",
             FieldType::Boolean => "boolean",
             FieldType::Date => "date",
+            FieldType::Option => "option",
         }
     }
 
@@ -88,7 +93,7 @@ impl Fold {
         match field_type {
             FieldType::Text | FieldType::Code if case_sensitive => Fold::Exact,
             FieldType::Text | FieldType::Code => Fold::Lower,
-            FieldType::Integer | FieldType::Decimal => Fold::Number,
+            FieldType::Integer | FieldType::Decimal | FieldType::Option => Fold::Number,
             FieldType::Boolean => Fold::Boolean,
             FieldType::Date => Fold::Date,
         }

@@ -35,6 +35,7 @@ fn vocabulary(t: FieldType) -> &'static [&'static str] {
             "2024-01-05",
             "",
         ],
+        FieldType::Option => unreachable!("modelled in tests/beyond.rs"),
     }
 }
 
@@ -96,6 +97,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                             field_type: types[l],
                             priority,
                             case_sensitive: cs,
+                            ..MatchCriterion::default()
                         }
                     })
                     .collect();
@@ -244,6 +246,7 @@ fn condition(c: &MatchCriterion, l: &str, i: &str) -> Option<bool> {
         FieldType::Integer | FieldType::Decimal => Some(number(l) == number(i)),
         FieldType::Boolean => Some(boolean(l) == boolean(i)),
         FieldType::Date => Some(l.get(..10).unwrap_or("") == i.get(..10).unwrap_or("")),
+        FieldType::Option => unreachable!("modelled in tests/beyond.rs"),
     }
 }
 

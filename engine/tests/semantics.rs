@@ -22,6 +22,7 @@ fn crit(local: &str, integ: &str, priority: u32) -> MatchCriterion {
         field_type: FieldType::Text,
         priority,
         case_sensitive: false,
+        ..MatchCriterion::default()
     }
 }
 

@@ -974,6 +974,7 @@ fn values(t: FieldType) -> &'static [&'static str] {
         T::Decimal => &["", "0", "1.5", "1.50", "-2", "0.001"],
         T::Boolean => &["", "0", "1", "yes", "No", "true"],
         T::Date => &["", "2024-02-29", "2024-02-29T10:00:00Z", "2023-01-01"],
+        T::Option => unreachable!("option fields take no part in synchronization"),
     }
 }
 

@@ -432,6 +432,7 @@ mod tests {
             field_type,
             priority,
             case_sensitive: false,
+            ..MatchCriterion::default()
         };
         let mut spec = CouplingSpec {
             mapping_name: "CUSTOMER".into(),

@@ -1,0 +1,269 @@
+//! Fuzzy criteria (beyond BC, opt-in): string similarity instead of equality, and the blocking
+//! that keeps a level of only fuzzy criteria near-linear.
+//!
+//! How a fuzzy criterion takes part in a level (semantics in the README, "Fuzzy criteria"):
+//! the level's exact criteria give the candidates exactly as in BC (when the level has none, the
+//! candidates are the record's **block**); every fuzzy criterion in force then keeps only the
+//! candidates whose similarity reaches its threshold; the candidates left are ranked by their
+//! score (the mean of the level's fuzzy similarities, each in 0..=1). When the second best is
+//! within the tie margin of the best, the level finds several matches (`multiple_matches`);
+//! otherwise it finds the best one alone. Everything else — first come first served, already
+//! coupled, the next level — is BC's.
+//!
+//! Similarities come from `strsim`, the field's standard crate for them.
+
+/// How two values are compared by a fuzzy criterion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    /// Jaro-Winkler similarity (0..=1); rewards common prefixes: names.
+    JaroWinkler,
+    /// Levenshtein edit distance; the threshold is the number of edits allowed, the score
+    /// `1 − distance / longer length`.
+    Levenshtein,
+    /// `1 − distance / longer length` (0..=1), thresholded as a similarity.
+    NormalizedLevenshtein,
+}
+
+impl Metric {
+    /// The name used in configuration files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::JaroWinkler => "jaro_winkler",
+            Metric::Levenshtein => "levenshtein",
+            Metric::NormalizedLevenshtein => "normalized_levenshtein",
+        }
+    }
+}
+
+/// How the candidates of a level of only fuzzy criteria are found: the candidates of a record
+/// are those whose value shares its block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocking {
+    /// The first `n` characters of the (normalized) value.
+    Prefix(usize),
+    /// The first word of the (normalized) value, punctuation aside.
+    FirstToken,
+    /// The `n` candidates whose values sort nearest to the record's value.
+    SortedNeighbourhood(usize),
+}
+
+impl Blocking {
+    /// The name used in configuration files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Blocking::Prefix(_) => "prefix",
+            Blocking::FirstToken => "first_token",
+            Blocking::SortedNeighbourhood(_) => "sorted_neighbourhood",
+        }
+    }
+
+    /// The block key of a value (prefix and first-token blocking).
+    pub(crate) fn key(self, value: &str) -> &str {
+        match self {
+            Blocking::Prefix(n) => match value.char_indices().nth(n) {
+                Some((end, _)) => &value[..end],
+                None => value,
+            },
+            Blocking::FirstToken => value
+                .split(|c: char| !c.is_alphanumeric())
+                .find(|t| !t.is_empty())
+                .unwrap_or(""),
+            Blocking::SortedNeighbourhood(_) => value,
+        }
+    }
+}
+
+/// A fuzzy criterion's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fuzzy {
+    /// The similarity measure.
+    pub metric: Metric,
+    /// The least similarity kept (0..=1), or for [`Metric::Levenshtein`] the most edits.
+    pub threshold: f64,
+    /// Best and second best closer than this (in score) make the level ambiguous.
+    pub tie_margin: f64,
+    /// How candidates are found when the level has no exact criterion.
+    pub blocking: Blocking,
+}
+
+impl Fuzzy {
+    /// The score of two values (0..=1), or `None` when they are not similar enough.
+    pub fn score(&self, a: &str, b: &str) -> Option<f64> {
+        match self.metric {
+            Metric::JaroWinkler => {
+                let s = strsim::jaro_winkler(a, b);
+                (s >= self.threshold).then_some(s)
+            }
+            Metric::NormalizedLevenshtein => {
+                let s = strsim::normalized_levenshtein(a, b);
+                (s >= self.threshold).then_some(s)
+            }
+            Metric::Levenshtein => {
+                let d = strsim::levenshtein(a, b);
+                if d as f64 > self.threshold {
+                    return None;
+                }
+                let longer = a.chars().count().max(b.chars().count());
+                Some(if longer == 0 {
+                    1.0
+                } else {
+                    1.0 - d as f64 / longer as f64
+                })
+            }
+        }
+    }
+}
+
+/// How a fuzzy criterion is configured: `compare = "exact"` or one of the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Comparator {
+    /// Equality (BC).
+    #[default]
+    Exact,
+    /// Similarity.
+    Fuzzy(Fuzzy),
+}
+
+/// Candidates of one fuzzy criterion grouped by block, over candidate positions.
+pub(crate) enum Blocks {
+    /// Positions by block key, in source order.
+    Keyed(hashbrown::HashMap<String, Vec<u32>>),
+    /// Positions sorted by value (ties in source order), and the window.
+    Sorted { order: Vec<u32>, window: usize },
+}
+
+impl Blocks {
+    /// Blocks over `values` (the folded value of each candidate position; blank values are in
+    /// no block).
+    pub(crate) fn build<'v>(blocking: Blocking, values: impl Fn(u32) -> &'v str, n: u32) -> Self {
+        match blocking {
+            Blocking::SortedNeighbourhood(window) => {
+                let mut order: Vec<u32> = (0..n).filter(|&p| !values(p).is_empty()).collect();
+                order.sort_by(|&a, &b| values(a).cmp(values(b)).then(a.cmp(&b)));
+                Blocks::Sorted {
+                    order,
+                    window: window.max(1),
+                }
+            }
+            _ => {
+                let mut map: hashbrown::HashMap<String, Vec<u32>> = hashbrown::HashMap::new();
+                for p in 0..n {
+                    let v = values(p);
+                    if v.is_empty() {
+                        continue;
+                    }
+                    let key = blocking.key(v);
+                    match map.get_mut(key) {
+                        Some(list) => list.push(p),
+                        None => {
+                            map.insert(key.to_string(), vec![p]);
+                        }
+                    }
+                }
+                Blocks::Keyed(map)
+            }
+        }
+    }
+
+    /// The candidate positions in the block of `value`, in source order.
+    pub(crate) fn block<'v>(
+        &self,
+        blocking: Blocking,
+        value: &str,
+        values: impl Fn(u32) -> &'v str,
+        out: &mut Vec<u32>,
+    ) {
+        out.clear();
+        match self {
+            Blocks::Keyed(map) => {
+                if let Some(list) = map.get(blocking.key(value)) {
+                    out.extend_from_slice(list);
+                }
+            }
+            Blocks::Sorted { order, window } => {
+                let at = order.partition_point(|&p| values(p) < value);
+                let before = window / 2;
+                let start = at.saturating_sub(before);
+                let end = (start + window).min(order.len());
+                let start = end.saturating_sub(*window).min(start);
+                out.extend_from_slice(&order[start..end]);
+                out.sort_unstable();
+            }
+        }
+    }
+
+    /// Size of the block of `value` (to pick the smallest of several fuzzy criteria).
+    pub(crate) fn block_len(&self, blocking: Blocking, value: &str) -> usize {
+        match self {
+            Blocks::Keyed(map) => map.get(blocking.key(value)).map_or(0, Vec::len),
+            Blocks::Sorted { order, window } => (*window).min(order.len()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fuzzy(metric: Metric, threshold: f64) -> Fuzzy {
+        Fuzzy {
+            metric,
+            threshold,
+            tie_margin: 0.0,
+            blocking: Blocking::FirstToken,
+        }
+    }
+
+    #[test]
+    fn thresholds_are_inclusive() {
+        let jw = fuzzy(Metric::JaroWinkler, 0.9);
+        let s = strsim::jaro_winkler("contoso", "contosso");
+        assert!(s > 0.9);
+        assert_eq!(jw.score("contoso", "contosso"), Some(s));
+        assert_eq!(
+            fuzzy(Metric::JaroWinkler, s).score("contoso", "contosso"),
+            Some(s)
+        );
+        assert_eq!(
+            fuzzy(Metric::JaroWinkler, s + 1e-9).score("contoso", "contosso"),
+            None
+        );
+        let lev = fuzzy(Metric::Levenshtein, 1.0);
+        assert_eq!(lev.score("contoso", "contosso"), Some(1.0 - 1.0 / 8.0));
+        assert_eq!(lev.score("contoso", "kontosso"), None);
+        assert_eq!(lev.score("", ""), Some(1.0));
+        let nl = fuzzy(Metric::NormalizedLevenshtein, 0.8);
+        assert_eq!(nl.score("abcde", "abcdx"), Some(0.8));
+        assert_eq!(nl.score("abcde", "abxdx"), None);
+    }
+
+    #[test]
+    fn block_keys() {
+        assert_eq!(Blocking::Prefix(3).key("müller"), "mül");
+        assert_eq!(Blocking::Prefix(3).key("ab"), "ab");
+        assert_eq!(Blocking::FirstToken.key("  o'brien & co"), "o");
+        assert_eq!(Blocking::FirstToken.key("contoso, ltd"), "contoso");
+        assert_eq!(Blocking::FirstToken.key("--"), "");
+    }
+
+    #[test]
+    fn sorted_neighbourhood_takes_the_nearest_window() {
+        let values = ["delta", "alpha", "", "charlie", "bravo", "echo", "foxtrot"];
+        let v = |p: u32| values[p as usize];
+        let blocking = Blocking::SortedNeighbourhood(2);
+        let blocks = Blocks::build(blocking, v, values.len() as u32);
+        let mut out = Vec::new();
+        // Sorted: alpha(1) bravo(4) charlie(3) delta(0) echo(5) foxtrot(6); "charles" sorts
+        // before charlie: the window is bravo, charlie.
+        blocks.block(blocking, "charles", v, &mut out);
+        assert_eq!(out, vec![3, 4]);
+        blocks.block(blocking, "aaa", v, &mut out);
+        assert_eq!(out, vec![1, 4]);
+        blocks.block(blocking, "zulu", v, &mut out);
+        assert_eq!(out, vec![5, 6]);
+        let keyed = Blocks::build(Blocking::Prefix(1), v, values.len() as u32);
+        keyed.block(Blocking::Prefix(1), "dx", v, &mut out);
+        assert_eq!(out, vec![0]);
+        assert_eq!(keyed.block_len(Blocking::Prefix(1), "zz"), 0);
+    }
+}
