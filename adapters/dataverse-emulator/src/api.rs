@@ -107,6 +107,10 @@ fn route(env: &Env, req: &ApiRequest, store: &mut StoreAccess) -> Result<ApiResp
     let options = QueryOptions::parse(&req.query)?;
     let prefer = Prefer::parse(req.header_values("Prefer"));
     let path = decode_path(&req.path);
+    if !path.starts_with("EntityDefinitions") {
+        // Only metadata (the option sets of choice columns) can be expanded.
+        options.reject_expand()?;
+    }
     let currency = store.read(|s| s.base_currency.clone());
     let ctx = ReadCtx {
         api_base: &env.api_base,

@@ -135,7 +135,9 @@ pub struct TableConfig {
     /// Attribute type per column (default `String`).
     #[serde(default)]
     pub types: BTreeMap<String, AttrType>,
-    /// Captions for formatted values, per column: value text → label.
+    /// Captions for formatted values, per column: value text → label. For a Picklist, State or
+    /// Status column they are also its option set (the keys must be whole numbers) and replace
+    /// the built-in options (`account.customertypecode`, `account.industrycode`, Active/Inactive).
     #[serde(default)]
     pub captions: BTreeMap<String, BTreeMap<String, String>>,
     /// Decimal places per Money/Decimal column: shorter fractions are padded with zeros.

@@ -5,10 +5,10 @@
 //!
 //! The crate owns: serving tables loaded from CSV files, the token endpoint (client secrets and
 //! certificate assertions verified), WhoAmI, `organizations` / `transactioncurrencies`,
-//! `EntityDefinitions` with `Attributes` and `Keys`, OData reads (`$select`, `$filter`,
-//! `$orderby`, `$top`, `$count`, paging with `$skiptoken` nextLinks), writes (POST, PATCH
-//! upsert with conditions, DELETE), `$batch` with change sets, and switches for administration
-//! mode, service-protection limits and injected faults.
+//! `EntityDefinitions` with `Attributes` (and the option sets of choice columns) and `Keys`,
+//! OData reads (`$select`, `$filter`, `$orderby`, `$top`, `$count`, paging with `$skiptoken`
+//! nextLinks), writes (POST, PATCH upsert with conditions, DELETE), `$batch` with change sets,
+//! and switches for administration mode, service-protection limits and injected faults.
 //!
 //! How the modules fit:
 //!

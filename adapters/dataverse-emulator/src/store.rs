@@ -342,7 +342,19 @@ fn table_def(config: &TableConfig, header: &[String]) -> Result<TableDef, Emulat
         }
         let mut col = column(name, ty);
         col.precision = config.precision.get(name).copied();
-        col.captions = config.captions.get(name).cloned().unwrap_or_default();
+        col.captions = match config.captions.get(name) {
+            Some(captions) => {
+                if is_choice(ty) {
+                    if let Some(bad) = captions.keys().find(|k| option_value(k).is_none()) {
+                        return Err(err(format!(
+                            "captions of choice column {name}: '{bad}' is not an option value (a whole number)"
+                        )));
+                    }
+                }
+                captions.clone()
+            }
+            None => default_captions(&config.logical_name, name, ty),
+        };
         columns.push(col);
     }
     if columns.iter().any(|c| c.ty == AttrType::Money)
@@ -529,8 +541,107 @@ fn currency_table(currencies: &[CurrencyDef], ids: &[String]) -> Table {
 
 /// Captions Dataverse shows for `statecode` when none are configured.
 pub(crate) fn default_state_captions() -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("0".to_owned(), "Active".to_owned()),
-        ("1".to_owned(), "Inactive".to_owned()),
-    ])
+    captions_of(STATE_OPTIONS)
+}
+
+/// Whether a column of this type is a choice column (has an option set).
+pub(crate) fn is_choice(ty: AttrType) -> bool {
+    matches!(ty, AttrType::Picklist | AttrType::State | AttrType::Status)
+}
+
+/// A caption key read as an option value (Dataverse option values are `Edm.Int32`).
+pub(crate) fn option_value(key: &str) -> Option<i32> {
+    key.trim().parse().ok()
+}
+
+/// The option set of a choice column: its captions with whole-number keys, by value.
+pub(crate) fn choice_options(column: &Column) -> Vec<(i32, &str)> {
+    let mut options: Vec<(i32, &str)> = column
+        .captions
+        .iter()
+        .filter_map(|(k, label)| option_value(k).map(|v| (v, label.as_str())))
+        .collect();
+    options.sort_by_key(|(value, _)| *value);
+    options
+}
+
+const STATE_OPTIONS: &[(i32, &str)] = &[(0, "Active"), (1, "Inactive")];
+const STATUS_OPTIONS: &[(i32, &str)] = &[(1, "Active"), (2, "Inactive")];
+
+/// `account.customertypecode` ("Relationship Type") as Dataverse ships it.
+const ACCOUNT_CUSTOMER_TYPES: &[(i32, &str)] = &[
+    (1, "Competitor"),
+    (2, "Consultant"),
+    (3, "Customer"),
+    (4, "Investor"),
+    (5, "Partner"),
+    (6, "Influencer"),
+    (7, "Press"),
+    (8, "Prospect"),
+    (9, "Reseller"),
+    (10, "Supplier"),
+    (11, "Vendor"),
+    (12, "Other"),
+];
+
+/// `account.industrycode` ("Industry") as Dataverse ships it.
+const ACCOUNT_INDUSTRIES: &[(i32, &str)] = &[
+    (1, "Accounting"),
+    (2, "Agriculture and Non-petrol Natural Resource Extraction"),
+    (3, "Broadcasting Printing and Publishing"),
+    (4, "Brokers"),
+    (5, "Building Supply Retail"),
+    (6, "Business Services"),
+    (7, "Consulting"),
+    (8, "Consumer Services"),
+    (9, "Design, Direction and Creative Management"),
+    (10, "Distributors, Dispatchers and Processors"),
+    (11, "Doctor's Offices and Clinics"),
+    (12, "Durable Manufacturing"),
+    (13, "Eating and Drinking Places"),
+    (14, "Entertainment Retail"),
+    (15, "Equipment Rental and Leasing"),
+    (16, "Financial"),
+    (17, "Food and Tobacco Processing"),
+    (18, "Inbound Capital Intensive Processing"),
+    (19, "Inbound Repair and Services"),
+    (20, "Insurance"),
+    (21, "Legal Services"),
+    (22, "Non-Durable Merchandise Retail"),
+    (23, "Outbound Consumer Service"),
+    (24, "Petrochemical Extraction and Distribution"),
+    (25, "Service Retail"),
+    (26, "SIG Affiliations"),
+    (27, "Social Services"),
+    (28, "Special Outbound Trade Contractors"),
+    (29, "Specialty Realty"),
+    (30, "Transportation"),
+    (31, "Utility Creation and Distribution"),
+    (32, "Vehicle Retail"),
+    (33, "Wholesale"),
+];
+
+fn captions_of(options: &[(i32, &str)]) -> BTreeMap<String, String> {
+    options
+        .iter()
+        .map(|(value, label)| (value.to_string(), (*label).to_owned()))
+        .collect()
+}
+
+/// The captions (for a choice column: the option set) a column has when the configuration
+/// gives none: Dataverse's own options for `account.customertypecode` and
+/// `account.industrycode`, Active/Inactive for every State and Status column, nothing else.
+pub(crate) fn default_captions(
+    table: &str,
+    column: &str,
+    ty: AttrType,
+) -> BTreeMap<String, String> {
+    let options = match (table, column, ty) {
+        ("account", "customertypecode", AttrType::Picklist) => ACCOUNT_CUSTOMER_TYPES,
+        ("account", "industrycode", AttrType::Picklist) => ACCOUNT_INDUSTRIES,
+        (_, _, AttrType::State) => STATE_OPTIONS,
+        (_, _, AttrType::Status) => STATUS_OPTIONS,
+        _ => &[],
+    };
+    captions_of(options)
 }

@@ -10,7 +10,8 @@
 //!   requests, retries and throttled answers for `job.json`.
 //! - [`odata`]: query text: literals escaped by type, values percent-encoded, `In` chunks under
 //!   the 500-condition and URL-length limits, Dataverse's default row order.
-//! - [`metadata`]: tables and columns from `EntityDefinitions`, with did-you-mean suggestions.
+//! - [`metadata`]: tables and columns from `EntityDefinitions`, with did-you-mean suggestions,
+//!   and the options of choice columns (`PicklistAttributeMetadata` with its `OptionSet`).
 //! - [`read`]: rows into the engine's [`coupler_engine::Table`]: the whole table page by page,
 //!   or only the rows that can match (`In` lookups), values normalised exactly.
 //! - [`checks`]: `WhoAmI` and BC's currency rules for `coupler connection test`.
@@ -34,7 +35,9 @@ pub mod write;
 
 pub use checks::{currencies, currency_verdict, who_am_i, Currencies, CurrencyVerdict, WhoAmI};
 pub use error::DataverseError;
-pub use metadata::{table_info, AttributeKind, ColumnInfo, TableInfo};
+pub use metadata::{
+    choice_options, table_info, AttributeKind, ChoiceError, ChoiceOption, ColumnInfo, TableInfo,
+};
 pub use read::{read_all, read_lookups, total_rows, LookupPlan, ReadRequest, ReadStrategy};
 pub use session::{HttpCounts, Session};
 pub use settings::{

@@ -1,6 +1,9 @@
 //! Table and column metadata (`EntityDefinitions`): which table an entity set name means, its
 //! primary key, and its columns with their types, so a typo in a config is caught before any
-//! job runs, with the closest real names suggested.
+//! job runs, with the closest real names suggested; and the options (value and label) of a
+//! choice column, for option fields.
+
+use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
@@ -171,15 +174,14 @@ fn unknown_table(entity_set: &str, known: &[EntityRow]) -> DataverseError {
     }
 }
 
-/// Looks a table up by its entity set name (`accounts`), falling back to its logical name
-/// (`account`), and reads its columns. The error for an unknown table suggests close names.
-pub fn table_info(session: &Session, entity_set: &str) -> Result<TableInfo> {
-    let mut entity = None;
+/// The entity a name means: by entity set name (`accounts`), else by logical name
+/// (`account`). `Err` holds every table's row (for suggestions) when none matches.
+fn find_entity(session: &Session, name: &str) -> Result<Result<EntityRow, Vec<EntityRow>>> {
     for property in ["EntitySetName", "LogicalName"] {
         let target = format!(
             "EntityDefinitions?$select={}&$filter={}",
             encode(ENTITY_COLUMNS),
-            encode(&format!("{property} eq {}", string_literal(entity_set)))
+            encode(&format!("{property} eq {}", string_literal(name)))
         );
         let answer = match session.get(&target, None) {
             Ok(answer) => answer,
@@ -191,28 +193,36 @@ pub fn table_info(session: &Session, entity_set: &str) -> Result<TableInfo> {
         };
         let rows: Collection<EntityRow> = decode(&answer.body, "GET EntityDefinitions")?;
         if let Some(row) = rows.value.into_iter().next() {
-            entity = Some(row);
-            break;
+            return Ok(Ok(row));
         }
     }
-    if entity.is_none() {
-        // Every table (one request, no paging on metadata): the match, or suggestions.
-        let answer = session.get(
-            &format!("EntityDefinitions?$select={}", encode(ENTITY_COLUMNS)),
-            None,
-        )?;
-        let rows: Collection<EntityRow> = decode(&answer.body, "GET EntityDefinitions")?;
-        let found = rows.value.iter().position(|r| {
-            r.entity_set_name.as_deref() == Some(entity_set) || r.logical_name == entity_set
-        });
-        match found {
-            Some(i) => entity = rows.value.into_iter().nth(i),
-            None => return Err(unknown_table(entity_set, &rows.value)),
-        }
+    // Every table (one request, no paging on metadata): the match, or suggestions.
+    let answer = session.get(
+        &format!("EntityDefinitions?$select={}", encode(ENTITY_COLUMNS)),
+        None,
+    )?;
+    let rows: Collection<EntityRow> = decode(&answer.body, "GET EntityDefinitions")?;
+    let found = rows
+        .value
+        .iter()
+        .position(|r| r.entity_set_name.as_deref() == Some(name) || r.logical_name == name);
+    Ok(match found {
+        Some(i) => Ok(rows.value.into_iter().nth(i).expect("position is in range")),
+        None => Err(rows.value),
+    })
+}
+
+/// Looks a table up by its entity set name (`accounts`), falling back to its logical name
+/// (`account`), and reads its columns. The error for an unknown table suggests close names.
+pub fn table_info(session: &Session, entity_set: &str) -> Result<TableInfo> {
+    match find_entity(session, entity_set)? {
+        Ok(entity) => read_columns(session, entity, entity_set),
+        Err(known) => Err(unknown_table(entity_set, &known)),
     }
-    let Some(entity) = entity else {
-        return Err(unknown_table(entity_set, &[]));
-    };
+}
+
+/// The table's columns (`…/Attributes`), readable ones only, lookups in their `_x_value` form.
+fn read_columns(session: &Session, entity: EntityRow, entity_set: &str) -> Result<TableInfo> {
     let request = format!(
         "GET EntityDefinitions(LogicalName='{}')/Attributes",
         entity.logical_name
@@ -234,7 +244,7 @@ pub fn table_info(session: &Session, entity_set: &str) -> Result<TableInfo> {
             let attribute_type = a.attribute_type.unwrap_or_default();
             let kind = AttributeKind::of(&attribute_type);
             // Lookups appear in rows as `_<name>_value`.
-            let name = if matches!(attribute_type.as_str(), "Lookup" | "Owner" | "Customer") {
+            let name = if is_lookup(&attribute_type) {
                 format!("_{}_value", a.logical_name)
             } else {
                 a.logical_name
@@ -257,6 +267,264 @@ pub fn table_info(session: &Session, entity_set: &str) -> Result<TableInfo> {
         primary_name: entity.primary_name_attribute,
         columns,
     })
+}
+
+fn is_lookup(attribute_type: &str) -> bool {
+    matches!(attribute_type, "Lookup" | "Owner" | "Customer")
+}
+
+/// One option of a choice (option set) column: the integer Dataverse stores and its label
+/// (the label in the application user's language).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChoiceOption {
+    pub value: i64,
+    pub label: String,
+}
+
+/// Why the options of a choice column could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ChoiceError {
+    /// No table has that logical (or entity set) name.
+    #[error(
+        "Dataverse has no table with the logical name or entity set name '{table}'{}",
+        did_you_mean(suggestions)
+    )]
+    UnknownTable {
+        table: String,
+        suggestions: Vec<String>,
+    },
+    /// The table has no column of that name.
+    #[error(
+        "column '{column}' does not exist in Dataverse table '{table}'{}",
+        did_you_mean(suggestions)
+    )]
+    UnknownColumn {
+        table: String,
+        column: String,
+        suggestions: Vec<String>,
+    },
+    /// The column exists but has no option set (`attribute_type` is Dataverse's
+    /// `AttributeType`, e.g. `String`).
+    #[error("column '{column}' of Dataverse table '{table}' is not a choice (option set) column; it is a {attribute_type} column")]
+    NotChoice {
+        table: String,
+        column: String,
+        attribute_type: String,
+    },
+    /// The request failed (connection, token, throttling, an unexpected answer, …).
+    #[error(transparent)]
+    Dataverse(#[from] DataverseError),
+}
+
+fn did_you_mean(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", quoted_list(suggestions))
+    }
+}
+
+impl From<ChoiceError> for DataverseError {
+    /// The unknown-name and not-a-choice cases become [`DataverseError::Table`] (as an unknown
+    /// table does in [`table_info`]), so `?` works where a `DataverseError` is returned.
+    fn from(e: ChoiceError) -> DataverseError {
+        let request = match &e {
+            ChoiceError::Dataverse(_) => String::new(),
+            ChoiceError::UnknownTable { .. } => "GET EntityDefinitions".to_string(),
+            ChoiceError::UnknownColumn { table, .. } => {
+                format!("GET EntityDefinitions(LogicalName='{table}')/Attributes")
+            }
+            ChoiceError::NotChoice { table, column, .. } => format!(
+                "GET EntityDefinitions(LogicalName='{table}')/Attributes(LogicalName='{column}')"
+            ),
+        };
+        match e {
+            ChoiceError::Dataverse(inner) => inner,
+            other => DataverseError::Table {
+                request,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ChoiceAttributeRow {
+    #[serde(default)]
+    option_set: Option<OptionSetRow>,
+    #[serde(default)]
+    global_option_set: Option<OptionSetRow>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct OptionSetRow {
+    #[serde(default)]
+    options: Option<Vec<OptionRow>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct OptionRow {
+    #[serde(default)]
+    value: Option<i64>,
+    #[serde(default)]
+    label: Option<LabelRow>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LabelRow {
+    #[serde(default)]
+    user_localized_label: Option<LocalizedLabelRow>,
+    #[serde(default)]
+    localized_labels: Option<Vec<LocalizedLabelRow>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LocalizedLabelRow {
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// The metadata type whose `OptionSet` an attribute type has.
+fn enum_metadata_type(attribute_type: &str) -> Option<&'static str> {
+    match attribute_type {
+        "Picklist" => Some("PicklistAttributeMetadata"),
+        "State" => Some("StateAttributeMetadata"),
+        "Status" => Some("StatusAttributeMetadata"),
+        _ => None,
+    }
+}
+
+/// The options in an attribute answer: `OptionSet`, or `GlobalOptionSet` when `OptionSet` is
+/// null; each label is `UserLocalizedLabel`, else the first `LocalizedLabels` entry. `None`
+/// when the answer has neither option set.
+fn parse_options(body: &[u8], request: &str) -> Result<Option<Vec<ChoiceOption>>> {
+    let row: ChoiceAttributeRow = decode(body, request)?;
+    let options = [row.option_set, row.global_option_set]
+        .into_iter()
+        .flatten()
+        .find_map(|set| set.options);
+    Ok(options.map(|options| {
+        options
+            .into_iter()
+            .filter_map(|o| {
+                let label = o
+                    .label
+                    .and_then(|l| {
+                        l.user_localized_label
+                            .and_then(|u| u.label)
+                            .or_else(|| l.localized_labels?.into_iter().find_map(|x| x.label))
+                    })
+                    .unwrap_or_default();
+                o.value.map(|value| ChoiceOption { value, label })
+            })
+            .collect()
+    }))
+}
+
+/// `GET …/Attributes(LogicalName='column')/Microsoft.Dynamics.CRM.<cast>` with the option sets
+/// expanded. `Ok(None)`: answered, but without an option set.
+fn fetch_options(
+    session: &Session,
+    table: &str,
+    column: &str,
+    cast: &str,
+) -> Result<Option<Vec<ChoiceOption>>> {
+    let target = format!(
+        "EntityDefinitions(LogicalName={})/Attributes(LogicalName={})/Microsoft.Dynamics.CRM.{cast}?$select=LogicalName&$expand={}",
+        encode(&string_literal(table)),
+        encode(&string_literal(column)),
+        encode("OptionSet($select=Options),GlobalOptionSet($select=Options)")
+    );
+    let request = format!(
+        "GET EntityDefinitions(LogicalName='{table}')/Attributes(LogicalName='{column}')/Microsoft.Dynamics.CRM.{cast}"
+    );
+    let answer = session.get(&target, None)?;
+    parse_options(&answer.body, &request)
+}
+
+/// The options (value and label, in Dataverse's order) of the choice column `column` of the
+/// table `table` (its logical name, `account`; an entity set name such as `accounts` also
+/// works, at the cost of a few more requests).
+///
+/// One request for a choice (Picklist) column: `…/Attributes(LogicalName='…')/
+/// Microsoft.Dynamics.CRM.PicklistAttributeMetadata?$select=LogicalName&$expand=OptionSet(…),
+/// GlobalOptionSet(…)`. When Dataverse refuses it (404 or 400, as for a column of another
+/// type), the table's metadata says why: an unknown table or column (with close names
+/// suggested), a column that is not a choice column, or a State / Status column, whose options
+/// are then read through its own metadata type.
+pub fn choice_options(
+    session: &Session,
+    table: &str,
+    column: &str,
+) -> Result<Vec<ChoiceOption>, ChoiceError> {
+    let first_error = match fetch_options(session, table, column, "PicklistAttributeMetadata") {
+        Ok(Some(options)) => return Ok(options),
+        Ok(None) => None,
+        Err(
+            e @ DataverseError::Api {
+                status: 400 | 404, ..
+            },
+        ) => Some(e),
+        Err(e) => return Err(e.into()),
+    };
+    // Why not: what the table's metadata says about the names.
+    let info = match find_entity(session, table)? {
+        Ok(entity) => read_columns(session, entity, table)?,
+        Err(known) => {
+            let names: BTreeSet<&str> = known
+                .iter()
+                .flat_map(|r| [Some(r.logical_name.as_str()), r.entity_set_name.as_deref()])
+                .flatten()
+                .collect();
+            return Err(ChoiceError::UnknownTable {
+                table: table.to_string(),
+                suggestions: closest(table, names.into_iter()),
+            });
+        }
+    };
+    let lookup_form = format!("_{column}_value");
+    let Some(found) = info
+        .columns
+        .iter()
+        .find(|c| c.name == column || (c.name == lookup_form && is_lookup(&c.attribute_type)))
+    else {
+        return Err(ChoiceError::UnknownColumn {
+            suggestions: closest(column, info.columns.iter().map(|c| c.name.as_str())),
+            table: info.logical_name,
+            column: column.to_string(),
+        });
+    };
+    let Some(cast) = enum_metadata_type(&found.attribute_type) else {
+        return Err(ChoiceError::NotChoice {
+            table: info.logical_name.clone(),
+            column: column.to_string(),
+            attribute_type: found.attribute_type.clone(),
+        });
+    };
+    let no_option_set = |request: String| {
+        ChoiceError::Dataverse(DataverseError::Decode {
+            request,
+            message: "the answer carries neither OptionSet nor GlobalOptionSet".into(),
+        })
+    };
+    let request = format!(
+        "GET EntityDefinitions(LogicalName='{}')/Attributes(LogicalName='{column}')/Microsoft.Dynamics.CRM.{cast}",
+        info.logical_name
+    );
+    if cast == "PicklistAttributeMetadata" && info.logical_name == table {
+        // The same request again would be answered the same way.
+        return Err(match first_error {
+            Some(e) => e.into(),
+            None => no_option_set(request),
+        });
+    }
+    // A State or Status column, or a table named by its entity set name.
+    fetch_options(session, &info.logical_name, column, cast)?.ok_or_else(|| no_option_set(request))
 }
 
 #[cfg(test)]
@@ -298,6 +566,95 @@ mod tests {
         assert!(e.contains("read as '_parentaccountid_value'"), "{e}");
         let e = t.check_columns(&["zzz".into()]).unwrap_err();
         assert!(!e.contains("did you mean"), "{e}");
+    }
+
+    #[test]
+    fn options_from_the_option_set_or_the_global_one() {
+        // Dataverse's documented answer shape (trimmed).
+        let body = br#"{
+          "@odata.context": "x/$metadata#EntityDefinitions('account')/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata(LogicalName,OptionSet(Options),GlobalOptionSet(Options))/$entity",
+          "MetadataId": "118771ca-6fb9-4f60-8fd4-99b6124b63ad",
+          "LogicalName": "accountcategorycode",
+          "OptionSet": {"MetadataId": "b994cdd8-5ce9-4ab9-bdd3-8888ebdb0407", "Options": [
+            {"Value": 1, "Color": null, "IsManaged": true, "ExternalValue": null, "ParentValues": [],
+             "Label": {"LocalizedLabels": [{"Label": "Preferred Customer", "LanguageCode": 1033}],
+                       "UserLocalizedLabel": {"Label": "Preferred Customer", "LanguageCode": 1033}},
+             "Description": {"LocalizedLabels": [], "UserLocalizedLabel": null}},
+            {"Value": 2, "Label": {"LocalizedLabels": [{"Label": "Standard", "LanguageCode": 1033}],
+                                   "UserLocalizedLabel": {"Label": "Standard", "LanguageCode": 1033}}}
+          ]},
+          "GlobalOptionSet": null
+        }"#;
+        let options = parse_options(body, "GET x").unwrap().unwrap();
+        assert_eq!(
+            options,
+            [
+                ChoiceOption {
+                    value: 1,
+                    label: "Preferred Customer".into()
+                },
+                ChoiceOption {
+                    value: 2,
+                    label: "Standard".into()
+                }
+            ]
+        );
+        // OptionSet null: the global option set; no user label: the first localized one.
+        let body = br#"{"LogicalName": "x", "OptionSet": null, "GlobalOptionSet": {"Options": [
+            {"Value": 7, "Label": {"UserLocalizedLabel": null,
+                                   "LocalizedLabels": [{"Label": "Sieben", "LanguageCode": 1031}, {"Label": "Seven", "LanguageCode": 1033}]}},
+            {"Value": 8, "Label": {"UserLocalizedLabel": null, "LocalizedLabels": []}}
+        ]}}"#;
+        let options = parse_options(body, "GET x").unwrap().unwrap();
+        assert_eq!(options[0].value, 7);
+        assert_eq!(options[0].label, "Sieben");
+        assert_eq!(options[1].label, "");
+        // Neither: not an option-set answer.
+        assert!(parse_options(br#"{"LogicalName": "name"}"#, "GET x")
+            .unwrap()
+            .is_none());
+        assert!(matches!(
+            parse_options(b"<html>", "GET x"),
+            Err(DataverseError::Decode { .. })
+        ));
+    }
+
+    #[test]
+    fn choice_errors_name_table_and_column() {
+        let e = ChoiceError::NotChoice {
+            table: "account".into(),
+            column: "name".into(),
+            attribute_type: "String".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "column 'name' of Dataverse table 'account' is not a choice (option set) column; it is a String column"
+        );
+        let e: DataverseError = e.into();
+        assert!(matches!(e, DataverseError::Table { .. }));
+        assert!(
+            e.to_string().contains("Attributes(LogicalName='name')"),
+            "{e}"
+        );
+        let e = ChoiceError::UnknownColumn {
+            table: "account".into(),
+            column: "industry".into(),
+            suggestions: vec!["industrycode".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "column 'industry' does not exist in Dataverse table 'account'; did you mean 'industrycode'?"
+        );
+        let e = ChoiceError::UnknownTable {
+            table: "zzz".into(),
+            suggestions: vec![],
+        };
+        assert!(!e.to_string().contains("did you mean"));
+        assert_eq!(
+            enum_metadata_type("Status"),
+            Some("StatusAttributeMetadata")
+        );
+        assert_eq!(enum_metadata_type("Boolean"), None);
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub(crate) struct QueryOptions {
     pub top: Option<String>,
     pub count: Option<String>,
     pub skiptoken: Option<String>,
+    /// `$expand`, kept as text: only the choice-column metadata casts accept it (every other
+    /// resource answers [`QueryOptions::reject_expand`]'s 501).
+    pub expand: Option<String>,
     /// Parameter aliases (`@p1=…`), decoded.
     pub aliases: HashMap<String, String>,
     /// The raw query string as received (without `?`).
@@ -58,12 +61,13 @@ impl QueryOptions {
                 "$top" => &mut options.top,
                 "$count" => &mut options.count,
                 "$skiptoken" => &mut options.skiptoken,
+                "$expand" => &mut options.expand,
                 "$skip" | "$search" | "$format" => {
                     return Err(ApiError::bad_request(format!(
                         "The query parameter {name} is not supported"
                     )))
                 }
-                "$expand" | "$apply" | "$compute" | "$levels" | "$deltatoken" => {
+                "$apply" | "$compute" | "$levels" | "$deltatoken" => {
                     return Err(ApiError::new(
                         501,
                         "0x80060888",
@@ -87,6 +91,19 @@ impl QueryOptions {
             *slot = Some(value);
         }
         Ok(options)
+    }
+
+    /// The answer of every resource that cannot expand: 501, as for the other unsupported
+    /// options.
+    pub(crate) fn reject_expand(&self) -> Result<(), ApiError> {
+        match self.expand {
+            None => Ok(()),
+            Some(_) => Err(ApiError::new(
+                501,
+                "0x80060888",
+                "The query option '$expand' is not supported by the Dataverse emulator.",
+            )),
+        }
     }
 
     /// `$count=true`.
@@ -237,5 +254,9 @@ mod tests {
         assert_eq!(q.aliases["@p1"], "[\"1\"]");
         assert!(QueryOptions::parse("$skip=1").is_err());
         assert!(QueryOptions::parse("$select=a&$select=b").is_err());
+        let q = QueryOptions::parse("$expand=OptionSet(%24select%3DOptions)").unwrap();
+        assert_eq!(q.expand.as_deref(), Some("OptionSet($select=Options)"));
+        assert_eq!(q.reject_expand().unwrap_err().status, 501);
+        assert!(QueryOptions::parse("$apply=x").is_err());
     }
 }
