@@ -12,6 +12,8 @@ use coupler_engine::sync::{
 };
 use coupler_engine::{CouplingSpec, FieldType, MatchCriterion, PriorityMode, SyncSpec};
 use coupler_files::{CsvOptions, Encoding, FileSource, SourceFormat};
+
+use crate::match_settings::MatchSettings;
 use serde::Deserialize;
 
 /// The whole file. Sections for features of later versions (`store`, `[[variants]]`) are
@@ -185,6 +187,32 @@ pub struct FieldConfig {
     #[serde(default)]
     pub case_sensitive: bool,
     pub constant: Option<String>,
+    /// Beyond BC: normalizers, applied in order to both sides (see `match_settings`).
+    #[serde(default)]
+    pub normalize: Vec<toml::Value>,
+    /// Beyond BC: `exact` (default), `jaro_winkler`, `levenshtein`, `normalized_levenshtein`.
+    pub compare: Option<String>,
+    pub threshold: Option<f64>,
+    pub tie_margin: Option<f64>,
+    /// `sorted_neighbourhood` (default), `prefix`, `first_token`.
+    pub blocking: Option<String>,
+    pub blocking_size: Option<usize>,
+    /// `type = "option"`: BC option caption → Dataverse choice value.
+    pub options: Option<BTreeMap<String, i64>>,
+}
+
+impl FieldConfig {
+    pub fn match_settings(&self) -> MatchSettings<'_> {
+        MatchSettings {
+            normalize: &self.normalize,
+            compare: self.compare.as_deref(),
+            threshold: self.threshold,
+            tie_margin: self.tie_margin,
+            blocking: self.blocking.as_deref(),
+            blocking_size: self.blocking_size,
+            options: self.options.as_ref(),
+        }
+    }
 }
 
 fn default_type() -> String {
@@ -409,6 +437,10 @@ fn plan_mapping(
         let n = i + 1;
         let field_type = parse_type(&f.field_type)
             .with_context(|| format!("field mapping #{n} ({})", f.integration))?;
+        let beyond = f
+            .match_settings()
+            .resolve(f.is_match, field_type == FieldType::Option)
+            .with_context(|| format!("field mapping #{n} ({})", f.integration))?;
         if f.constant.is_some() && f.local.is_some() {
             bail!(
                 "field mapping #{n} ({}): set either local or constant, not both",
@@ -430,7 +462,9 @@ fn plan_mapping(
             field_type,
             priority: f.priority,
             case_sensitive: f.case_sensitive,
-            ..MatchCriterion::default()
+            normalizers: beyond.normalizers,
+            comparator: beyond.comparator,
+            options: beyond.options,
         });
     }
     let mut warnings = Vec::new();
@@ -621,11 +655,9 @@ fn parse_type(name: &str) -> Result<FieldType> {
         "decimal" => FieldType::Decimal,
         "boolean" => FieldType::Boolean,
         "date" => FieldType::Date,
-        "option" => bail!(
-            "type \"option\" is not available in this version; map the option's caption as text"
-        ),
+        "option" => FieldType::Option,
         other => bail!(
-            "unknown type \"{other}\"; the types are text, code, integer, decimal, boolean, date"
+            "unknown type \"{other}\"; the types are text, code, integer, decimal, boolean, date, option"
         ),
     })
 }
@@ -795,6 +827,32 @@ pub struct VariantFieldConfig {
     pub case_sensitive: bool,
     #[allow(dead_code)]
     pub direction: Option<Direction>,
+    /// Beyond BC: normalizers, applied in order to both sides (see `match_settings`).
+    #[serde(default)]
+    pub normalize: Vec<toml::Value>,
+    /// Beyond BC: `exact` (default), `jaro_winkler`, `levenshtein`, `normalized_levenshtein`.
+    pub compare: Option<String>,
+    pub threshold: Option<f64>,
+    pub tie_margin: Option<f64>,
+    /// `sorted_neighbourhood` (default), `prefix`, `first_token`.
+    pub blocking: Option<String>,
+    pub blocking_size: Option<usize>,
+    /// `type = "option"`: BC option caption → Dataverse choice value.
+    pub options: Option<BTreeMap<String, i64>>,
+}
+
+impl VariantFieldConfig {
+    pub fn match_settings(&self) -> MatchSettings<'_> {
+        MatchSettings {
+            normalize: &self.normalize,
+            compare: self.compare.as_deref(),
+            threshold: self.threshold,
+            tie_margin: self.tie_margin,
+            blocking: self.blocking.as_deref(),
+            blocking_size: self.blocking_size,
+            options: self.options.as_ref(),
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -840,6 +898,10 @@ impl VariantConfig {
         for (i, f) in self.fields.iter().enumerate() {
             let field_type = parse_type(&f.field_type)
                 .with_context(|| format!("field #{} ({})", i + 1, f.integration))?;
+            let beyond = f
+                .match_settings()
+                .resolve(f.is_match, field_type == FieldType::Option)
+                .with_context(|| format!("field #{} ({})", i + 1, f.integration))?;
             if f.local.trim().is_empty() || f.integration.trim().is_empty() {
                 bail!("field #{}: local and integration must name columns", i + 1);
             }
@@ -850,7 +912,9 @@ impl VariantConfig {
                     field_type,
                     priority: f.priority,
                     case_sensitive: f.case_sensitive,
-                    ..MatchCriterion::default()
+                    normalizers: beyond.normalizers,
+                    comparator: beyond.comparator,
+                    options: beyond.options,
                 });
             }
         }

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use coupler_engine::report::{
-    Renderer, ResultRow, COUPLINGS_HEADER, COUPLINGS_ID_COLUMNS, RESULTS_HEADER, RESULTS_ID_COLUMNS,
+    Renderer, ResultRow, COUPLINGS_HEADER, COUPLINGS_ID_COLUMNS, RESULTS_DETAIL_HEADER,
+    RESULTS_HEADER, RESULTS_ID_COLUMNS,
 };
 use coupler_engine::{
     couple as run_coupling, Collation, CouplingSpec, ExistingCouplings, Outcome, RunOptions, Table,
@@ -493,7 +494,11 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     let couplings_path = dir.join("couplings.csv");
     let job_path = dir.join("job.json");
     let renderer = Renderer::new(&run);
-    let mut results = SafeCsvWriter::new(&results_path, &RESULTS_HEADER, &RESULTS_ID_COLUMNS)?;
+    let mut results = SafeCsvWriter::new(
+        &results_path,
+        &results_header(&renderer),
+        &RESULTS_ID_COLUMNS,
+    )?;
     let mut couplings =
         SafeCsvWriter::new(&couplings_path, &COUPLINGS_HEADER, &COUPLINGS_ID_COLUMNS)?;
     write_rows(&renderer, &mut results, &mut couplings, samples)?;
@@ -702,6 +707,7 @@ fn write_rows(
                 let mut r = results_encoder.clone();
                 let mut c = couplings_encoder.clone();
                 let mut row = ResultRow::default();
+                let mut details = Default::default();
                 let mut priority = String::new();
                 let mut kept = Vec::new();
                 let mut kept_of = [0usize; 4];
@@ -716,7 +722,12 @@ fn write_rows(
                             }
                         }
                     }
-                    r.encode(fields)?;
+                    if renderer.has_details() {
+                        let details = renderer.render_details(i, &mut details);
+                        r.encode(fields.iter().chain(&details))?;
+                    } else {
+                        r.encode(fields)?;
+                    }
                     if let Some(fields) = renderer.coupling(record, &mut priority) {
                         c.encode(fields)?;
                     }
@@ -743,6 +754,15 @@ fn write_rows(
         }
     }
     Ok(())
+}
+
+/// `results.csv`'s header: BC's columns, plus the detail columns of criteria beyond BC.
+pub(crate) fn results_header(renderer: &Renderer<'_, '_>) -> Vec<&'static str> {
+    let mut header = RESULTS_HEADER.to_vec();
+    if renderer.has_details() {
+        header.extend(RESULTS_DETAIL_HEADER);
+    }
+    header
 }
 
 fn ms(d: std::time::Duration) -> u64 {

@@ -25,6 +25,11 @@ pub const RESULTS_ID_COLUMNS: [bool; 10] = [
     true, false, true, false, false, false, false, false, false, false,
 ];
 
+/// Columns added to `results.csv` when a mapping has criteria beyond BC (normalizers, fuzzy
+/// comparison, option fields): the fuzzy score of the deciding level's candidate, and the values
+/// each criterion in force compared.
+pub const RESULTS_DETAIL_HEADER: [&str; 2] = ["score", "matched_values"];
+
 /// Header of `couplings.csv`.
 pub const COUPLINGS_HEADER: [&str; 3] = ["local_id", "integration_id", "priority"];
 
@@ -45,6 +50,7 @@ pub struct Renderer<'r, 'a> {
     run: &'r CouplingRun<'a>,
     criteria_names: String,
     no_criteria: String,
+    details: bool,
 }
 
 impl<'r, 'a> Renderer<'r, 'a> {
@@ -61,7 +67,40 @@ impl<'r, 'a> Renderer<'r, 'a> {
             run,
             criteria_names,
             no_criteria: no_criteria_message(spec),
+            details: spec.criteria.iter().any(|c| c.is_beyond_bc()),
         }
+    }
+
+    /// Whether rows carry the [`RESULTS_DETAIL_HEADER`] columns (criteria beyond BC).
+    pub fn has_details(&self) -> bool {
+        self.details
+    }
+
+    /// The [`RESULTS_DETAIL_HEADER`] fields of the record at position `i`: the score with four
+    /// decimals (fuzzy levels), and `field: value` per criterion in force at the deciding level,
+    /// `field: ours ≈ theirs (score)` for a fuzzy criterion, joined by `; `.
+    pub fn render_details<'b>(&self, i: usize, buf: &'b mut (String, String)) -> [&'b str; 2] {
+        let (score, values) = buf;
+        score.clear();
+        values.clear();
+        if let Some(detail) = self.run.match_detail(i) {
+            if let Some(s) = detail.score {
+                let _ = write!(score, "{s:.4}");
+            }
+            for (n, v) in detail.values.iter().enumerate() {
+                if n > 0 {
+                    values.push_str("; ");
+                }
+                let _ = write!(values, "{}: {}", v.field, v.local);
+                if let Some(theirs) = v.integration {
+                    let _ = write!(values, " ≈ {theirs}");
+                    if let Some(s) = v.score {
+                        let _ = write!(values, " ({s:.4})");
+                    }
+                }
+            }
+        }
+        [score.as_str(), values.as_str()]
     }
 
     /// The run being rendered.
