@@ -14,6 +14,7 @@ mod criteria_cmd;
 mod dataverse_link;
 mod generate;
 mod init_cmd;
+mod match_settings;
 mod profile_cmd;
 mod progress;
 mod report_html;
