@@ -4,15 +4,17 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use coupler_generate::{generate, GenerateOptions};
+use coupler_generate::{generate_with_noise, GenerateOptions, Noise};
 
 use crate::progress;
 
-pub fn run(records: usize, seed: u64, out: &Path) -> Result<()> {
+/// `noise`: `--noise`, hand-typed data (see the generator crate's `rates::noisy`).
+pub fn run(records: usize, seed: u64, noise: bool, out: &Path) -> Result<()> {
     let started = Instant::now();
     // The generator reports rows written to both exports: about twice `records`.
     let bar = progress::rows("generate", 2 * records as u64);
-    let summary = generate(&GenerateOptions { records, seed }, out, &|rows| {
+    let noise = if noise { Noise::High } else { Noise::None };
+    let summary = generate_with_noise(&GenerateOptions { records, seed }, noise, out, &|rows| {
         bar.set_position(rows)
     })?;
     bar.finish_and_clear();
@@ -25,6 +27,19 @@ pub fn run(records: usize, seed: u64, out: &Path) -> Result<()> {
         summary.bytes_written as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
+    if noise == Noise::High {
+        let t = &summary.traps;
+        let n = &t.noise;
+        println!(
+            "noise: {} account names mistyped, {} with punctuation or spacing drift, {} with the legal form respelled, {} without accents; {} account phones in another format, {} blank",
+            n.account_name_typos,
+            n.account_punctuation_drift,
+            t.legal_form_drift,
+            n.account_accents_dropped,
+            t.phone_format_drift,
+            t.account_blank_phone,
+        );
+    }
     for f in &summary.files {
         println!("  {}", f.display());
     }
