@@ -823,3 +823,130 @@ fn create_new_if_no_match_creates_each_row_once_and_couples_it() {
     );
     assert_eq!(world.job("a2")["create_new"]["created"], 0);
 }
+
+/// Dataverse's "Relationship Type" labels, as the emulator serves them for `customertypecode`.
+const RELATIONSHIP_TYPES: [&str; 12] = [
+    "Competitor",
+    "Consultant",
+    "Customer",
+    "Investor",
+    "Partner",
+    "Influencer",
+    "Press",
+    "Prospect",
+    "Reseller",
+    "Supplier",
+    "Vendor",
+    "Other",
+];
+
+/// Adds a `Type` caption column to customers.csv: the label of the true account's type, but
+/// "Competitor" for every 7th customer (a disagreement the option criterion must see).
+/// Returns the ids of those customers.
+fn add_type_captions(world: &World, extra: Option<&str>) -> Vec<String> {
+    let dir = world.path();
+    let types: std::collections::HashMap<String, usize> = common_rows(&dir.join("accounts.csv"))
+        .into_iter()
+        .map(|r| (r["accountid"].clone(), r["customertypecode"].parse().unwrap()))
+        .collect();
+    let truth: std::collections::HashMap<String, String> = common_rows(&dir.join("truth.csv"))
+        .into_iter()
+        .map(|r| (r["local_id"].clone(), r["integration_id"].clone()))
+        .collect();
+    let mut reader = csv::Reader::from_path(dir.join("customers.csv")).unwrap();
+    let mut header = reader.headers().unwrap().clone();
+    header.push_field("Type");
+    let key = header.iter().position(|h| h == "No.").unwrap();
+    let mut writer = csv::Writer::from_path(dir.join("customers-typed.csv")).unwrap();
+    writer.write_record(&header).unwrap();
+    let mut changed = Vec::new();
+    for (n, row) in reader.records().enumerate() {
+        let mut row = row.unwrap();
+        let id = row[key].to_string();
+        let code = truth.get(&id).and_then(|a| types.get(a)).copied().unwrap_or(3);
+        let caption = if n % 7 == 3 && code != 1 {
+            changed.push(id);
+            "Competitor"
+        } else {
+            RELATIONSHIP_TYPES[code - 1]
+        };
+        row.push_field(caption);
+        writer.write_record(&row).unwrap();
+    }
+    if let Some(extra) = extra {
+        // An unmapped caption on the first data line.
+        writer.flush().unwrap();
+        drop(writer);
+        let text = std::fs::read_to_string(dir.join("customers-typed.csv")).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        let first = lines[1].rsplit_once(',').unwrap().0.to_string() + "," + extra;
+        lines[1] = &first;
+        std::fs::write(dir.join("customers-typed.csv"), lines.join("\n") + "\n").unwrap();
+    } else {
+        writer.flush().unwrap();
+    }
+    changed
+}
+
+fn common_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    r.records()
+        .map(|rec| header.iter().cloned().zip(rec.unwrap().iter().map(String::from)).collect())
+        .collect()
+}
+
+#[test]
+fn option_fields_take_their_map_from_dataverse_metadata() {
+    let world = World::new(1500);
+    let changed = add_type_captions(&world, None);
+    let option_field = |options: &str| {
+        format!(
+            "\n[[mappings.fields]]\nlocal = \"Type\"\nintegration = \"customertypecode\"\ntype = \"option\"\nmatch = true\npriority = 0\n{options}"
+        )
+    };
+    let configured: Vec<String> = RELATIONSHIP_TYPES
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("\"{l}\" = {}", i + 1))
+        .collect();
+    for (name, options) in [
+        ("csv.toml", format!("options = {{ {} }}", configured.join(", "))),
+        ("dv.toml", String::new()),
+    ] {
+        let path = world.path().join(name);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("csv = \"customers.csv\"", "csv = \"customers-typed.csv\"");
+        std::fs::write(&path, text + &option_field(&options)).unwrap();
+    }
+    // The map read from metadata gives what the configured map gives, record for record.
+    world.assert_same_as_csv();
+    let results = common_rows(&world.path().join("out-dv/CUSTOMER/results.csv"));
+    let coupled = results.iter().filter(|r| r["outcome"] == "coupled").count();
+    assert!(coupled > 1000, "{coupled}");
+    let truth: std::collections::HashMap<String, String> =
+        common_rows(&world.path().join("truth.csv"))
+            .into_iter()
+            .map(|r| (r["local_id"].clone(), r["integration_id"].clone()))
+            .collect();
+    // A customer whose caption disagrees with its account's type is never coupled to it.
+    assert!(changed.len() > 100);
+    for r in &results {
+        if changed.contains(&r["local_id"]) {
+            assert_ne!(truth.get(&r["local_id"]), Some(&r["integration_id"]), "{r:?}");
+        }
+    }
+    // Matched values show the caption's choice value.
+    assert!(results[0]["matched_values"].contains("Type: "), "{:?}", results[0]);
+
+    // A caption Dataverse has no label for stops the job, naming file, line, column and labels.
+    add_type_captions(&world, Some("Wholesaler"));
+    let out = world.couple("dv.toml", "out-bad");
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("customers-typed.csv line 2, column 'Type': option 'Wholesaler' has no option mapping; the mapped captions are: Competitor, Consultant, Customer"),
+        "{err}"
+    );
+}

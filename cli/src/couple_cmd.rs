@@ -87,6 +87,82 @@ pub struct JobJson {
     /// `--compare-collation`: records whose outcome differs under the other collation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collation_diff: Option<CollationDiff>,
+    /// Fuzzy criteria: how the scores of the decided records are distributed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub match_scores: Option<MatchScores>,
+}
+
+/// The fuzzy scores of the records whose deciding level had fuzzy criteria (coupled ones, and
+/// the others with a best candidate), by bucket.
+#[derive(Debug, Serialize)]
+pub struct MatchScores {
+    pub scored: u64,
+    pub coupled: u64,
+    pub min_coupled: Option<f64>,
+    pub mean_coupled: Option<f64>,
+    /// `[from, to)`, coupled records, other records (1.0 alone: identical after normalizing).
+    pub buckets: Vec<ScoreBucket>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScoreBucket {
+    pub from: f64,
+    pub to: f64,
+    pub coupled: u64,
+    pub other: u64,
+}
+
+/// Bucket bounds of [`MatchScores`]: coarse below 0.9, where few matches should be.
+const SCORE_BOUNDS: [f64; 10] = [0.0, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.98, 1.0, 1.0 + 1e-9];
+
+fn match_scores(run: &coupler_engine::CouplingRun<'_>) -> Option<MatchScores> {
+    let fuzzy = run
+        .spec()
+        .criteria
+        .iter()
+        .any(|c| c.comparator != coupler_engine::Comparator::Exact);
+    if !fuzzy {
+        return None;
+    }
+    let scored: Vec<(bool, f64)> = (0..run.outcomes().len())
+        .into_par_iter()
+        .filter_map(|i| {
+            let score = run.match_detail(i)?.score?;
+            let coupled = matches!(run.outcomes()[i].outcome, Outcome::Coupled { .. });
+            Some((coupled, score))
+        })
+        .collect();
+    let mut buckets: Vec<ScoreBucket> = SCORE_BOUNDS
+        .windows(2)
+        .map(|w| ScoreBucket {
+            from: w[0],
+            to: w[1].min(1.0),
+            coupled: 0,
+            other: 0,
+        })
+        .collect();
+    let (mut coupled, mut sum, mut min) = (0u64, 0.0, f64::INFINITY);
+    for &(is_coupled, score) in &scored {
+        let b = SCORE_BOUNDS[1..]
+            .iter()
+            .position(|&to| score < to)
+            .unwrap_or(buckets.len() - 1);
+        if is_coupled {
+            buckets[b].coupled += 1;
+            coupled += 1;
+            sum += score;
+            min = min.min(score);
+        } else {
+            buckets[b].other += 1;
+        }
+    }
+    Some(MatchScores {
+        scored: scored.len() as u64,
+        coupled,
+        min_coupled: (coupled > 0).then_some(min),
+        mean_coupled: (coupled > 0).then(|| sum / coupled as f64),
+        buckets,
+    })
 }
 
 /// What `--compare-collation` found.
@@ -218,7 +294,7 @@ struct RunEnv<'a> {
     config_path: &'a Path,
     out: &'a Path,
     /// With `--report`: where sample results rows of each failure kind go.
-    samples: Option<&'a mut Vec<[String; 10]>>,
+    samples: Option<&'a mut Vec<Vec<String>>>,
     /// `--compare-collation`.
     compare_collation: bool,
 }
@@ -351,13 +427,17 @@ pub(crate) fn check_mapping(
     m: &mut PlannedMapping,
     link: Option<&mut DataverseLink>,
 ) -> Result<()> {
-    m.spec.validate()?;
+    if let IntegrationSource::File(_) = m.integration {
+        m.spec.validate()?;
+    }
     check_columns(&m.local, &m.local_columns())?;
     match (&m.integration, link) {
         (IntegrationSource::File(f), _) => check_columns(f, &m.integration_columns())?,
         (IntegrationSource::Dataverse(t), Some(link)) => {
             let extra = m.integration_columns();
-            link.prepare(&mut m.spec, t, &extra)?
+            link.prepare(&mut m.spec, t, &extra)?;
+            // Option maps come from metadata: the spec is complete only now.
+            m.spec.validate()?
         }
         (IntegrationSource::Dataverse(_), None) => {
             bail!(
@@ -644,6 +724,7 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
         sync: sync_report,
         create_new: create_report,
         collation_diff,
+        match_scores: match_scores(&run),
     };
     job.timings_ms.write = ms(t2.elapsed());
     if let Some(mb) = peak_memory_mb() {
@@ -662,7 +743,7 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
 
 /// The encoded `results.csv` and `couplings.csv` rows of one block and its sample rows, or the
 /// encoder's error.
-type EncodedBlock = std::result::Result<(Vec<u8>, Vec<u8>, Vec<[String; 10]>), String>;
+type EncodedBlock = std::result::Result<(Vec<u8>, Vec<u8>, Vec<Vec<String>>), String>;
 
 // The sampling counters below are indexed by failure kind.
 const _: () = assert!(FAILURE_KINDS.len() == 4);
@@ -688,7 +769,7 @@ fn write_rows(
     renderer: &Renderer<'_, '_>,
     results: &mut SafeCsvWriter,
     couplings: &mut SafeCsvWriter,
-    mut samples: Option<&mut Vec<[String; 10]>>,
+    mut samples: Option<&mut Vec<Vec<String>>>,
 ) -> Result<()> {
     let sampling = samples.is_some();
     let mut taken = [0usize; 4];
@@ -714,20 +795,19 @@ fn write_rows(
                 for i in start..end {
                     let record = &renderer.run().outcomes()[i];
                     let fields = renderer.render(i, &mut row);
+                    let details = renderer
+                        .has_details()
+                        .then(|| renderer.render_details(i, &mut details));
+                    let all = fields.iter().chain(details.iter().flatten());
                     if sampling {
                         if let Some(k) = failure_kind(&record.outcome) {
                             if kept_of[k] < SAMPLES_PER_KIND {
                                 kept_of[k] += 1;
-                                kept.push(fields.map(str::to_string));
+                                kept.push(all.clone().map(|f| f.to_string()).collect());
                             }
                         }
                     }
-                    if renderer.has_details() {
-                        let details = renderer.render_details(i, &mut details);
-                        r.encode(fields.iter().chain(&details))?;
-                    } else {
-                        r.encode(fields)?;
-                    }
+                    r.encode(all)?;
                     if let Some(fields) = renderer.coupling(record, &mut priority) {
                         c.encode(fields)?;
                     }

@@ -143,8 +143,8 @@ pub fn compare(args: CompareArgs) -> Result<()> {
     for w in &m.warnings {
         eprintln!("coupler: warning: {w}");
     }
-    let variants = variants(&plan, &m, args.variants.as_deref())?;
-    check_variant_columns(&m, &variants, link.as_mut())?;
+    let mut variants = variants(&plan, &m, args.variants.as_deref())?;
+    check_variant_columns(&m, &mut variants, link.as_mut())?;
 
     // Read both sides once, with every column any variant needs.
     let local_columns = union(variants.iter().map(|v| v.spec.local_columns()));
@@ -266,17 +266,17 @@ fn variants(plan: &Plan, m: &PlannedMapping, file: Option<&Path>) -> Result<Vec<
                 priority_mode: mode,
                 ..m.spec.clone()
             };
-            spec.validate().with_context(context)?;
             out.push(Variant { name, spec });
         }
     }
     Ok(out)
 }
 
-/// Every column a variant names exists (the configured one was checked with the mapping).
+/// Every column a variant names exists (the configured one was checked with the mapping), and
+/// each variant is valid once its Dataverse metadata (option maps) is in.
 fn check_variant_columns(
     m: &PlannedMapping,
-    variants: &[Variant],
+    variants: &mut [Variant],
     mut link: Option<&mut crate::dataverse_link::DataverseLink>,
 ) -> Result<()> {
     let local_header = read_header(&m.local)?;
@@ -284,7 +284,7 @@ fn check_variant_columns(
         IntegrationSource::File(f) => Some((f, read_header(f)?)),
         IntegrationSource::Dataverse(_) => None,
     };
-    for v in variants.iter().skip(1) {
+    for v in variants.iter_mut().skip(1) {
         let context = || format!("variant '{}'", v.name);
         let local_columns: Vec<String> = v
             .spec
@@ -306,14 +306,14 @@ fn check_variant_columns(
                     .with_context(context)?
             }
             (None, IntegrationSource::Dataverse(t), Some(link)) => {
-                let mut spec = v.spec.clone();
-                link.prepare(&mut spec, t, &[]).with_context(context)?
+                link.prepare(&mut v.spec, t, &[]).with_context(context)?
             }
             _ => bail!(
                 "mapping '{}' reads from Dataverse but no connection is configured",
                 m.spec.mapping_name
             ),
         }
+        v.spec.validate().with_context(context)?;
     }
     Ok(())
 }

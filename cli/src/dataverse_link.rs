@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use coupler_dataverse::{
-    read_all, read_lookups, settings::DEFAULT_AUTHORITY, table_info, total_rows,
-    AssertionAlgorithm, Certificate, ConnectionSettings, Credential, HttpCounts, LookupPlan,
-    ReadRequest, ReadStrategy, RetryPolicy, Secret, Session, TableInfo,
+    choice_options, read_all, read_lookups, settings::DEFAULT_AUTHORITY, table_info, total_rows,
+    AssertionAlgorithm, Certificate, ConnectionSettings, Credential, DataverseError, HttpCounts,
+    LookupPlan, ReadRequest, ReadStrategy, RetryPolicy, Secret, Session, TableInfo,
 };
-use coupler_engine::{CouplingSpec, Table};
+use coupler_engine::{CouplingSpec, FieldType, OptionMap, Table};
 use serde::Serialize;
 
 use crate::config::{DataverseConfig, DataverseTable};
@@ -91,6 +91,21 @@ impl DataverseLink {
         info.check_columns(&columns)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("mapping '{}'", spec.mapping_name))?;
+        // Option fields without a configured map: BC captions are Dataverse's labels.
+        let logical_name = info.logical_name.clone();
+        for c in &mut spec.criteria {
+            if c.field_type == FieldType::Option && c.options.is_empty() {
+                let choices = choice_options(&self.session, &logical_name, &c.integration_field)
+                    .map_err(DataverseError::from)
+                    .with_context(|| {
+                        format!(
+                            "mapping '{}': option map of '{}'",
+                            spec.mapping_name, c.integration_field
+                        )
+                    })?;
+                c.options = OptionMap::new(choices.into_iter().map(|o| (o.label, o.value)));
+            }
+        }
         Ok(())
     }
 
@@ -118,12 +133,12 @@ impl DataverseLink {
             (ReadStrategy::Bulk, _) => (ReadStrategy::Bulk, "configured".to_string()),
             (ReadStrategy::Lookup, Some(_)) => (ReadStrategy::Lookup, "configured".to_string()),
             (ReadStrategy::Lookup, None) => anyhow::bail!(
-                "mapping '{}': read_strategy = \"lookup\" needs match criteria of type text or code only; use \"bulk\"",
+                "mapping '{}': read_strategy = \"lookup\" needs match criteria of type text or code only, compared exactly (no normalize, no fuzzy compare); use \"bulk\"",
                 spec.mapping_name
             ),
             (ReadStrategy::Auto, None) => (
                 ReadStrategy::Bulk,
-                "lookups need text or code criteria".to_string(),
+                "lookups need exact text or code criteria".to_string(),
             ),
             (ReadStrategy::Auto, Some(plan)) => {
                 let lookups = plan.requests(self.session.api_base().len() + 200);

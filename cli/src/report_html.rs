@@ -33,12 +33,13 @@ pub struct VariantSummary {
     pub f1: Option<f64>,
 }
 
-/// One mapping's coupling job for the report: its job.json and sample results rows (the 10
-/// columns of results.csv) of each failure kind.
+/// One mapping's coupling job for the report: its job.json and sample results rows (the
+/// columns of results.csv: BC's 10, then `score` and `matched_values` for criteria beyond BC)
+/// of each failure kind.
 #[derive(Debug, Clone)]
 pub struct JobReport {
     pub job: serde_json::Value,
-    pub samples: Vec<[String; 10]>,
+    pub samples: Vec<Vec<String>>,
 }
 
 /// The failure kinds the report shows samples of, in this order.
@@ -84,6 +85,8 @@ const C_COUPLED_TO: usize = 6;
 const C_TRACE: usize = 7;
 const C_MESSAGE: usize = 8;
 const C_HOLDER_ORIGIN: usize = 9;
+const C_SCORE: usize = 10;
+const C_MATCHED_VALUES: usize = 11;
 
 /// Candidates shown per sample row (the rest are counted).
 const CANDIDATES_SHOWN: usize = 10;
@@ -1025,6 +1028,9 @@ fn job_section(out: &mut String, index: usize, report: &JobReport) {
     }
     out.push_str("</div></div>");
 
+    if let Some(scores) = job.get("match_scores").filter(|v| !v.is_null()) {
+        scores_block(out, scores);
+    }
     samples_block(out, report, &outcomes);
     job_log_block(out, job, &counters);
     timings_block(out, job);
@@ -1050,6 +1056,51 @@ fn job_section(out: &mut String, index: usize, report: &JobReport) {
     out.push_str("</section>");
 }
 
+/// Fuzzy criteria: the score distribution of the decided records (job.json `match_scores`).
+fn scores_block(out: &mut String, scores: &Value) {
+    let f = |v: &Value| v.as_f64();
+    let u = |v: &Value| v.as_u64().unwrap_or(0);
+    out.push_str("<section class=\"block\"><h3>Fuzzy match scores</h3>");
+    let _ = write!(
+        out,
+        "<p class=\"note\">{} record(s) decided at a level with fuzzy criteria ({} coupled); lowest coupled score {}, mean {}. A score is the mean similarity of the level's fuzzy criteria (1 = identical after normalizing).</p>",
+        num(u(&scores["scored"])),
+        num(u(&scores["coupled"])),
+        f(&scores["min_coupled"]).map_or("–".to_string(), |s| format!("{s:.4}")),
+        f(&scores["mean_coupled"]).map_or("–".to_string(), |s| format!("{s:.4}")),
+    );
+    let buckets = scores["buckets"].as_array().cloned().unwrap_or_default();
+    let most = buckets
+        .iter()
+        .map(|b| u(&b["coupled"]) + u(&b["other"]))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    out.push_str("<table><thead><tr><th scope=\"col\">score</th><th scope=\"col\" class=\"n\">coupled</th><th scope=\"col\" class=\"n\">other outcomes</th><th scope=\"col\">distribution</th></tr></thead><tbody>");
+    for b in &buckets {
+        let (from, to) = (f(&b["from"]).unwrap_or(0.0), f(&b["to"]).unwrap_or(0.0));
+        let label = if from >= 1.0 {
+            "1 (identical)".to_string()
+        } else {
+            format!("{from:.2} – {to:.2}")
+        };
+        let (c, o) = (u(&b["coupled"]), u(&b["other"]));
+        let width = |n: u64| (n as f64 / most as f64 * 240.0).round();
+        let _ = write!(
+            out,
+            "<tr><th scope=\"row\">{label}</th>{}{}<td><svg width=\"250\" height=\"12\" role=\"img\" aria-label=\"{c} coupled, {o} other\"><rect x=\"0\" y=\"1\" width=\"{}\" height=\"10\" fill=\"{}\"/><rect x=\"{}\" y=\"1\" width=\"{}\" height=\"10\" fill=\"{}\"/></svg></td></tr>",
+            num_cell(c),
+            num_cell(o),
+            width(c),
+            outcome_color("coupled"),
+            width(c),
+            width(o),
+            outcome_color("multiple_matches"),
+        );
+    }
+    out.push_str("</tbody></table></section>");
+}
+
 fn samples_block(out: &mut String, report: &JobReport, outcomes: &[(String, u64)]) {
     out.push_str("<section class=\"block\"><h3>Samples of each failure kind</h3><div class=\"toolbar\" data-toolbar></div>");
     let mut none = Vec::new();
@@ -1058,7 +1109,7 @@ fn samples_block(out: &mut String, report: &JobReport, outcomes: &[(String, u64)
             .iter()
             .find(|(n, _)| n == kind)
             .map_or(0, |(_, n)| *n);
-        let rows: Vec<&[String; 10]> = report
+        let rows: Vec<&Vec<String>> = report
             .samples
             .iter()
             .filter(|r| r[C_OUTCOME] == kind)
@@ -1083,10 +1134,18 @@ fn samples_block(out: &mut String, report: &JobReport, outcomes: &[(String, u64)
             out.push_str("<p class=\"muted\">No samples were collected.</p></details>");
             continue;
         }
+        // Criteria beyond BC: the values compared and the fuzzy score.
+        let details = rows.iter().any(|r| r.len() > C_MATCHED_VALUES);
         out.push_str("<div class=\"scroll\"><table class=\"samples sortable\"><thead><tr>\
             <th scope=\"col\">local_id</th><th scope=\"col\">outcome</th><th scope=\"col\" class=\"n\">priority</th>\
             <th scope=\"col\" class=\"n\">match_count</th><th scope=\"col\">candidates</th><th scope=\"col\">coupled_to</th>\
-            <th scope=\"col\">trace</th><th scope=\"col\">message</th></tr></thead><tbody>");
+            <th scope=\"col\">trace</th>");
+        if details {
+            out.push_str(
+                "<th scope=\"col\" class=\"n\">score</th><th scope=\"col\">compared values</th>",
+            );
+        }
+        out.push_str("<th scope=\"col\">message</th></tr></thead><tbody>");
         for r in rows {
             let candidates: Vec<&str> = r[C_CANDIDATES]
                 .split('|')
@@ -1120,15 +1179,25 @@ fn samples_block(out: &mut String, report: &JobReport, outcomes: &[(String, u64)
             let _ = write!(
                 out,
                 "<tr><td class=\"mono\">{}</td><td>{}</td><td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td>\
-                 <td>{cand}</td><td class=\"mono\">{coupled_to}</td><td class=\"trace\">{trace}</td><td class=\"msg\">{}</td></tr>",
+                 <td>{cand}</td><td class=\"mono\">{coupled_to}</td><td class=\"trace\">{trace}</td>",
                 esc(&r[C_LOCAL_ID]),
                 esc(&r[C_OUTCOME]),
                 esc(&r[C_PRIORITY]),
                 esc(&r[C_PRIORITY]),
                 esc(&r[C_MATCH_COUNT]),
                 esc(&r[C_MATCH_COUNT]),
-                esc(&r[C_MESSAGE]),
             );
+            if details {
+                let cell = |c: usize| r.get(c).map_or("", String::as_str);
+                let _ = write!(
+                    out,
+                    "<td class=\"n\" data-v=\"{}\">{}</td><td class=\"msg\">{}</td>",
+                    esc(cell(C_SCORE)),
+                    esc(cell(C_SCORE)),
+                    esc(cell(C_MATCHED_VALUES))
+                );
+            }
+            let _ = write!(out, "<td class=\"msg\">{}</td></tr>", esc(&r[C_MESSAGE]));
         }
         out.push_str("</tbody></table></div></details>");
     }
@@ -1332,7 +1401,7 @@ mod tests {
             "timings_ms": {"read": 1, "match": 2, "write": 3, "match_phases_us": {"0_index": 5}},
             "http": {"requests": 4, "retries": 1, "throttled": 0},
         });
-        let sample = |id: &str, outcome: &str| -> [String; 10] {
+        let sample = |id: &str, outcome: &str| -> Vec<String> {
             [
                 id,
                 outcome,
@@ -1346,6 +1415,7 @@ mod tests {
                 "",
             ]
             .map(String::from)
+            .to_vec()
         };
         let html = couple_page(&[JobReport {
             job,

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::derive::{derive, Derivation};
-use crate::fuzzy::{Blocks, Comparator, Fuzzy};
+use crate::fuzzy::{Blocks, CharProfile, Comparator, Fuzzy};
 use crate::index::{same_text, Dictionary, Groups, TupleIndex};
 use crate::mapping::{CouplingSpec, ExistingCouplings, PriorityMode, TableFilter};
 use crate::outcome::{
@@ -422,19 +422,34 @@ impl Matcher<'_> {
 
     /// The fuzzy score of candidate `pos` for local row `row` over the fuzzy criteria of
     /// `fuzzy_mask`: the mean similarity, or `None` when one criterion is below its threshold.
-    fn fuzzy_score(&self, local: &Table, row: u32, pos: u32, fuzzy_mask: u64) -> Option<f64> {
+    /// With `profiles` (the record's values profiled, one per fuzzy criterion in mask order),
+    /// candidates that cannot reach a threshold are passed over without computing a similarity.
+    fn fuzzy_score(
+        &self,
+        local: &Table,
+        row: u32,
+        pos: u32,
+        fuzzy_mask: u64,
+        profiles: Option<&[CharProfile]>,
+    ) -> Option<f64> {
         let integration_row = self.candidates[pos as usize] as usize;
-        let (mut total, mut n) = (0.0, 0u32);
+        let (mut total, mut n) = (0.0, 0usize);
         let mut bits = fuzzy_mask;
         while bits != 0 {
             let c = bits.trailing_zeros() as usize;
             bits &= bits - 1;
             let f = self.criteria[c].fuzzy.as_ref().expect("fuzzy bit");
             let theirs = self.fuzzy_values[f.values].get(integration_row);
-            total += f.settings.score(self.local_value(local, row, c), theirs)?;
+            let ours = self.local_value(local, row, c);
+            if let Some(profile) = profiles.and_then(|p| p.get(n)) {
+                if !f.settings.may_pass(ours, profile, theirs) {
+                    return None;
+                }
+            }
+            total += f.settings.score(ours, theirs)?;
             n += 1;
         }
-        Some(total / f64::from(n.max(1)))
+        Some(total / n.max(1) as f64)
     }
 
     /// Fills `scratch.scored` with the candidates of a level with fuzzy criteria and their
@@ -453,9 +468,17 @@ impl Matcher<'_> {
         let exact_mask = mask & !self.fuzzy_bits;
         scratch.scored.clear();
         let scored = &mut scratch.scored;
+        let mut profiles = Vec::with_capacity(fuzzy_mask.count_ones() as usize);
+        let mut bits = fuzzy_mask;
+        while bits != 0 {
+            let c = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            profiles.push(CharProfile::new(self.local_value(local, row, c)));
+        }
+        let profiles = Some(&profiles[..]);
         if exact_mask != 0 {
             return self.matches(codes, exact_mask, |pos| {
-                if let Some(score) = self.fuzzy_score(local, row, pos, fuzzy_mask) {
+                if let Some(score) = self.fuzzy_score(local, row, pos, fuzzy_mask, profiles) {
                     scored.push((pos, score));
                 }
                 true
@@ -486,7 +509,7 @@ impl Matcher<'_> {
             &mut scratch.block,
         );
         for &pos in &scratch.block {
-            if let Some(score) = self.fuzzy_score(local, row, pos, fuzzy_mask) {
+            if let Some(score) = self.fuzzy_score(local, row, pos, fuzzy_mask, profiles) {
                 scored.push((pos, score));
             }
         }
@@ -1213,7 +1236,7 @@ impl<'a> CouplingRun<'a> {
         }
         let fuzzy_mask = mask & m.fuzzy_bits;
         let score = match pos {
-            Some(pos) if fuzzy_mask != 0 => m.fuzzy_score(self.local, row, pos, fuzzy_mask),
+            Some(pos) if fuzzy_mask != 0 => m.fuzzy_score(self.local, row, pos, fuzzy_mask, None),
             _ => None,
         };
         Some(MatchDetail { score, values })

@@ -86,7 +86,77 @@ pub struct Fuzzy {
     pub blocking: Blocking,
 }
 
+/// A value's characters counted by bucket (the low 8 bits of the code point), to bound a
+/// similarity cheaply before computing it. Buckets shared by two characters only overcount, so
+/// the bounds stay bounds.
+pub(crate) struct CharProfile {
+    counts: [u16; 256],
+    chars: usize,
+}
+
+impl CharProfile {
+    pub(crate) fn new(value: &str) -> Self {
+        let mut counts = [0u16; 256];
+        let mut chars = 0;
+        for c in value.chars() {
+            let slot = &mut counts[(c as u32 & 0xFF) as usize];
+            *slot = slot.saturating_add(1);
+            chars += 1;
+        }
+        CharProfile { counts, chars }
+    }
+
+    /// An upper bound of the characters `other` has in common with the profiled value (the
+    /// most matches Jaro or Levenshtein can find), and `other`'s length in characters.
+    fn common_with(&self, other: &str) -> (usize, usize) {
+        let mut left = self.counts;
+        let (mut common, mut chars) = (0, 0);
+        for c in other.chars() {
+            let slot = &mut left[(c as u32 & 0xFF) as usize];
+            if *slot > 0 {
+                *slot -= 1;
+                common += 1;
+            }
+            chars += 1;
+        }
+        (common, chars)
+    }
+}
+
 impl Fuzzy {
+    /// Whether `ours` (profiled) and `theirs` could reach the threshold: a bound from the
+    /// characters they share, far cheaper than the similarity. Never false for a pair whose
+    /// score passes (the bounds are exact upper bounds, widened by a rounding margin).
+    pub(crate) fn may_pass(&self, ours: &str, profile: &CharProfile, theirs: &str) -> bool {
+        const ROUNDING: f64 = 1e-9;
+        let (common, their_chars) = profile.common_with(theirs);
+        let (a, b) = (profile.chars, their_chars);
+        if a == 0 || b == 0 {
+            return true;
+        }
+        let (c, longer) = (common as f64, a.max(b) as f64);
+        match self.metric {
+            Metric::JaroWinkler => {
+                if common == 0 {
+                    return self.threshold <= 0.0;
+                }
+                // Jaro ≤ (m/|a| + m/|b| + 1) / 3 with m ≤ common; Winkler's boost grows with
+                // Jaro for a prefix of at most 4.
+                let jaro = (c / a as f64 + c / b as f64 + 1.0) / 3.0;
+                let prefix = ours
+                    .chars()
+                    .zip(theirs.chars())
+                    .take(4)
+                    .take_while(|(x, y)| x == y)
+                    .count() as f64;
+                jaro + 0.1 * prefix * (1.0 - jaro) + ROUNDING >= self.threshold
+            }
+            // distance ≥ longer − common.
+            Metric::Levenshtein => longer - c <= self.threshold,
+            Metric::NormalizedLevenshtein => c / longer + ROUNDING >= self.threshold,
+        }
+    }
+
     /// The score of two values (0..=1), or `None` when they are not similar enough.
     pub fn score(&self, a: &str, b: &str) -> Option<f64> {
         match self.metric {
@@ -235,6 +305,57 @@ mod tests {
         let nl = fuzzy(Metric::NormalizedLevenshtein, 0.8);
         assert_eq!(nl.score("abcde", "abcdx"), Some(0.8));
         assert_eq!(nl.score("abcde", "abxdx"), None);
+    }
+
+    #[test]
+    fn the_prefilter_never_drops_a_passing_pair() {
+        let words = [
+            "",
+            "a",
+            "ab",
+            "ba",
+            "contoso",
+            "contosso",
+            "kontoso",
+            "contoso ltd",
+            "ltd contoso",
+            "müller",
+            "muller",
+            "mueller",
+            "zoë",
+            "zoe",
+            "abcabc",
+            "cbacba",
+            "x",
+            "xy z",
+        ];
+        for metric in [
+            Metric::JaroWinkler,
+            Metric::Levenshtein,
+            Metric::NormalizedLevenshtein,
+        ] {
+            for threshold in [0.0, 0.5, 0.7, 0.85, 0.9, 1.0, 2.0, 3.0] {
+                let f = fuzzy(metric, threshold);
+                for a in words {
+                    let profile = CharProfile::new(a);
+                    for b in words {
+                        if f.score(a, b).is_some() {
+                            assert!(
+                                f.may_pass(a, &profile, b),
+                                "{metric:?} {threshold} {a:?} {b:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // And it does prune what is far apart.
+        let jw = fuzzy(Metric::JaroWinkler, 0.9);
+        assert!(!jw.may_pass(
+            "becker logistik",
+            &CharProfile::new("becker logistik"),
+            "smith & jones"
+        ));
     }
 
     #[test]

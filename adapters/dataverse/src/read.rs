@@ -59,14 +59,16 @@ impl LookupPlan {
     /// force — and one criterion covers every level where it stays in force (cumulative mode
     /// keeps the phone of level 0 in force at levels 1 and 2: the phone alone is looked up).
     /// Dataverse compares case- and accent-insensitively, a superset of exact equality; the
-    /// engine then compares exactly.
+    /// engine then compares exactly. `None` when a criterion is not text or code, or compares
+    /// beyond BC (normalized, fuzzy): those mappings are read in bulk.
     pub fn for_spec(spec: &CouplingSpec, local: &Table) -> Option<LookupPlan> {
         if spec.criteria.is_empty()
             || spec
                 .criteria
                 .iter()
-                .any(|c| !matches!(c.field_type, FieldType::Text | FieldType::Code))
+                .any(|c| !matches!(c.field_type, FieldType::Text | FieldType::Code) || c.is_beyond_bc())
         {
+            // Normalized and fuzzy comparisons cannot be pushed down to a server query.
             return None;
         }
         let filter: Vec<(usize, &str)> = spec
