@@ -58,8 +58,8 @@ use anyhow::{bail, Context, Result};
 use coupler_dataverse::ReadStrategy;
 use coupler_engine::metrics::{evaluate, Evaluation, ScoredRecord, Truth};
 use coupler_engine::{
-    couple as run_coupling, CouplingSpec, ExistingCouplings, Outcome, PriorityMode, RunOptions,
-    Table, OUTCOME_NAMES,
+    couple as run_coupling, Blocking, Comparator, CouplingSpec, ExistingCouplings, Outcome,
+    PriorityMode, RunOptions, Table, OUTCOME_NAMES,
 };
 use coupler_files::{read_couplings, read_header, write_atomically, SafeCsvWriter};
 use serde::Serialize;
@@ -106,6 +106,20 @@ struct CriterionJson {
     field_type: &'static str,
     priority: u32,
     case_sensitive: bool,
+    /// Beyond BC: the normalizers, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    normalize: Vec<String>,
+    /// Beyond BC: the fuzzy comparison.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compare: Option<FuzzyJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct FuzzyJson {
+    metric: &'static str,
+    threshold: f64,
+    tie_margin: f64,
+    blocking: String,
 }
 
 /// One variant's results (`--json`, `compare.json`).
@@ -419,6 +433,21 @@ fn run_variant(
                 field_type: c.field_type.name(),
                 priority: c.priority,
                 case_sensitive: c.case_sensitive,
+                normalize: c.normalizers.iter().map(|n| n.describe()).collect(),
+                compare: match c.comparator {
+                    Comparator::Exact => None,
+                    Comparator::Fuzzy(f) => Some(FuzzyJson {
+                        metric: f.metric.name(),
+                        threshold: f.threshold,
+                        tie_margin: f.tie_margin,
+                        blocking: match f.blocking {
+                            Blocking::Prefix(n) | Blocking::SortedNeighbourhood(n) => {
+                                format!("{} {n}", f.blocking.name())
+                            }
+                            Blocking::FirstToken => f.blocking.name().to_string(),
+                        },
+                    }),
+                },
             })
             .collect(),
         priority_mode: match v.spec.priority_mode {
@@ -460,14 +489,22 @@ fn summary_of(r: &VariantJson) -> VariantSummary {
     }
 }
 
-/// The criteria of a variant on one line: `p0 Phone No.=telephone1; p1 Name=name (case-sensitive)`.
+/// The criteria of a variant on one line: `p0 Phone No.=telephone1; p1 Name=name (case-sensitive)`;
+/// a fuzzy criterion reads `p1 Name~name (jaro_winkler ≥ 0.94, normalized)`.
 fn describe(r: &VariantJson) -> String {
     let mut parts: Vec<String> = r
         .criteria
         .iter()
         .map(|c| {
-            let mut s = format!("p{} {}={}", c.priority, c.local, c.integration);
+            let sign = if c.compare.is_some() { "~" } else { "=" };
+            let mut s = format!("p{} {}{sign}{}", c.priority, c.local, c.integration);
             let mut notes = Vec::new();
+            if let Some(f) = &c.compare {
+                notes.push(format!("{} ≥ {}", f.metric, f.threshold));
+            }
+            if !c.normalize.is_empty() {
+                notes.push("normalized".to_string());
+            }
             if c.field_type != "text" {
                 notes.push(c.field_type.to_string());
             }
