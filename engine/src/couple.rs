@@ -430,7 +430,7 @@ impl Matcher<'_> {
         row: u32,
         pos: u32,
         fuzzy_mask: u64,
-        profiles: Option<&[CharProfile]>,
+        mut profiles: Option<&mut [CharProfile]>,
     ) -> Option<f64> {
         let integration_row = self.candidates[pos as usize] as usize;
         let (mut total, mut n) = (0.0, 0usize);
@@ -441,7 +441,7 @@ impl Matcher<'_> {
             let f = self.criteria[c].fuzzy.as_ref().expect("fuzzy bit");
             let theirs = self.fuzzy_values[f.values].get(integration_row);
             let ours = self.local_value(local, row, c);
-            if let Some(profile) = profiles.and_then(|p| p.get(n)) {
+            if let Some(profile) = profiles.as_deref_mut().and_then(|p| p.get_mut(n)) {
                 if !f.settings.may_pass(ours, profile, theirs) {
                     return None;
                 }
@@ -475,10 +475,11 @@ impl Matcher<'_> {
             bits &= bits - 1;
             profiles.push(CharProfile::new(self.local_value(local, row, c)));
         }
-        let profiles = Some(&profiles[..]);
         if exact_mask != 0 {
             return self.matches(codes, exact_mask, |pos| {
-                if let Some(score) = self.fuzzy_score(local, row, pos, fuzzy_mask, profiles) {
+                if let Some(score) =
+                    self.fuzzy_score(local, row, pos, fuzzy_mask, Some(&mut profiles[..]))
+                {
                     scored.push((pos, score));
                 }
                 true
@@ -509,7 +510,9 @@ impl Matcher<'_> {
             &mut scratch.block,
         );
         for &pos in &scratch.block {
-            if let Some(score) = self.fuzzy_score(local, row, pos, fuzzy_mask, profiles) {
+            if let Some(score) =
+                self.fuzzy_score(local, row, pos, fuzzy_mask, Some(&mut profiles[..]))
+            {
                 scored.push((pos, score));
             }
         }

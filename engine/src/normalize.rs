@@ -257,7 +257,7 @@ impl LegalForms {
                 let matches = tail
                     .iter()
                     .zip(form)
-                    .all(|(&(a, b), f)| token(&s[a..b]) == *f);
+                    .all(|(&(a, b), f)| same_token(&s[a..b], f));
                 if matches {
                     keep -= n;
                     continue 'outer;
@@ -293,6 +293,19 @@ fn word_spans(s: &str) -> Vec<(usize, usize)> {
     }
     // "Contoso, Inc." → the comma belongs to the name, not to the form.
     spans
+}
+
+/// Whether `word` is the token `token` (as [`token`] would make it), without allocating.
+fn same_token(word: &str, token: &str) -> bool {
+    let mut expected = token.chars();
+    for c in word.chars().filter(|&c| c != '.' && c != ',') {
+        for l in c.to_lowercase() {
+            if expected.next() != Some(l) {
+                return false;
+            }
+        }
+    }
+    expected.next().is_none()
 }
 
 fn token(word: &str) -> String {
