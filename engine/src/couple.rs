@@ -261,10 +261,7 @@ impl Matcher<'_> {
         mask: u64,
         buf: &mut Scratch,
     ) {
-        let mut bits = mask & !self.fuzzy_bits;
-        while bits != 0 {
-            let c = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        for c in criteria_of(mask & !self.fuzzy_bits) {
             if codes[c] == PENDING {
                 let criterion = &self.criteria[c];
                 let cell = self.local_value(local, row, c);
@@ -328,10 +325,7 @@ impl Matcher<'_> {
     /// not built.
     fn matches(&self, codes: &[u32], mask: u64, mut visit: impl FnMut(u32) -> bool) -> Option<()> {
         let mut smallest: Option<(usize, &[u32])> = None;
-        let mut bits = mask;
-        while bits != 0 {
-            let c = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        for c in criteria_of(mask) {
             let code = codes[c];
             if code == ABSENT {
                 return Some(());
@@ -362,10 +356,7 @@ impl Matcher<'_> {
             return Some(());
         }
         'members: for &pos in group {
-            let mut bits = others;
-            while bits != 0 {
-                let c = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
+            for c in criteria_of(others) {
                 if self.dictionaries[self.criteria[c].dictionary].codes[pos as usize] != codes[c] {
                     continue 'members;
                 }
@@ -434,10 +425,7 @@ impl Matcher<'_> {
     ) -> Option<f64> {
         let integration_row = self.candidates[pos as usize] as usize;
         let (mut total, mut n) = (0.0, 0usize);
-        let mut bits = fuzzy_mask;
-        while bits != 0 {
-            let c = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        for c in criteria_of(fuzzy_mask) {
             let f = self.criteria[c].fuzzy.as_ref().expect("fuzzy bit");
             let theirs = self.fuzzy_values[f.values].get(integration_row);
             let ours = self.local_value(local, row, c);
@@ -469,10 +457,7 @@ impl Matcher<'_> {
         scratch.scored.clear();
         let scored = &mut scratch.scored;
         let mut profiles = Vec::with_capacity(fuzzy_mask.count_ones() as usize);
-        let mut bits = fuzzy_mask;
-        while bits != 0 {
-            let c = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        for c in criteria_of(fuzzy_mask) {
             profiles.push(CharProfile::new(self.local_value(local, row, c)));
         }
         if exact_mask != 0 {
@@ -487,10 +472,7 @@ impl Matcher<'_> {
         }
         // Only fuzzy criteria: the smallest block among theirs.
         let mut best: Option<(usize, usize)> = None;
-        let mut bits = fuzzy_mask;
-        while bits != 0 {
-            let c = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        for c in criteria_of(fuzzy_mask) {
             let f = self.criteria[c].fuzzy.as_ref().expect("fuzzy bit");
             let len = f
                 .blocks
@@ -522,10 +504,7 @@ impl Matcher<'_> {
     /// The tie margin of a level: the widest of its fuzzy criteria's.
     fn tie_margin(&self, mask: u64) -> f64 {
         let mut margin: f64 = 0.0;
-        let mut bits = mask & self.fuzzy_bits;
-        while bits != 0 {
-            let c = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        for c in criteria_of(mask & self.fuzzy_bits) {
             if let Some(f) = &self.criteria[c].fuzzy {
                 margin = margin.max(f.settings.tie_margin);
             }
@@ -1218,10 +1197,7 @@ impl<'a> CouplingRun<'a> {
         };
         let row = record.local_row;
         let mut values = Vec::new();
-        let mut bits = mask;
-        while bits != 0 {
-            let c = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        for c in criteria_of(mask) {
             let theirs = match (&m.criteria[c].fuzzy, pos) {
                 (Some(f), Some(pos)) => {
                     let value = m.fuzzy_values[f.values].get(m.candidates[pos as usize] as usize);
@@ -1319,6 +1295,19 @@ impl<'a> CouplingRun<'a> {
         self.log.outcomes = counts;
         self.book(false);
     }
+}
+
+/// The criteria of a mask (bit `c` = criterion `c`), ascending.
+#[inline]
+fn criteria_of(mask: u64) -> impl Iterator<Item = usize> {
+    let mut bits = mask;
+    std::iter::from_fn(move || {
+        (bits != 0).then(|| {
+            let c = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            c
+        })
+    })
 }
 
 /// A level result in 4 bytes: a match count of 2 or more is itself; the other results are
