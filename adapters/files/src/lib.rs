@@ -9,10 +9,12 @@
 //! - [`FilesError`] is the one error type; its `Display` text is the message users see.
 //!
 //! Why these libraries:
-//! - `csv` (BurntSushi): a fast, streaming, RFC 4180 parser/writer that handles quoted
-//!   delimiters, doubled quotes, embedded newlines and CRLF, reports the line each record starts
-//!   on, and reads into a reused `ByteRecord` so unrequested columns cost no allocation or
-//!   UTF-8 validation.
+//! - `csv` (BurntSushi): the RFC 4180 writer behind the outputs. Reading uses the same record
+//!   grammar (csv_core's: quoted delimiters, doubled quotes, embedded newlines, CR/LF/CRLF,
+//!   blank lines skipped), run by this crate's own tokenizer (`read/tokenize.rs`): it classifies
+//!   64 bytes at a time with SIMD, validates UTF-8 once per block, counts lines exactly, and
+//!   hands over only the requested values, so reading two 1M-row exports costs less than the
+//!   `csv` crate's bare parse of them. Tested against the `csv` crate record for record.
 //! - `encoding_rs`: the WHATWG decoders Firefox uses; windows-1252 is what Excel writes for
 //!   "CSV" on Western Windows. Decoding is streamed in front of the parser.
 //! - `calamine`: pure-Rust XLSX reader (no Excel/LibreOffice needed) that exposes cell types, so

@@ -2,22 +2,20 @@
 //! progress reports), the other turns a legacy single-byte encoding into UTF-8 on the fly so the
 //! parser and the rest of the crate only ever see UTF-8.
 
-use std::cell::Cell;
 use std::io::{self, Read};
-use std::rc::Rc;
 
 use encoding_rs::{Decoder, Encoding};
 
-/// Counts the bytes read from `inner` into a shared cell.
+/// Counts the bytes read from `inner`.
 pub(crate) struct Counting<R> {
     pub(crate) inner: R,
-    pub(crate) count: Rc<Cell<u64>>,
+    pub(crate) count: u64,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
+        self.count += n as u64;
         Ok(n)
     }
 }
@@ -45,6 +43,11 @@ impl<R: Read> DecodeToUtf8<R> {
             out_pos: 0,
             finished: false,
         }
+    }
+
+    /// The undecoded input.
+    pub(crate) fn get_ref(&self) -> &R {
+        &self.inner
     }
 
     /// Decodes the next input chunk into `output`. Returns false at the end of the stream.

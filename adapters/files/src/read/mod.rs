@@ -8,6 +8,8 @@
 
 mod csv_file;
 mod decode;
+mod tokenize;
+mod utf8;
 mod xlsx;
 
 use std::collections::HashMap;
