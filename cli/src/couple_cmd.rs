@@ -789,9 +789,9 @@ fn write_rows(
                 let mut c = couplings_encoder.clone();
                 let mut row = ResultRow::default();
                 let mut details = Default::default();
-                let mut priority = String::new();
                 let mut kept = Vec::new();
                 let mut kept_of = [0usize; 4];
+                renderer.warm_ids(start..end, &mut Vec::new());
                 for i in start..end {
                     let record = &renderer.run().outcomes()[i];
                     let fields = renderer.render(i, &mut row);
@@ -808,7 +808,7 @@ fn write_rows(
                         }
                     }
                     r.encode(all)?;
-                    if let Some(fields) = renderer.coupling(record, &mut priority) {
+                    if let Some(fields) = Renderer::coupling(record, &fields) {
                         c.encode(fields)?;
                     }
                 }
