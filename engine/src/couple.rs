@@ -16,6 +16,12 @@
 //! 4. **resolves** sequentially, in processing order: the first level that finds exactly one
 //!    candidate not yet taken couples it. Only this step depends on earlier records; it is
 //!    O(records × levels), and the result is the sequential algorithm's for any thread count.
+//!
+//! Criteria beyond BC (opt-in) fit into the same steps: a normalized or option-mapped criterion
+//! is compared on values derived once before encoding (`derive.rs`); a fuzzy criterion
+//! ([`crate::fuzzy`]) has no dictionary — at a level it scores the candidates the level's exact
+//! criteria found (or, without any, the record's block), keeps those reaching its threshold and
+//! makes the level find the best one, or several when the runner-up is within the tie margin.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};

@@ -39,7 +39,7 @@ pub const COUPLINGS_ID_COLUMNS: [bool; 3] = [true, true, false];
 /// At most this many candidate ids are listed for `multiple_matches`.
 pub const MAX_CANDIDATES: usize = 10;
 
-/// Reusable buffers for one `results.csv` row; render with [`ResultRow::render`].
+/// Reusable buffers for one `results.csv` row; render with [`Renderer::render`].
 #[derive(Debug, Default, Clone)]
 pub struct ResultRow {
     fields: [String; 10],
