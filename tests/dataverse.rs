@@ -847,7 +847,12 @@ fn add_type_captions(world: &World, extra: Option<&str>) -> Vec<String> {
     let dir = world.path();
     let types: std::collections::HashMap<String, usize> = common_rows(&dir.join("accounts.csv"))
         .into_iter()
-        .map(|r| (r["accountid"].clone(), r["customertypecode"].parse().unwrap()))
+        .map(|r| {
+            (
+                r["accountid"].clone(),
+                r["customertypecode"].parse().unwrap(),
+            )
+        })
         .collect();
     let truth: std::collections::HashMap<String, String> = common_rows(&dir.join("truth.csv"))
         .into_iter()
@@ -863,7 +868,11 @@ fn add_type_captions(world: &World, extra: Option<&str>) -> Vec<String> {
     for (n, row) in reader.records().enumerate() {
         let mut row = row.unwrap();
         let id = row[key].to_string();
-        let code = truth.get(&id).and_then(|a| types.get(a)).copied().unwrap_or(3);
+        let code = truth
+            .get(&id)
+            .and_then(|a| types.get(a))
+            .copied()
+            .unwrap_or(3);
         let caption = if n % 7 == 3 && code != 1 {
             changed.push(id);
             "Competitor"
@@ -892,7 +901,13 @@ fn common_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut r = csv::Reader::from_path(path).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     r.records()
-        .map(|rec| header.iter().cloned().zip(rec.unwrap().iter().map(String::from)).collect())
+        .map(|rec| {
+            header
+                .iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(String::from))
+                .collect()
+        })
         .collect()
 }
 
@@ -911,7 +926,10 @@ fn option_fields_take_their_map_from_dataverse_metadata() {
         .map(|(i, l)| format!("\"{l}\" = {}", i + 1))
         .collect();
     for (name, options) in [
-        ("csv.toml", format!("options = {{ {} }}", configured.join(", "))),
+        (
+            "csv.toml",
+            format!("options = {{ {} }}", configured.join(", ")),
+        ),
         ("dv.toml", String::new()),
     ] {
         let path = world.path().join(name);
@@ -934,11 +952,19 @@ fn option_fields_take_their_map_from_dataverse_metadata() {
     assert!(changed.len() > 100);
     for r in &results {
         if changed.contains(&r["local_id"]) {
-            assert_ne!(truth.get(&r["local_id"]), Some(&r["integration_id"]), "{r:?}");
+            assert_ne!(
+                truth.get(&r["local_id"]),
+                Some(&r["integration_id"]),
+                "{r:?}"
+            );
         }
     }
     // Matched values show the caption's choice value.
-    assert!(results[0]["matched_values"].contains("Type: "), "{:?}", results[0]);
+    assert!(
+        results[0]["matched_values"].contains("Type: "),
+        "{:?}",
+        results[0]
+    );
 
     // A caption Dataverse has no label for stops the job, naming file, line, column and labels.
     add_type_captions(&world, Some("Wholesaler"));

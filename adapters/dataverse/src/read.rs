@@ -63,10 +63,9 @@ impl LookupPlan {
     /// beyond BC (normalized, fuzzy): those mappings are read in bulk.
     pub fn for_spec(spec: &CouplingSpec, local: &Table) -> Option<LookupPlan> {
         if spec.criteria.is_empty()
-            || spec
-                .criteria
-                .iter()
-                .any(|c| !matches!(c.field_type, FieldType::Text | FieldType::Code) || c.is_beyond_bc())
+            || spec.criteria.iter().any(|c| {
+                !matches!(c.field_type, FieldType::Text | FieldType::Code) || c.is_beyond_bc()
+            })
         {
             // Normalized and fuzzy comparisons cannot be pushed down to a server query.
             return None;
