@@ -112,6 +112,8 @@ impl MatchCriterion {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OptionMap {
     entries: Vec<(String, i64)>,
+    /// Each entry's caption, trimmed and lower-cased (the lookup key).
+    keys: Vec<String>,
 }
 
 impl OptionMap {
@@ -128,23 +130,26 @@ impl OptionMap {
     /// Adds or replaces a caption.
     pub fn insert(&mut self, caption: String, value: i64) {
         let key = caption.trim().to_lowercase();
-        match self
-            .entries
-            .iter_mut()
-            .find(|(c, _)| c.trim().to_lowercase() == key)
-        {
-            Some(entry) => *entry = (caption, value),
-            None => self.entries.push((caption, value)),
+        match self.keys.iter().position(|k| *k == key) {
+            Some(i) => self.entries[i] = (caption, value),
+            None => {
+                self.entries.push((caption, value));
+                self.keys.push(key);
+            }
         }
     }
 
     /// The value of a caption.
     pub fn value(&self, caption: &str) -> Option<i64> {
-        let key = caption.trim().to_lowercase();
-        self.entries
-            .iter()
-            .find(|(c, _)| c.trim().to_lowercase() == key)
-            .map(|&(_, v)| v)
+        let caption = caption.trim();
+        let position = match self.keys.iter().position(|k| k == caption) {
+            Some(i) => Some(i),
+            None => {
+                let key = caption.to_lowercase();
+                self.keys.iter().position(|k| *k == key)
+            }
+        };
+        position.map(|i| self.entries[i].1)
     }
 
     /// Whether some caption maps to `value`.
