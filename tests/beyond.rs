@@ -60,6 +60,12 @@ fn normalized_and_fuzzy_criteria_report_scores_and_compared_values() {
         dir.path(),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .contains("record(s) coupled at a level with fuzzy criteria; scores: lowest"),
+        "{}",
+        text(&out.stdout)
+    );
     let results = read_csv(&dir.path().join("out/CUSTOMER/results.csv"));
     let header = std::fs::read_to_string(dir.path().join("out/CUSTOMER/results.csv")).unwrap();
     assert!(header

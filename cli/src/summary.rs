@@ -37,6 +37,18 @@ pub fn print(job: &Value) {
             println!("    p{p}: {}", parts.join(", "));
         }
     }
+    let scores = &job["match_scores"];
+    if let Some(coupled) = scores["coupled"].as_u64() {
+        let score =
+            |v: &serde_json::Value| v.as_f64().map_or("–".to_string(), |x| format!("{x:.4}"));
+        println!();
+        println!(
+            "  fuzzy: {} record(s) coupled at a level with fuzzy criteria; scores: lowest {}, mean {} (distribution in job.json match_scores)",
+            coupled,
+            score(&scores["min_coupled"]),
+            score(&scores["mean_coupled"])
+        );
+    }
     println!();
     let c = &job["counters"];
     println!(
