@@ -7,6 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::read_csv;
+
 use coupler_dataverse::odata::guid_order_key;
 use coupler_generate::{generate, GenerateOptions};
 use dataverse_emulator::{EmulatorConfig, Fault, FaultWhen, RunningEmulator, ThrottleKind};
@@ -845,7 +848,7 @@ const RELATIONSHIP_TYPES: [&str; 12] = [
 /// Returns the ids of those customers.
 fn add_type_captions(world: &World, extra: Option<&str>) -> Vec<String> {
     let dir = world.path();
-    let types: std::collections::HashMap<String, usize> = common_rows(&dir.join("accounts.csv"))
+    let types: std::collections::HashMap<String, usize> = read_csv(&dir.join("accounts.csv"))
         .into_iter()
         .map(|r| {
             (
@@ -854,7 +857,7 @@ fn add_type_captions(world: &World, extra: Option<&str>) -> Vec<String> {
             )
         })
         .collect();
-    let truth: std::collections::HashMap<String, String> = common_rows(&dir.join("truth.csv"))
+    let truth: std::collections::HashMap<String, String> = read_csv(&dir.join("truth.csv"))
         .into_iter()
         .map(|r| (r["local_id"].clone(), r["integration_id"].clone()))
         .collect();
@@ -897,20 +900,6 @@ fn add_type_captions(world: &World, extra: Option<&str>) -> Vec<String> {
     changed
 }
 
-fn common_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    r.records()
-        .map(|rec| {
-            header
-                .iter()
-                .cloned()
-                .zip(rec.unwrap().iter().map(String::from))
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn option_fields_take_their_map_from_dataverse_metadata() {
     let world = World::new(1500);
@@ -940,11 +929,11 @@ fn option_fields_take_their_map_from_dataverse_metadata() {
     }
     // The map read from metadata gives what the configured map gives, record for record.
     world.assert_same_as_csv();
-    let results = common_rows(&world.path().join("out-dv/CUSTOMER/results.csv"));
+    let results = read_csv(&world.path().join("out-dv/CUSTOMER/results.csv"));
     let coupled = results.iter().filter(|r| r["outcome"] == "coupled").count();
     assert!(coupled > 1000, "{coupled}");
     let truth: std::collections::HashMap<String, String> =
-        common_rows(&world.path().join("truth.csv"))
+        read_csv(&world.path().join("truth.csv"))
             .into_iter()
             .map(|r| (r["local_id"].clone(), r["integration_id"].clone()))
             .collect();

@@ -1372,7 +1372,8 @@ fn column(table: &Table, name: &str) -> Result<usize, EngineError> {
         })
 }
 
-fn position_or_push<T: PartialEq>(items: &mut Vec<T>, item: T) -> usize {
+/// The index of `item` in `items`, appended first when missing.
+pub(crate) fn position_or_push<T: PartialEq>(items: &mut Vec<T>, item: T) -> usize {
     match items.iter().position(|x| *x == item) {
         Some(i) => i,
         None => {

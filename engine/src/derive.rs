@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use crate::couple::EngineError;
+use crate::couple::{position_or_push, EngineError};
 use crate::mapping::{CouplingSpec, MatchCriterion};
 use crate::normalize::normalize;
 use crate::table::{Column, Table};
@@ -97,9 +97,9 @@ pub(crate) fn derive(
                     next
                 });
             if side_no == 0 {
-                derivation.local_of[i] = Some(index_of(&mut local_tasks, k));
+                derivation.local_of[i] = Some(position_or_push(&mut local_tasks, k));
             } else {
-                derivation.integration_of[i] = Some(index_of(&mut integration_tasks, k));
+                derivation.integration_of[i] = Some(position_or_push(&mut integration_tasks, k));
             }
         }
     }
@@ -146,16 +146,6 @@ pub(crate) fn derive(
             .push(columns_by_task[k].take().expect("derived once"));
     }
     Ok(derivation)
-}
-
-fn index_of(list: &mut Vec<usize>, task: usize) -> usize {
-    match list.iter().position(|&t| t == task) {
-        Some(i) => i,
-        None => {
-            list.push(task);
-            list.len() - 1
-        }
-    }
 }
 
 type Rewrite = fn(&str, &Task<'_>, &mut String) -> Result<(), Problem>;
