@@ -403,3 +403,56 @@ fn criteria_compare_report_renders_in_chromium() {
     assert!(dom.contains(">300<"), "the coupled count is shown");
     assert!(dom.contains("name &lt;only&gt;"));
 }
+
+#[test]
+fn fuzzy_report_shows_scores_and_compared_values_and_renders_in_chromium() {
+    let dir = demo();
+    let d = dir.path();
+    let name = "integration = \"name\"\ntype = \"text\"\nmatch = true\npriority = 1\n";
+    let config = std::fs::read_to_string(d.join("coupling.toml")).unwrap();
+    assert!(config.contains(name), "demo config changed");
+    let fuzzy = config.replace(
+        name,
+        &format!("{name}normalize = [\"legal_form\", \"strip_accents\"]\ncompare = \"jaro_winkler\"\nthreshold = 0.85\n"),
+    );
+    std::fs::write(d.join("fuzzy.toml"), fuzzy).unwrap();
+    let out = coupler(
+        &[
+            "couple",
+            "--config",
+            "fuzzy.toml",
+            "--out",
+            "out",
+            "--report",
+            "r.html",
+        ],
+        d,
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let page = d.join("r.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_self_contained(&html);
+    let job: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("out/CUSTOMER/job.json")).unwrap())
+            .unwrap();
+    // The score table: one row per bucket of job.json, with its coupled count.
+    let at = html.find("Fuzzy match scores").expect("score section");
+    let section = &html[at..at + html[at..].find("</section>").unwrap()];
+    let buckets = job["match_scores"]["buckets"].as_array().unwrap();
+    assert_eq!(
+        section.matches("<tr><th scope=\"row\">").count(),
+        buckets.len()
+    );
+    let identical = buckets.last().unwrap()["coupled"].as_u64().unwrap();
+    let row_at = section.find("1 (identical)</th>").unwrap();
+    let row = &section[row_at..row_at + section[row_at..].find("</tr>").unwrap()];
+    assert!(row.contains(&format!(">{}<", num(identical))), "{row}");
+    // Samples carry the compared values (escaped like everything else).
+    assert!(samples_of(&html, "no_match").contains(">compared values</th>"));
+    assert!(samples_of(&html, "no_match").contains(HOSTILE_ID_ESCAPED));
+
+    let Some(browser) = chromium() else { return };
+    let dom = render(&browser, &page);
+    assert_rendered_cleanly(&dom);
+    assert!(dom.contains("Fuzzy match scores"));
+}
