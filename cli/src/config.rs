@@ -201,19 +201,27 @@ pub struct FieldConfig {
     pub options: Option<BTreeMap<String, i64>>,
 }
 
-impl FieldConfig {
-    pub fn match_settings(&self) -> MatchSettings<'_> {
-        MatchSettings {
-            normalize: &self.normalize,
-            compare: self.compare.as_deref(),
-            threshold: self.threshold,
-            tie_margin: self.tie_margin,
-            blocking: self.blocking.as_deref(),
-            blocking_size: self.blocking_size,
-            options: self.options.as_ref(),
+/// `[[mappings.fields]]` and `[[variants.fields]]` declare the same keys beyond BC (serde's
+/// `flatten` cannot be combined with `deny_unknown_fields`); one accessor reads them.
+macro_rules! impl_match_settings {
+    ($($table:ty),*) => {$(
+        impl $table {
+            pub fn match_settings(&self) -> MatchSettings<'_> {
+                MatchSettings {
+                    normalize: &self.normalize,
+                    compare: self.compare.as_deref(),
+                    threshold: self.threshold,
+                    tie_margin: self.tie_margin,
+                    blocking: self.blocking.as_deref(),
+                    blocking_size: self.blocking_size,
+                    options: self.options.as_ref(),
+                }
+            }
         }
-    }
+    )*};
 }
+
+impl_match_settings!(FieldConfig, VariantFieldConfig);
 
 fn default_type() -> String {
     "text".into()
@@ -839,20 +847,6 @@ pub struct VariantFieldConfig {
     pub blocking_size: Option<usize>,
     /// `type = "option"`: BC option caption → Dataverse choice value.
     pub options: Option<BTreeMap<String, i64>>,
-}
-
-impl VariantFieldConfig {
-    pub fn match_settings(&self) -> MatchSettings<'_> {
-        MatchSettings {
-            normalize: &self.normalize,
-            compare: self.compare.as_deref(),
-            threshold: self.threshold,
-            tie_margin: self.tie_margin,
-            blocking: self.blocking.as_deref(),
-            blocking_size: self.blocking_size,
-            options: self.options.as_ref(),
-        }
-    }
 }
 
 fn default_true() -> bool {

@@ -115,7 +115,12 @@ pub struct ScoreBucket {
 /// Bucket bounds of [`MatchScores`]: coarse below 0.9, where few matches should be.
 const SCORE_BOUNDS: [f64; 10] = [0.0, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.98, 1.0, 1.0 + 1e-9];
 
-fn match_scores(run: &coupler_engine::CouplingRun<'_>) -> Option<MatchScores> {
+/// The distribution of the scores `write_rows` rendered (`(coupled, score)` per scored record),
+/// for mappings with fuzzy criteria.
+fn match_scores(
+    run: &coupler_engine::CouplingRun<'_>,
+    scored: &[(bool, f64)],
+) -> Option<MatchScores> {
     let fuzzy = run
         .spec()
         .criteria
@@ -124,14 +129,6 @@ fn match_scores(run: &coupler_engine::CouplingRun<'_>) -> Option<MatchScores> {
     if !fuzzy {
         return None;
     }
-    let scored: Vec<(bool, f64)> = (0..run.outcomes().len())
-        .into_par_iter()
-        .filter_map(|i| {
-            let score = run.match_detail(i)?.score?;
-            let coupled = matches!(run.outcomes()[i].outcome, Outcome::Coupled { .. });
-            Some((coupled, score))
-        })
-        .collect();
     let mut buckets: Vec<ScoreBucket> = SCORE_BOUNDS
         .windows(2)
         .map(|w| ScoreBucket {
@@ -142,7 +139,7 @@ fn match_scores(run: &coupler_engine::CouplingRun<'_>) -> Option<MatchScores> {
         })
         .collect();
     let (mut coupled, mut sum, mut min) = (0u64, 0.0, f64::INFINITY);
-    for &(is_coupled, score) in &scored {
+    for &(is_coupled, score) in scored {
         let b = SCORE_BOUNDS[1..]
             .iter()
             .position(|&to| score < to)
@@ -581,7 +578,7 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     )?;
     let mut couplings =
         SafeCsvWriter::new(&couplings_path, &COUPLINGS_HEADER, &COUPLINGS_ID_COLUMNS)?;
-    write_rows(&renderer, &mut results, &mut couplings, samples)?;
+    let scored = write_rows(&renderer, &mut results, &mut couplings, samples)?;
     let collation_diff = if compare_collation {
         Some(compare_collations(
             &renderer,
@@ -724,7 +721,7 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
         sync: sync_report,
         create_new: create_report,
         collation_diff,
-        match_scores: match_scores(&run),
+        match_scores: match_scores(&run, &scored),
     };
     job.timings_ms.write = ms(t2.elapsed());
     if let Some(mb) = peak_memory_mb() {
@@ -743,7 +740,9 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
 
 /// The encoded `results.csv` and `couplings.csv` rows of one block and its sample rows, or the
 /// encoder's error.
-type EncodedBlock = std::result::Result<(Vec<u8>, Vec<u8>, Vec<Vec<String>>), String>;
+/// One block's encoded results and couplings rows, its sample rows, and its scores.
+type EncodedBlock =
+    std::result::Result<(Vec<u8>, Vec<u8>, Vec<Vec<String>>, Vec<(bool, f64)>), String>;
 
 // The sampling counters below are indexed by failure kind.
 const _: () = assert!(FAILURE_KINDS.len() == 4);
@@ -765,12 +764,15 @@ fn failure_kind(outcome: &Outcome) -> Option<usize> {
 /// With `samples`, the first [`SAMPLES_PER_KIND`] rows of each failure kind (in file order)
 /// are kept as they are rendered: each block keeps at most that many of each kind, and the
 /// blocks are merged in order.
+///
+/// Returns `(coupled, score)` of every record rendered with a fuzzy score.
 fn write_rows(
     renderer: &Renderer<'_, '_>,
     results: &mut SafeCsvWriter,
     couplings: &mut SafeCsvWriter,
     mut samples: Option<&mut Vec<Vec<String>>>,
-) -> Result<()> {
+) -> Result<Vec<(bool, f64)>> {
+    let mut scored = Vec::new();
     let sampling = samples.is_some();
     let mut taken = [0usize; 4];
     const BLOCK: usize = 16 * 1024;
@@ -790,14 +792,20 @@ fn write_rows(
                 let mut row = ResultRow::default();
                 let mut details = Default::default();
                 let mut kept = Vec::new();
+                let mut block_scores = Vec::new();
                 let mut kept_of = [0usize; 4];
                 renderer.warm_ids(start..end, &mut Vec::new());
                 for i in start..end {
                     let record = &renderer.run().outcomes()[i];
                     let fields = renderer.render(i, &mut row);
-                    let details = renderer
-                        .has_details()
-                        .then(|| renderer.render_details(i, &mut details));
+                    let details = renderer.has_details().then(|| {
+                        let (fields, score) = renderer.render_details(i, &mut details);
+                        if let Some(score) = score {
+                            let coupled = matches!(record.outcome, Outcome::Coupled { .. });
+                            block_scores.push((coupled, score));
+                        }
+                        fields
+                    });
                     let all = fields.iter().chain(details.iter().flatten());
                     if sampling {
                         if let Some(k) = failure_kind(&record.outcome) {
@@ -812,11 +820,12 @@ fn write_rows(
                         c.encode(fields)?;
                     }
                 }
-                Ok((r.take(), c.take(), kept))
+                Ok((r.take(), c.take(), kept, block_scores))
             })
             .collect();
         for block in encoded {
-            let (r, c, kept) = block.map_err(anyhow::Error::msg)?;
+            let (r, c, kept, block_scores) = block.map_err(anyhow::Error::msg)?;
+            scored.extend(block_scores);
             results.write_encoded(&r)?;
             couplings.write_encoded(&c)?;
             if let Some(samples) = samples.as_deref_mut() {
@@ -833,7 +842,7 @@ fn write_rows(
             }
         }
     }
-    Ok(())
+    Ok(scored)
 }
 
 /// `results.csv`'s header: BC's columns, plus the detail columns of criteria beyond BC.

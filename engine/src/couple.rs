@@ -177,6 +177,8 @@ struct Scratch {
     block: Vec<u32>,
     /// Candidates that passed a fuzzy level, with their scores.
     scored: Vec<(u32, f64)>,
+    /// The record's values of a fuzzy level, profiled (one per fuzzy criterion in force).
+    profiles: Vec<CharProfile>,
 }
 
 /// What one level found for one record.
@@ -462,7 +464,8 @@ impl Matcher<'_> {
         let exact_mask = mask & !self.fuzzy_bits;
         scratch.scored.clear();
         let scored = &mut scratch.scored;
-        let mut profiles = Vec::with_capacity(fuzzy_mask.count_ones() as usize);
+        let profiles = &mut scratch.profiles;
+        profiles.clear();
         for c in criteria_of(fuzzy_mask) {
             profiles.push(CharProfile::new(self.local_value(local, row, c)));
         }
@@ -1132,11 +1135,10 @@ impl<'a> CouplingRun<'a> {
         if mask & self.matcher.fuzzy_bits != 0 {
             // The candidates within the tie margin of the best, best first.
             let mut scored = self.ranked(i, mask);
-            let Some(((_, best), _)) = Matcher::best_of(&scored, self.matcher.tie_margin(mask))
-            else {
+            let margin = self.matcher.tie_margin(mask);
+            let Some(((_, best), _)) = Matcher::best_of(&scored, margin) else {
                 return Vec::new();
             };
-            let margin = self.matcher.tie_margin(mask);
             scored.retain(|s| s.1 >= best - margin);
             scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             return scored.iter().take(limit).map(|&(pos, _)| id(pos)).collect();

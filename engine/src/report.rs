@@ -78,12 +78,18 @@ impl<'r, 'a> Renderer<'r, 'a> {
 
     /// The [`RESULTS_DETAIL_HEADER`] fields of the record at position `i`: the score with four
     /// decimals (fuzzy levels), and `field: value` per criterion in force at the deciding level,
-    /// `field: ours ≈ theirs (score)` for a fuzzy criterion, joined by `; `.
-    pub fn render_details<'b>(&self, i: usize, buf: &'b mut (String, String)) -> [&'b str; 2] {
+    /// `field: ours ≈ theirs (score)` for a fuzzy criterion, joined by `; `; and the score itself
+    /// (for statistics, without computing it again).
+    pub fn render_details<'b>(
+        &self,
+        i: usize,
+        buf: &'b mut (String, String),
+    ) -> ([&'b str; 2], Option<f64>) {
         let (score, values) = buf;
         score.clear();
         values.clear();
-        if let Some(detail) = self.run.match_detail(i) {
+        let detail = self.run.match_detail(i);
+        if let Some(detail) = &detail {
             if let Some(s) = detail.score {
                 let _ = write!(score, "{s:.4}");
             }
@@ -100,7 +106,10 @@ impl<'r, 'a> Renderer<'r, 'a> {
                 }
             }
         }
-        [score.as_str(), values.as_str()]
+        (
+            [score.as_str(), values.as_str()],
+            detail.and_then(|d| d.score),
+        )
     }
 
     /// The run being rendered.
