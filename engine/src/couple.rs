@@ -34,7 +34,7 @@ use thiserror::Error;
 
 use crate::derive::{derive, Derivation};
 use crate::fuzzy::{Blocks, CharProfile, Comparator, Fuzzy};
-use crate::index::{same_text, Dictionary, Groups, TupleIndex};
+use crate::index::{same_text, Dictionary, Found, Groups, TupleIndex};
 use crate::mapping::{CouplingSpec, ExistingCouplings, PriorityMode, TableFilter};
 use crate::outcome::{
     no_criteria_message, unmatched_message, Holder, JobLog, LevelResult, LevelTrace, Outcome,
@@ -233,6 +233,22 @@ impl Matcher<'_> {
         }
     }
 
+    /// The key criterion `c` looks up for local row `row` (`None`: blank or unreadable; values
+    /// are validated when the codes are prepared).
+    fn local_key<'x>(
+        &'x self,
+        local: &'x Table,
+        row: u32,
+        c: usize,
+        buf: &'x mut String,
+    ) -> Option<&'x str> {
+        let criterion = &self.criteria[c];
+        let cell = self.local_value(local, row, c);
+        local_key_into(cell, criterion.field_type, criterion.fold, buf)
+            .ok()
+            .flatten()
+    }
+
     /// Calls `f(level, mask)` for each level: the criteria in force, or `None` when every
     /// criterion of the level was blank.
     fn for_each_level(&self, codes: &[u32], mut f: impl FnMut(usize, Option<u64>)) {
@@ -269,7 +285,12 @@ impl Matcher<'_> {
         mask: u64,
         buf: &mut Scratch,
     ) {
-        for c in criteria_of(mask & !self.fuzzy_bits) {
+        let exact = mask & !self.fuzzy_bits;
+        // A value no candidate has already empties the level: the other keys need no lookup.
+        if criteria_of(exact).any(|c| codes[c] == ABSENT) {
+            return;
+        }
+        for c in criteria_of(exact) {
             if codes[c] == PENDING {
                 let criterion = &self.criteria[c];
                 let cell = self.local_value(local, row, c);
@@ -282,6 +303,83 @@ impl Matcher<'_> {
                         .unwrap_or(ABSENT),
                     _ => ABSENT,
                 };
+            }
+        }
+    }
+
+    /// Looks up the first level's keys of every record at once, partition by partition
+    /// ([`Dictionary::lookup_batch`]): nearly every record needs them, and a batch keeps each
+    /// partition's table in cache instead of missing it key by key. Later levels' keys are looked
+    /// up one by one, for the few records that get there.
+    fn look_up_first_level(&self, local: &Table, rows: &[u32], codes: &mut [u32], parallel: bool) {
+        let ncrit = self.criteria.len();
+        let Some(level) = self.levels.first() else {
+            return;
+        };
+        for &c in level {
+            if self.fuzzy_bits & (1u64 << c) != 0 {
+                continue;
+            }
+            let criterion = &self.criteria[c];
+            let dictionary = &self.dictionaries[criterion.dictionary];
+            // One query per record still pending (every pending key is readable and not blank).
+            let query = |buf: &mut String, (i, (record_codes, &row)): (usize, (&[u32], &u32))| {
+                (record_codes[c] == PENDING).then(|| {
+                    let hash = self
+                        .local_key(local, row, c, buf)
+                        .map(|key| dictionary.hash(key));
+                    (i as u32, hash.unwrap_or_default())
+                })
+            };
+            let (records, hashes): (Vec<u32>, Vec<u64>) = if parallel {
+                codes
+                    .par_chunks(ncrit)
+                    .zip(rows)
+                    .enumerate()
+                    .with_min_len(4096)
+                    .map_init(String::new, query)
+                    .flatten_iter()
+                    .unzip()
+            } else {
+                let mut buf = String::new();
+                codes
+                    .chunks(ncrit)
+                    .zip(rows)
+                    .enumerate()
+                    .filter_map(|q| query(&mut buf, q))
+                    .unzip()
+            };
+            // By record: what the batch found (settled below, in record order).
+            let mut found: Vec<Found> = vec![(Dictionary::ABSENT, (0, 0)); rows.len()];
+            dictionary.lookup_batch(hashes, parallel, |q, answer| {
+                found[records[q] as usize] = answer;
+            });
+            drop(records);
+            let settle =
+                |buf: &mut Scratch,
+                 ((record_codes, &row), &answer): ((&mut [u32], &u32), &Found)| {
+                    if record_codes[c] != PENDING {
+                        return;
+                    }
+                    record_codes[c] = self
+                        .local_key(local, row, c, &mut buf.key)
+                        .and_then(|key| dictionary.settle(answer, key, &mut buf.fold))
+                        .unwrap_or(ABSENT);
+                };
+            if parallel {
+                codes
+                    .par_chunks_mut(ncrit)
+                    .zip(rows)
+                    .zip(&found)
+                    .with_min_len(4096)
+                    .for_each_init(Scratch::default, settle);
+            } else {
+                let mut buf = Scratch::default();
+                codes
+                    .chunks_mut(ncrit)
+                    .zip(rows)
+                    .zip(&found)
+                    .for_each(|item| settle(&mut buf, item));
             }
         }
     }
@@ -332,12 +430,13 @@ impl Matcher<'_> {
     /// until `visit` returns false. Returns `None` when the probe needs a tuple index that is
     /// not built.
     fn matches(&self, codes: &[u32], mask: u64, mut visit: impl FnMut(u32) -> bool) -> Option<()> {
+        // Checked first: the other codes of the level were then not looked up.
+        if criteria_of(mask).any(|c| codes[c] == ABSENT) {
+            return Some(());
+        }
         let mut smallest: Option<(usize, &[u32])> = None;
         for c in criteria_of(mask) {
             let code = codes[c];
-            if code == ABSENT {
-                return Some(());
-            }
             let group = self.code_groups[self.criteria[c].dictionary].group(code);
             if smallest.is_none_or(|(_, g)| group.len() < g.len()) {
                 smallest = Some((c, group));
@@ -876,6 +975,8 @@ pub fn couple<'a>(
                     .for_each(|item| probe_record(&mut buf, item));
             }
         };
+    matcher.look_up_first_level(local, &local_rows, &mut local_codes, options.parallel);
+    clock.lap("look up keys");
     probe_all(&matcher, &mut local_codes, &mut probes, false);
     clock.lap("probe");
     let deferred: Vec<u64> =
@@ -913,6 +1014,10 @@ pub fn couple<'a>(
     };
     run.log.integration_records = run.matcher.candidates.len() as u64;
     run.resolve(&local_rows, &mut probes, nlevels, &taken_before, &skipped);
+    // Every key is looked up by now: the lookup tables go before the outputs are written.
+    for dictionary in &mut run.matcher.dictionaries {
+        dictionary.release_tables();
+    }
     clock.lap("resolve");
     run.phases = clock.phases;
     Ok(run)
@@ -1464,29 +1569,17 @@ fn build_dictionaries<'t>(
     inputs: Vec<DictionaryInput<'t>>,
     options: RunOptions,
 ) -> Result<Vec<Dictionary<'t>>, EngineError> {
-    let build = |(values, fold, col): DictionaryInput<'t>| -> Result<Dictionary<'t>, EngineError> {
-        let distinct = estimate_distinct(&values, candidates, fold);
-        let mut dictionary = Dictionary::new(values, fold, distinct, candidates.len());
-        let (mut buf, mut scratch) = (String::new(), String::new());
-        for &row in candidates {
-            dictionary
-                .push_row(row, &mut buf, &mut scratch)
-                .map_err(|problem| invalid(integration, row as usize, col, problem))?;
-        }
-        Ok(dictionary)
-    };
-    let built: Vec<Result<Dictionary<'t>, EngineError>> = if options.parallel {
-        inputs.into_par_iter().map(build).collect()
-    } else {
-        inputs.into_iter().map(build).collect()
-    };
-    // Report the error of the earliest line, whatever the thread count.
+    // One after another, each on all cores: a large column and a small one balance no worse,
+    // and only one dictionary's build buffers are alive at a time.
     let mut first_error: Option<EngineError> = None;
-    let mut dictionaries = Vec::with_capacity(built.len());
-    for d in built {
-        match d {
+    let mut dictionaries = Vec::with_capacity(inputs.len());
+    for (values, fold, col) in inputs {
+        let distinct = estimate_distinct(&values, candidates, fold);
+        match Dictionary::build(values, fold, candidates, distinct, options.parallel) {
             Ok(d) => dictionaries.push(d),
-            Err(e) => {
+            Err((row, problem)) => {
+                // Report the error of the earliest line.
+                let e = invalid(integration, row as usize, col, problem);
                 let earlier = match (&first_error, &e) {
                     (None, _) => true,
                     (

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
+use rayon::prelude::*;
 
 use crate::table::Column;
 use crate::value::{integration_key_into, Fold, InvalidValue};
@@ -33,54 +34,399 @@ pub(crate) fn same_text(a: &str, b: &str) -> bool {
         }
 }
 
-/// Codes of one integration column under one comparison rule.
+/// Codes of one integration column under one comparison rule, built and probed by hash
+/// partition.
 ///
-/// Keys are not copied: a table entry holds the span of the first candidate cell with the key
-/// (in the column's own text) and the code, and the cell is folded again when a comparison
-/// needs it. One probe touches the table slot and that cell only.
+/// A million-key hash table is far larger than the caches, so building or probing it key by key
+/// costs several cache and TLB misses per key. Instead every candidate's key is hashed once (in
+/// parallel), the candidates are radix-partitioned by bits of the hash into partitions of a few
+/// thousand, and each partition gets its own small open-addressing table, built while it stays in
+/// the core's L2 cache. All partitions' tables share one allocation (freed in one piece, and
+/// sized per partition, not to a power of two). Codes are dense and contiguous per partition.
+/// [`Dictionary::lookup_batch`] probes many keys the same way, partition by partition;
+/// [`Dictionary::lookup`] probes one.
+///
+/// Keys are not copied: a table entry holds 32 bits of the key's hash, its code, and the span of
+/// its representative cell (the first candidate with the key), which is folded again when equal
+/// hashes must be confirmed by comparing the keys themselves.
 pub(crate) struct Dictionary<'t> {
     /// The integration column's cells, or values derived from them (normalized, option-mapped),
     /// which the dictionary then owns.
     column: Cow<'t, Column>,
     fold: Fold,
-    hasher: DefaultHashBuilder,
-    /// `(start, end, code)`: the representative cell's span, and the code.
-    table: HashTable<(u32, u32, u32)>,
+    hasher: KeyHasher,
+    /// A key's partition is `(hash >> 32) & partition_mask`; its slot within the partition's
+    /// table comes from the low 32 bits.
+    partition_mask: u64,
+    /// The partitions' tables, one after another; table `p` is `slots[starts[p]..starts[p + 1]]`.
+    slots: Vec<Entry>,
+    starts: Vec<usize>,
     distinct: u32,
     /// Code of each candidate, by candidate position.
     pub(crate) codes: Vec<u32>,
 }
 
+/// The hash function of a dictionary's keys (tests can make it collide on purpose).
+#[derive(Clone, Default)]
+pub(crate) struct KeyHasher {
+    state: DefaultHashBuilder,
+    /// Bits of the hash kept (the others cleared), to force collisions in tests.
+    #[cfg(test)]
+    keep: Option<u64>,
+}
+
+impl KeyHasher {
+    #[inline]
+    fn hash(&self, key: &str) -> u64 {
+        let hash = self.state.hash_one(key);
+        #[cfg(test)]
+        if let Some(keep) = self.keep {
+            return hash & keep;
+        }
+        hash
+    }
+}
+
+/// A slot of a partition's table: a distinct key, or empty.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// The low 32 bits of the key's hash (they choose the slot, and unequal keys almost always
+    /// differ in them).
+    check: u32,
+    /// The key's code ([`Entry::EMPTY`]: a free slot).
+    code: u32,
+    /// Where the representative cell lies in the column's text.
+    span: (u32, u32),
+}
+
+impl Entry {
+    const EMPTY: u32 = u32::MAX;
+    const FREE: Entry = Entry {
+        check: 0,
+        code: Entry::EMPTY,
+        span: (0, 0),
+    };
+}
+
+/// Slots for `keys` keys: at most 70 % full (linear probing stays short), never full.
+fn table_size(keys: usize) -> usize {
+    keys + keys * 3 / 7 + 1
+}
+
+/// The first slot of `check` in a table of `len` slots (a multiply-shift, no power of two).
+#[inline]
+fn home_slot(check: u32, len: usize) -> usize {
+    ((check as u64 * len as u64) >> 32) as usize
+}
+
+/// The entry of `table` with check `check` that `same` accepts (linear probing).
+#[inline]
+fn find_entry(table: &[Entry], check: u32, mut same: impl FnMut(&Entry) -> bool) -> Option<&Entry> {
+    let mut i = home_slot(check, table.len());
+    loop {
+        let entry = &table[i];
+        if entry.code == Entry::EMPTY {
+            return None;
+        }
+        if entry.check == check && same(entry) {
+            return Some(entry);
+        }
+        i += 1;
+        if i == table.len() {
+            i = 0;
+        }
+    }
+}
+
+/// Puts `entry` in the first free slot from its home (the table is never full).
+fn insert_entry(table: &mut [Entry], entry: Entry) {
+    let mut i = home_slot(entry.check, table.len());
+    while table[i].code != Entry::EMPTY {
+        i += 1;
+        if i == table.len() {
+            i = 0;
+        }
+    }
+    table[i] = entry;
+}
+
+/// Keys (candidates or queries) in partition order: their hashes and positions, plus where each
+/// partition starts.
+struct Partitioned {
+    starts: Vec<usize>,
+    hashes: Vec<u64>,
+    positions: Vec<u32>,
+}
+
+impl Partitioned {
+    /// A stable radix scatter of `hashes` (by position) into `mask + 1` partitions.
+    fn scatter(hashes: &[u64], mask: u64) -> Self {
+        let partition = |h: u64| ((h >> 32) & mask) as usize;
+        let mut starts = vec![0usize; mask as usize + 2];
+        for &h in hashes {
+            starts[partition(h) + 1] += 1;
+        }
+        for p in 1..starts.len() {
+            starts[p] += starts[p - 1];
+        }
+        let mut next = starts.clone();
+        let mut out_hashes = vec![0u64; hashes.len()];
+        let mut positions = vec![0u32; hashes.len()];
+        for (pos, &h) in hashes.iter().enumerate() {
+            let slot = &mut next[partition(h)];
+            out_hashes[*slot] = h;
+            positions[*slot] = pos as u32;
+            *slot += 1;
+        }
+        Partitioned {
+            starts,
+            hashes: out_hashes,
+            positions,
+        }
+    }
+
+    fn partitions(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    fn range(&self, p: usize) -> std::ops::Range<usize> {
+        self.starts[p]..self.starts[p + 1]
+    }
+}
+
+/// Partition mask for `n` keys: partitions of about 4096 keys (a table of ~90 KiB), at most 4096.
+fn partition_mask(n: usize) -> u64 {
+    let partitions = (n / 4096).next_power_of_two().clamp(1, 4096);
+    partitions as u64 - 1
+}
+
+/// Splits `items` into consecutive pieces of the given lengths.
+fn split_by<T>(mut items: &mut [T], lengths: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    let mut pieces = Vec::new();
+    for len in lengths {
+        let (piece, rest) = items.split_at_mut(len);
+        pieces.push(piece);
+        items = rest;
+    }
+    pieces
+}
+
+/// Runs `f` on every item, on all cores when `parallel`.
+fn for_each_item<T: Send>(parallel: bool, items: Vec<T>, f: impl Fn(T) + Sync + Send) {
+    if parallel {
+        items.into_par_iter().for_each(f);
+    } else {
+        items.into_iter().for_each(f);
+    }
+}
+
+/// The answer of [`Dictionary::lookup_batch`] for one key: a code with the key's hash, and the
+/// span of the cell that confirms it ([`Dictionary::confirms`]); code [`Dictionary::ABSENT`]
+/// when no candidate has the key.
+pub(crate) type Found = (u32, (u32, u32));
+
 impl<'t> Dictionary<'t> {
-    /// An empty dictionary over `column`, sized for about `distinct` keys and `candidates`
-    /// candidates.
-    pub(crate) fn new(
+    /// The code [`Dictionary::lookup_batch`] answers for a key no candidate has.
+    pub(crate) const ABSENT: u32 = Entry::EMPTY;
+
+    /// Encodes the cells of `column` at integration rows `candidates` (candidate position order);
+    /// `distinct` is about how many distinct keys they hold. Fails with the first candidate
+    /// (by position) whose cell has no key under the rule.
+    pub(crate) fn build(
         column: Cow<'t, Column>,
         fold: Fold,
+        candidates: &[u32],
         distinct: usize,
-        candidates: usize,
-    ) -> Self {
-        Dictionary {
+        parallel: bool,
+    ) -> Result<Self, (u32, InvalidValue)> {
+        Self::build_with(
             column,
             fold,
-            hasher: DefaultHashBuilder::default(),
-            table: HashTable::with_capacity(distinct),
-            distinct: 0,
-            codes: Vec::with_capacity(candidates),
+            candidates,
+            distinct,
+            parallel,
+            KeyHasher::default(),
+        )
+    }
+
+    fn build_with(
+        column: Cow<'t, Column>,
+        fold: Fold,
+        candidates: &[u32],
+        distinct: usize,
+        parallel: bool,
+        hasher: KeyHasher,
+    ) -> Result<Self, (u32, InvalidValue)> {
+        let hash_of = |buf: &mut String, row: u32| -> Result<u64, (u32, InvalidValue)> {
+            let key = integration_key_into(column.get(row as usize), fold, buf)
+                .map_err(|problem| (row, problem))?;
+            Ok(hasher.hash(key))
+        };
+        let sequential = || {
+            let mut buf = String::new();
+            candidates
+                .iter()
+                .map(|&row| hash_of(&mut buf, row))
+                .collect()
+        };
+        let hashes: Result<Vec<u64>, _> = if parallel {
+            candidates
+                .par_iter()
+                .with_min_len(4096)
+                .map_init(String::new, |buf, &row| hash_of(buf, row))
+                .collect::<Result<Vec<u64>, _>>()
+                // Any error will do in parallel; the sequential pass names the first one.
+                .or_else(|_| sequential())
+        } else {
+            sequential()
+        };
+        let hashes = hashes?;
+        let partition_mask = partition_mask(distinct);
+        let partitioned = Partitioned::scatter(&hashes, partition_mask);
+        drop(hashes);
+        let partitions = partitioned.partitions();
+
+        // Each partition on its own: its table (room for every candidate in it, so it never
+        // fills), and the partition-local code of each of its candidates.
+        let sizes: Vec<usize> = (0..partitions)
+            .map(|p| table_size(partitioned.range(p).len()))
+            .collect();
+        let mut slots = vec![Entry::FREE; sizes.iter().sum()];
+        let mut local_codes = vec![0u32; candidates.len()];
+        let mut distinct_in = vec![0u32; partitions];
+        let column_ref: &Column = &column;
+        let work: Vec<_> = split_by(&mut slots, sizes.iter().copied())
+            .into_iter()
+            .zip(split_by(
+                &mut local_codes,
+                (0..partitions).map(|p| partitioned.range(p).len()),
+            ))
+            .zip(distinct_in.iter_mut())
+            .enumerate()
+            .collect();
+        for_each_item(parallel, work, |(p, ((table, codes), distinct))| {
+            let range = partitioned.range(p);
+            let mut bufs = (String::new(), String::new());
+            let mut next = 0u32;
+            for (k, code_out) in range.zip(codes.iter_mut()) {
+                let check = partitioned.hashes[k] as u32;
+                let span = column_ref.span(candidates[partitioned.positions[k] as usize] as usize);
+                let found = find_entry(table, check, |e| {
+                    same_key(column_ref, fold, span, e.span, &mut bufs)
+                });
+                *code_out = match found {
+                    Some(e) => e.code,
+                    None => {
+                        insert_entry(
+                            table,
+                            Entry {
+                                check,
+                                code: next,
+                                span,
+                            },
+                        );
+                        next += 1;
+                        next - 1
+                    }
+                };
+            }
+            *distinct = next;
+        });
+
+        // Number the codes partition after partition.
+        let mut bases = Vec::with_capacity(partitions);
+        let mut total = 0u32;
+        for &d in &distinct_in {
+            bases.push(total);
+            total += d;
         }
+        let mut codes = vec![0u32; candidates.len()];
+        for (p, &base) in bases.iter().enumerate() {
+            let range = partitioned.range(p);
+            for (&pos, &code) in partitioned.positions[range.clone()]
+                .iter()
+                .zip(&local_codes[range])
+            {
+                codes[pos as usize] = base + code;
+            }
+        }
+        drop(local_codes);
+        // Tables sized for every candidate are mostly empty when keys repeat: refill them into
+        // tables sized for their distinct keys.
+        let mut starts = Vec::with_capacity(partitions + 1);
+        starts.push(0);
+        let compact = (total as usize) < candidates.len() / 2;
+        let sizes: Vec<usize> = if compact {
+            distinct_in
+                .iter()
+                .map(|&d| table_size(d as usize))
+                .collect()
+        } else {
+            sizes
+        };
+        for size in &sizes {
+            starts.push(starts.last().copied().unwrap_or(0) + size);
+        }
+        let mut old_start = 0;
+        let mut old_slots = Vec::new();
+        if compact {
+            old_slots = std::mem::replace(&mut slots, vec![Entry::FREE; starts[partitions]]);
+        }
+        for p in 0..partitions {
+            let table = &mut slots[starts[p]..starts[p + 1]];
+            if compact {
+                let old_size = table_size(partitioned.range(p).len());
+                for entry in &old_slots[old_start..old_start + old_size] {
+                    if entry.code != Entry::EMPTY {
+                        insert_entry(
+                            table,
+                            Entry {
+                                code: entry.code + bases[p],
+                                ..*entry
+                            },
+                        );
+                    }
+                }
+                old_start += old_size;
+            } else {
+                for entry in table.iter_mut().filter(|e| e.code != Entry::EMPTY) {
+                    entry.code += bases[p];
+                }
+            }
+        }
+        Ok(Dictionary {
+            column,
+            fold,
+            hasher,
+            partition_mask,
+            slots,
+            starts,
+            distinct: total,
+            codes,
+        })
+    }
+
+    /// The hash of a key, as [`Dictionary::lookup_batch`] takes it.
+    #[inline]
+    pub(crate) fn hash(&self, key: &str) -> u64 {
+        self.hasher.hash(key)
+    }
+
+    #[inline]
+    fn table(&self, partition: usize) -> &[Entry] {
+        &self.slots[self.starts[partition]..self.starts[partition + 1]]
+    }
+
+    #[inline]
+    fn partition(&self, hash: u64) -> usize {
+        ((hash >> 32) & self.partition_mask) as usize
     }
 
     /// Whether the representative cell at `span` has the key `key` (folding the cell into
     /// `scratch` when the rule changes it).
-    fn holds(
-        column: &Column,
-        fold: Fold,
-        span: (u32, u32),
-        key: &str,
-        scratch: &mut String,
-    ) -> bool {
-        let cell = column.text(span);
-        if fold == Fold::Lower && cell.is_ascii() {
+    pub(crate) fn confirms(&self, span: (u32, u32), key: &str, scratch: &mut String) -> bool {
+        let cell = self.column.text(span);
+        if self.fold == Fold::Lower && cell.is_ascii() {
             // An ASCII cell's lower-case mapping is byte for byte (`key` is already folded).
             return cell.len() == key.len()
                 && cell
@@ -88,70 +434,110 @@ impl<'t> Dictionary<'t> {
                     .zip(key.bytes())
                     .all(|(c, k)| c.to_ascii_lowercase() == k);
         }
-        match integration_key_into(cell, fold, scratch) {
+        match integration_key_into(cell, self.fold, scratch) {
             Ok(k) => same_text(k, key),
             Err(_) => false,
         }
     }
 
-    /// Appends the candidate at integration row `row` (its key is its cell under the
-    /// dictionary's rule, folded into `buf`); returns its code, or why the cell has no key.
-    pub(crate) fn push_row(
-        &mut self,
-        row: u32,
-        buf: &mut String,
-        scratch: &mut String,
-    ) -> Result<u32, InvalidValue> {
-        let Dictionary {
-            column,
-            fold,
-            hasher,
-            table,
-            distinct,
-            codes,
-        } = self;
-        let (column, fold): (&Column, Fold) = (column, *fold);
-        let key = integration_key_into(column.get(row as usize), fold, buf)?;
-        let hash = hasher.hash_one(key);
-        let found = table
-            .find(hash, |&(s, e, _)| {
-                Self::holds(column, fold, (s, e), key, scratch)
-            })
-            .map(|&(_, _, code)| code);
-        let code = match found {
-            Some(code) => code,
-            None => {
-                let code = *distinct;
-                *distinct += 1;
-                let (s, e) = column.span(row as usize);
-                let hasher = &*hasher;
-                table.insert_unique(hash, (s, e, code), |&(s, e, _)| {
-                    // Only when the table grows: fold the representative again.
-                    let cell = column.text((s, e));
-                    let mut buf = String::new();
-                    let key = integration_key_into(cell, fold, &mut buf).unwrap_or(cell);
-                    hasher.hash_one(key)
-                });
-                code
-            }
-        };
-        codes.push(code);
-        Ok(code)
-    }
-
     /// The code of a key, if some candidate has it.
     pub(crate) fn lookup(&self, key: &str, scratch: &mut String) -> Option<u32> {
-        let hash = self.hasher.hash_one(key);
-        self.table
-            .find(hash, |&(s, e, _)| {
-                Self::holds(&self.column, self.fold, (s, e), key, scratch)
-            })
-            .map(|&(_, _, code)| code)
+        let hash = self.hash(key);
+        find_entry(self.table(self.partition(hash)), hash as u32, |e| {
+            self.confirms(e.span, key, scratch)
+        })
+        .map(|e| e.code)
+    }
+
+    /// The codes of many keys given by their hashes ([`Dictionary::hash`]), probed partition by
+    /// partition. Calls `answer(i, found)` for every hash `hashes[i]`, in no particular order.
+    /// Equal hashes are not proof of equal keys: the caller confirms each key
+    /// ([`Dictionary::confirms`]) and falls back to [`Dictionary::lookup`] when it is not
+    /// confirmed.
+    pub(crate) fn lookup_batch(
+        &self,
+        hashes: Vec<u64>,
+        parallel: bool,
+        mut answer: impl FnMut(usize, Found),
+    ) {
+        let partitioned = Partitioned::scatter(&hashes, self.partition_mask);
+        drop(hashes);
+        let partitions = partitioned.partitions();
+        let mut found: Vec<Found> = vec![(0, (0, 0)); partitioned.positions.len()];
+        let work: Vec<_> = split_by(
+            &mut found,
+            (0..partitions).map(|p| partitioned.range(p).len()),
+        )
+        .into_iter()
+        .enumerate()
+        .collect();
+        for_each_item(parallel, work, |(p, out)| {
+            let table = self.table(p);
+            for (&h, slot) in partitioned.hashes[partitioned.range(p)].iter().zip(out) {
+                *slot = match find_entry(table, h as u32, |_| true) {
+                    Some(e) => (e.code, e.span),
+                    None => (Self::ABSENT, (0, 0)),
+                };
+            }
+        });
+        for (&pos, &f) in partitioned.positions.iter().zip(&found) {
+            answer(pos as usize, f);
+        }
+    }
+
+    /// The code of `key` from what [`Dictionary::lookup_batch`] found for its hash: confirmed
+    /// by comparing the keys, else looked up (the hash was another key's); `None` when no
+    /// candidate has the key.
+    pub(crate) fn settle(
+        &self,
+        (code, span): Found,
+        key: &str,
+        scratch: &mut String,
+    ) -> Option<u32> {
+        if code == Self::ABSENT {
+            None
+        } else if self.confirms(span, key, scratch) {
+            Some(code)
+        } else {
+            self.lookup(key, scratch)
+        }
+    }
+
+    /// Frees the lookup tables once no key will be looked up any more (codes stay).
+    pub(crate) fn release_tables(&mut self) {
+        self.slots = Vec::new();
+        self.starts = vec![0; self.partition_mask as usize + 2];
     }
 
     /// Number of distinct keys.
     pub(crate) fn len(&self) -> usize {
         self.distinct as usize
+    }
+}
+
+/// Whether the cells at spans `a` and `b` of `column` have the same key under `fold`.
+fn same_key(
+    column: &Column,
+    fold: Fold,
+    a: (u32, u32),
+    b: (u32, u32),
+    bufs: &mut (String, String),
+) -> bool {
+    let (x, y) = (column.text(a), column.text(b));
+    if same_text(x, y) {
+        return true;
+    }
+    match fold {
+        Fold::Exact => false,
+        // ASCII lower-cases byte for byte; other text may lower-case to ASCII (the Kelvin sign).
+        Fold::Lower if x.is_ascii() && y.is_ascii() => x.eq_ignore_ascii_case(y),
+        _ => match (
+            integration_key_into(x, fold, &mut bufs.0),
+            integration_key_into(y, fold, &mut bufs.1),
+        ) {
+            (Ok(kx), Ok(ky)) => same_text(kx, ky),
+            _ => false,
+        },
     }
 }
 
@@ -311,12 +697,8 @@ mod tests {
     }
 
     fn dictionary<'t>(col: &'t Column, fold: Fold) -> Dictionary<'t> {
-        let mut d = Dictionary::new(Cow::Borrowed(col), fold, 1, col.len());
-        let (mut buf, mut scratch) = (String::new(), String::new());
-        for row in 0..col.len() {
-            d.push_row(row as u32, &mut buf, &mut scratch).unwrap();
-        }
-        d
+        let rows: Vec<u32> = (0..col.len() as u32).collect();
+        Dictionary::build(Cow::Borrowed(col), fold, &rows, col.len(), false).unwrap()
     }
 
     #[test]
@@ -344,6 +726,102 @@ mod tests {
         let nums = column(&["1.50", "1.5", "2"]);
         let d = dictionary(&nums, Fold::Number);
         assert_eq!(d.codes, vec![0, 0, 1]);
+    }
+
+    /// Builds over `cells` with `hasher` and `partitions`-ish distinct estimate, then checks
+    /// the dictionary against folded keys: same key ⇔ same code, dense codes, and every key
+    /// (plus absent ones) found alike by `lookup` and by `lookup_batch` + `settle`.
+    fn check_against_keys(cells: &[String], fold: Fold, hasher: KeyHasher, distinct: usize) {
+        let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let col = column(&refs);
+        // Candidates: every other row, so positions and rows differ.
+        let rows: Vec<u32> = (0..col.len() as u32).step_by(2).collect();
+        for parallel in [false, true] {
+            let d = Dictionary::build_with(
+                Cow::Borrowed(&col),
+                fold,
+                &rows,
+                distinct,
+                parallel,
+                hasher.clone(),
+            )
+            .unwrap();
+            let mut buf = String::new();
+            let key = |cell: &str, buf: &mut String| -> String {
+                integration_key_into(cell, fold, buf).unwrap().to_string()
+            };
+            let mut code_of: std::collections::HashMap<String, u32> = Default::default();
+            for (pos, &row) in rows.iter().enumerate() {
+                let k = key(col.get(row as usize), &mut buf);
+                let code = *code_of.entry(k).or_insert(d.codes[pos]);
+                assert_eq!(code, d.codes[pos], "same key, same code");
+            }
+            let mut codes: Vec<u32> = code_of.values().copied().collect();
+            codes.sort_unstable();
+            assert_eq!(
+                codes,
+                (0..d.len() as u32).collect::<Vec<_>>(),
+                "dense, one per key"
+            );
+            // Queries: every row's key (odd rows may be absent) and keys nobody has.
+            let mut queries: Vec<String> =
+                (0..col.len()).map(|r| key(col.get(r), &mut buf)).collect();
+            queries.extend((0..50).map(|i| format!("nobody {i}")));
+            let hashes = queries.iter().map(|q| d.hash(q)).collect();
+            let mut batch = vec![None; queries.len()];
+            d.lookup_batch(hashes, parallel, |i, found| {
+                batch[i] = d.settle(found, &queries[i], &mut buf.clone());
+            });
+            for (q, got) in queries.iter().zip(batch) {
+                let expected = code_of.get(q).copied();
+                assert_eq!(d.lookup(q, &mut buf), expected, "lookup {q:?}");
+                assert_eq!(got, expected, "batch {q:?}");
+            }
+        }
+    }
+
+    fn mixed_cells(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| match i % 4 {
+                0 => format!("Key {}", i % 3000),
+                1 => format!("KEY {}", i % 3000),
+                2 => format!("Clé {}", i % 700),
+                _ => format!("\u{212A}ey {}", i % 3000),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dictionary_partitions_agree_with_folded_keys() {
+        let cells = mixed_cells(40_000);
+        // One partition, and many (the estimate sizes the partitioning).
+        for distinct in [10, 200_000] {
+            check_against_keys(&cells, Fold::Lower, KeyHasher::default(), distinct);
+            check_against_keys(&cells, Fold::Exact, KeyHasher::default(), distinct);
+        }
+    }
+
+    #[test]
+    fn dictionary_survives_colliding_hashes() {
+        // 16 partitions, 4 distinct checks: nearly every key shares its hash with others, so
+        // every answer of the batch must be settled by comparing keys.
+        let hasher = KeyHasher {
+            keep: Some((0xF << 32) | 0x3),
+            ..KeyHasher::default()
+        };
+        let cells = mixed_cells(6_000);
+        check_against_keys(&cells, Fold::Lower, hasher.clone(), 100_000);
+        check_against_keys(&cells, Fold::Exact, hasher, 10);
+    }
+
+    #[test]
+    fn dictionary_names_the_first_bad_cell() {
+        let col = column(&["1", "x", "2", "y"]);
+        let rows: Vec<u32> = (0..4).collect();
+        for parallel in [false, true] {
+            let err = Dictionary::build(Cow::Borrowed(&col), Fold::Number, &rows, 4, parallel);
+            assert_eq!(err.err().map(|e| e.0), Some(1));
+        }
     }
 
     #[test]
