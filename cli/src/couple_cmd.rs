@@ -738,9 +738,8 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     Ok(job)
 }
 
-/// The encoded `results.csv` and `couplings.csv` rows of one block and its sample rows, or the
+/// One block's encoded results and couplings rows, its sample rows, and its scores, or the
 /// encoder's error.
-/// One block's encoded results and couplings rows, its sample rows, and its scores.
 type EncodedBlock =
     std::result::Result<(Vec<u8>, Vec<u8>, Vec<Vec<String>>, Vec<(bool, f64)>), String>;
 
@@ -759,7 +758,8 @@ fn failure_kind(outcome: &Outcome) -> Option<usize> {
 }
 
 /// Renders `results.csv` and `couplings.csv` rows on all threads, a wave of blocks at a time,
-/// and appends the blocks in processing order (memory stays bounded by one wave).
+/// and appends the blocks in processing order (memory stays bounded by two waves): a writer
+/// thread writes one wave's bytes while the next wave is rendered.
 ///
 /// With `samples`, the first [`SAMPLES_PER_KIND`] rows of each failure kind (in file order)
 /// are kept as they are rendered: each block keeps at most that many of each kind, and the
@@ -779,70 +779,95 @@ fn write_rows(
     let n = renderer.run().outcomes().len();
     let wave = BLOCK * 2 * rayon::current_num_threads();
     let (results_encoder, couplings_encoder) = (results.row_encoder(), couplings.row_encoder());
-    for wave_start in (0..n).step_by(wave) {
-        let blocks: Vec<(usize, usize)> = (wave_start..n.min(wave_start + wave))
-            .step_by(BLOCK)
-            .map(|start| (start, n.min(start + BLOCK)))
-            .collect();
-        let encoded: Vec<EncodedBlock> = blocks
-            .par_iter()
-            .map(|&(start, end)| {
-                let mut r = results_encoder.clone();
-                let mut c = couplings_encoder.clone();
-                let mut row = ResultRow::default();
-                let mut details = Default::default();
-                let mut kept = Vec::new();
-                let mut block_scores = Vec::new();
-                let mut kept_of = [0usize; 4];
-                renderer.warm_ids(start..end, &mut Vec::new());
-                for i in start..end {
-                    let record = &renderer.run().outcomes()[i];
-                    let fields = renderer.render(i, &mut row);
-                    let details = renderer.has_details().then(|| {
-                        let (fields, score) = renderer.render_details(i, &mut details);
-                        if let Some(score) = score {
-                            let coupled = matches!(record.outcome, Outcome::Coupled { .. });
-                            block_scores.push((coupled, score));
+    std::thread::scope(|scope| -> Result<Vec<(bool, f64)>> {
+        // The writer holds one wave while the next is rendered.
+        let (to_writer, from_renderer) = std::sync::mpsc::sync_channel::<Vec<(Vec<u8>, Vec<u8>)>>(1);
+        let writer = scope.spawn(move || -> Result<()> {
+            for wave in from_renderer {
+                for (r, c) in wave {
+                    results.write_encoded(&r)?;
+                    couplings.write_encoded(&c)?;
+                }
+            }
+            Ok(())
+        });
+        let mut rendered = || -> Result<()> {
+            for wave_start in (0..n).step_by(wave) {
+                let blocks: Vec<(usize, usize)> = (wave_start..n.min(wave_start + wave))
+                    .step_by(BLOCK)
+                    .map(|start| (start, n.min(start + BLOCK)))
+                    .collect();
+                let encoded: Vec<EncodedBlock> = blocks
+                    .par_iter()
+                    .map(|&(start, end)| {
+                        let mut r = results_encoder.clone();
+                        let mut c = couplings_encoder.clone();
+                        let mut row = ResultRow::default();
+                        let mut details = Default::default();
+                        let mut kept = Vec::new();
+                        let mut block_scores = Vec::new();
+                        let mut kept_of = [0usize; 4];
+                        renderer.warm_ids(start..end, &mut Vec::new());
+                        for i in start..end {
+                            let record = &renderer.run().outcomes()[i];
+                            let fields = renderer.render(i, &mut row);
+                            let details = renderer.has_details().then(|| {
+                                let (fields, score) = renderer.render_details(i, &mut details);
+                                if let Some(score) = score {
+                                    let coupled = matches!(record.outcome, Outcome::Coupled { .. });
+                                    block_scores.push((coupled, score));
+                                }
+                                fields
+                            });
+                            let all = fields.iter().chain(details.iter().flatten());
+                            if sampling {
+                                if let Some(k) = failure_kind(&record.outcome) {
+                                    if kept_of[k] < SAMPLES_PER_KIND {
+                                        kept_of[k] += 1;
+                                        kept.push(all.clone().map(|f| f.to_string()).collect());
+                                    }
+                                }
+                            }
+                            r.encode(all)?;
+                            if let Some(fields) = Renderer::coupling(record, &fields) {
+                                c.encode(fields)?;
+                            }
                         }
-                        fields
-                    });
-                    let all = fields.iter().chain(details.iter().flatten());
-                    if sampling {
-                        if let Some(k) = failure_kind(&record.outcome) {
-                            if kept_of[k] < SAMPLES_PER_KIND {
-                                kept_of[k] += 1;
-                                kept.push(all.clone().map(|f| f.to_string()).collect());
+                        Ok((r.take(), c.take(), kept, block_scores))
+                    })
+                    .collect();
+                let mut bytes = Vec::with_capacity(encoded.len());
+                for block in encoded {
+                    let (r, c, kept, block_scores) = block.map_err(anyhow::Error::msg)?;
+                    scored.extend(block_scores);
+                    bytes.push((r, c));
+                    if let Some(samples) = samples.as_deref_mut() {
+                        for row in kept {
+                            let k = FAILURE_KINDS
+                                .iter()
+                                .position(|kind| row[1] == *kind)
+                                .unwrap_or(0);
+                            if taken[k] < SAMPLES_PER_KIND {
+                                taken[k] += 1;
+                                samples.push(row);
                             }
                         }
                     }
-                    r.encode(all)?;
-                    if let Some(fields) = Renderer::coupling(record, &fields) {
-                        c.encode(fields)?;
-                    }
                 }
-                Ok((r.take(), c.take(), kept, block_scores))
-            })
-            .collect();
-        for block in encoded {
-            let (r, c, kept, block_scores) = block.map_err(anyhow::Error::msg)?;
-            scored.extend(block_scores);
-            results.write_encoded(&r)?;
-            couplings.write_encoded(&c)?;
-            if let Some(samples) = samples.as_deref_mut() {
-                for row in kept {
-                    let k = FAILURE_KINDS
-                        .iter()
-                        .position(|kind| row[1] == *kind)
-                        .unwrap_or(0);
-                    if taken[k] < SAMPLES_PER_KIND {
-                        taken[k] += 1;
-                        samples.push(row);
-                    }
+                if to_writer.send(bytes).is_err() {
+                    // The writer stopped on an error: it reports it below.
+                    break;
                 }
             }
-        }
-    }
-    Ok(scored)
+            Ok(())
+        };
+        let rendering = rendered();
+        drop(to_writer);
+        let writing = writer.join().expect("the CSV writer thread does not panic");
+        // A write error explains a stopped rendering; otherwise the rendering's own error.
+        writing.and(rendering)?;
+        Ok(std::mem::take(&mut scored))
+    })
 }
 
 /// `results.csv`'s header: BC's columns, plus the detail columns of criteria beyond BC.
