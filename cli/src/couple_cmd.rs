@@ -781,7 +781,8 @@ fn write_rows(
     let (results_encoder, couplings_encoder) = (results.row_encoder(), couplings.row_encoder());
     std::thread::scope(|scope| -> Result<Vec<(bool, f64)>> {
         // The writer holds one wave while the next is rendered.
-        let (to_writer, from_renderer) = std::sync::mpsc::sync_channel::<Vec<(Vec<u8>, Vec<u8>)>>(1);
+        let (to_writer, from_renderer) =
+            std::sync::mpsc::sync_channel::<Vec<(Vec<u8>, Vec<u8>)>>(1);
         let writer = scope.spawn(move || -> Result<()> {
             for wave in from_renderer {
                 for (r, c) in wave {

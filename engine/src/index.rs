@@ -150,17 +150,18 @@ fn insert_entry(table: &mut [Entry], entry: Entry) {
     table[i] = entry;
 }
 
-/// Keys (candidates or queries) in partition order: their hashes and positions, plus where each
-/// partition starts.
-struct Partitioned {
+/// Keys (candidates or queries) in partition order: their hashes and items (a position, and
+/// what else the partition pass reads), plus where each partition starts.
+struct Partitioned<P> {
     starts: Vec<usize>,
     hashes: Vec<u64>,
-    positions: Vec<u32>,
+    items: Vec<P>,
 }
 
-impl Partitioned {
-    /// A stable radix scatter of `hashes` (by position) into `mask + 1` partitions.
-    fn scatter(hashes: &[u64], mask: u64) -> Self {
+impl<P: Copy + Default> Partitioned<P> {
+    /// A stable radix scatter of `hashes` (by position) into `mask + 1` partitions, with the
+    /// item `item(position)` of each.
+    fn scatter(hashes: &[u64], mask: u64, item: impl Fn(u32) -> P) -> Self {
         let partition = |h: u64| ((h >> 32) & mask) as usize;
         let mut starts = vec![0usize; mask as usize + 2];
         for &h in hashes {
@@ -171,17 +172,17 @@ impl Partitioned {
         }
         let mut next = starts.clone();
         let mut out_hashes = vec![0u64; hashes.len()];
-        let mut positions = vec![0u32; hashes.len()];
+        let mut items = vec![P::default(); hashes.len()];
         for (pos, &h) in hashes.iter().enumerate() {
             let slot = &mut next[partition(h)];
             out_hashes[*slot] = h;
-            positions[*slot] = pos as u32;
+            items[*slot] = item(pos as u32);
             *slot += 1;
         }
         Partitioned {
             starts,
             hashes: out_hashes,
-            positions,
+            items,
         }
     }
 
@@ -194,9 +195,13 @@ impl Partitioned {
     }
 }
 
-/// Partition mask for `n` keys: partitions of about 4096 keys (a table of ~90 KiB), at most 4096.
-fn partition_mask(n: usize) -> u64 {
-    let partitions = (n / 4096).next_power_of_two().clamp(1, 4096);
+/// Partition mask for `distinct` keys among `n`: partitions of about 4096 distinct keys (a
+/// table of ~90 KiB), and enough partitions to share `n` between the cores; at most 4096.
+fn partition_mask(distinct: usize, n: usize) -> u64 {
+    let partitions = (distinct / 4096)
+        .max(n / 32768)
+        .next_power_of_two()
+        .clamp(1, 4096);
     partitions as u64 - 1
 }
 
@@ -281,8 +286,11 @@ impl<'t> Dictionary<'t> {
             sequential()
         };
         let hashes = hashes?;
-        let partition_mask = partition_mask(distinct);
-        let partitioned = Partitioned::scatter(&hashes, partition_mask);
+        let partition_mask = partition_mask(distinct, candidates.len());
+        // Each candidate's position and the span of its cell (read here in row order).
+        let partitioned = Partitioned::scatter(&hashes, partition_mask, |pos| {
+            (pos, column.span(candidates[pos as usize] as usize))
+        });
         drop(hashes);
         let partitions = partitioned.partitions();
 
@@ -310,7 +318,7 @@ impl<'t> Dictionary<'t> {
             let mut next = 0u32;
             for (k, code_out) in range.zip(codes.iter_mut()) {
                 let check = partitioned.hashes[k] as u32;
-                let span = column_ref.span(candidates[partitioned.positions[k] as usize] as usize);
+                let span = partitioned.items[k].1;
                 let found = find_entry(table, check, |e| {
                     same_key(column_ref, fold, span, e.span, &mut bufs)
                 });
@@ -343,7 +351,7 @@ impl<'t> Dictionary<'t> {
         let mut codes = vec![0u32; candidates.len()];
         for (p, &base) in bases.iter().enumerate() {
             let range = partitioned.range(p);
-            for (&pos, &code) in partitioned.positions[range.clone()]
+            for (&(pos, _), &code) in partitioned.items[range.clone()]
                 .iter()
                 .zip(&local_codes[range])
             {
@@ -451,19 +459,18 @@ impl<'t> Dictionary<'t> {
 
     /// The codes of many keys given by their hashes ([`Dictionary::hash`]), probed partition by
     /// partition. Calls `answer(i, found)` for every hash `hashes[i]`, in no particular order.
-    /// Equal hashes are not proof of equal keys: the caller confirms each key
-    /// ([`Dictionary::confirms`]) and falls back to [`Dictionary::lookup`] when it is not
-    /// confirmed.
+    /// Equal hashes are not proof of equal keys: the caller settles each answer
+    /// ([`Dictionary::settle`]).
     pub(crate) fn lookup_batch(
         &self,
         hashes: Vec<u64>,
         parallel: bool,
         mut answer: impl FnMut(usize, Found),
     ) {
-        let partitioned = Partitioned::scatter(&hashes, self.partition_mask);
+        let partitioned = Partitioned::scatter(&hashes, self.partition_mask, |pos| pos);
         drop(hashes);
         let partitions = partitioned.partitions();
-        let mut found: Vec<Found> = vec![(0, (0, 0)); partitioned.positions.len()];
+        let mut found: Vec<Found> = vec![(0, (0, 0)); partitioned.items.len()];
         let work: Vec<_> = split_by(
             &mut found,
             (0..partitions).map(|p| partitioned.range(p).len()),
@@ -480,7 +487,7 @@ impl<'t> Dictionary<'t> {
                 };
             }
         });
-        for (&pos, &f) in partitioned.positions.iter().zip(&found) {
+        for (&pos, &f) in partitioned.items.iter().zip(&found) {
             answer(pos as usize, f);
         }
     }

@@ -192,7 +192,8 @@ fn lower_into<'c>(s: &'c str, buf: &'c mut String) -> &'c str {
             return s;
         }
         buf.clear();
-        buf.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
+        buf.push_str(s);
+        buf.make_ascii_lowercase();
         buf.as_str()
     } else {
         // std's full mapping (final sigma included) needs the whole string.
