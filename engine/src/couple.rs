@@ -350,10 +350,11 @@ impl Matcher<'_> {
                     .unzip()
             };
             // By record: what the batch found (settled below, in record order).
+            let answers = dictionary.lookup_batch(hashes, parallel);
             let mut found: Vec<Found> = vec![(Dictionary::ABSENT, (0, 0)); rows.len()];
-            dictionary.lookup_batch(hashes, parallel, |q, answer| {
+            for (q, answer) in answers {
                 found[records[q] as usize] = answer;
-            });
+            }
             drop(records);
             let settle =
                 |buf: &mut Scratch,

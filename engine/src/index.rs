@@ -458,15 +458,14 @@ impl<'t> Dictionary<'t> {
     }
 
     /// The codes of many keys given by their hashes ([`Dictionary::hash`]), probed partition by
-    /// partition. Calls `answer(i, found)` for every hash `hashes[i]`, in no particular order.
-    /// Equal hashes are not proof of equal keys: the caller settles each answer
+    /// partition: pairs `(i, found)` for every hash `hashes[i]`, in partition order. Equal
+    /// hashes are not proof of equal keys: the caller settles each answer
     /// ([`Dictionary::settle`]).
     pub(crate) fn lookup_batch(
         &self,
         hashes: Vec<u64>,
         parallel: bool,
-        mut answer: impl FnMut(usize, Found),
-    ) {
+    ) -> impl Iterator<Item = (usize, Found)> {
         let partitioned = Partitioned::scatter(&hashes, self.partition_mask, |pos| pos);
         drop(hashes);
         let partitions = partitioned.partitions();
@@ -487,9 +486,12 @@ impl<'t> Dictionary<'t> {
                 };
             }
         });
-        for (&pos, &f) in partitioned.items.iter().zip(&found) {
-            answer(pos as usize, f);
-        }
+        // Only the positions are needed from here on (memory: a million queries at a time).
+        let Partitioned { items, .. } = partitioned;
+        items
+            .into_iter()
+            .zip(found)
+            .map(|(pos, found)| (pos as usize, found))
     }
 
     /// The code of `key` from what [`Dictionary::lookup_batch`] found for its hash: confirmed
@@ -776,9 +778,9 @@ mod tests {
             queries.extend((0..50).map(|i| format!("nobody {i}")));
             let hashes = queries.iter().map(|q| d.hash(q)).collect();
             let mut batch = vec![None; queries.len()];
-            d.lookup_batch(hashes, parallel, |i, found| {
+            for (i, found) in d.lookup_batch(hashes, parallel) {
                 batch[i] = d.settle(found, &queries[i], &mut buf.clone());
-            });
+            }
             for (q, got) in queries.iter().zip(batch) {
                 let expected = code_of.get(q).copied();
                 assert_eq!(d.lookup(q, &mut buf), expected, "lookup {q:?}");
