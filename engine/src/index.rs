@@ -1,9 +1,10 @@
 //! Dictionary encoding and the indexes the coupling probes.
 //!
 //! - A [`Dictionary`] gives every distinct comparison key of one integration column (under one
-//!   comparison rule) a dense code, and records each candidate's code. Keys live in one arena, so
-//!   a million keys cost no million allocations.
-//! - A [`CodeIndex`] groups candidates by one dictionary's code (a counting sort: no hashing).
+//!   comparison rule) a dense code, and records each candidate's code. It is hash-partitioned so
+//!   that building and batch lookups work in cache-sized pieces; keys are not copied (table
+//!   slots point at the cells), so a million keys cost no million allocations.
+//! - [`Groups`] lists candidates by one dictionary's code (a counting sort: no hashing).
 //! - A [`TupleIndex`] groups candidates by a tuple of codes, for a set of criteria whose
 //!   single-criterion groups are all large (low-cardinality columns); it is built only when a
 //!   probe needs it.
