@@ -13,7 +13,8 @@ use coupler_engine::{
     couple as run_coupling, Collation, CouplingSpec, ExistingCouplings, Outcome, RunOptions, Table,
 };
 use coupler_files::{
-    read_couplings, read_header, read_table, write_atomically, FileSource, SafeCsvWriter,
+    read_couplings, read_header, read_table, write_atomically, FileSource, RowEncoder,
+    SafeCsvWriter,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -757,6 +758,9 @@ fn failure_kind(outcome: &Outcome) -> Option<usize> {
     }
 }
 
+/// Rows per rendering block; a wave is two blocks per thread.
+const BLOCK: usize = 16 * 1024;
+
 /// Renders `results.csv` and `couplings.csv` rows on all threads, a wave of blocks at a time,
 /// and appends the blocks in processing order (memory stays bounded by two waves): a writer
 /// thread writes one wave's bytes while the next wave is rendered.
@@ -770,19 +774,13 @@ fn write_rows(
     renderer: &Renderer<'_, '_>,
     results: &mut SafeCsvWriter,
     couplings: &mut SafeCsvWriter,
-    mut samples: Option<&mut Vec<Vec<String>>>,
+    samples: Option<&mut Vec<Vec<String>>>,
 ) -> Result<Vec<(bool, f64)>> {
-    let mut scored = Vec::new();
-    let sampling = samples.is_some();
-    let mut taken = [0usize; 4];
-    const BLOCK: usize = 16 * 1024;
-    let n = renderer.run().outcomes().len();
-    let wave = BLOCK * 2 * rayon::current_num_threads();
-    let (results_encoder, couplings_encoder) = (results.row_encoder(), couplings.row_encoder());
-    std::thread::scope(|scope| -> Result<Vec<(bool, f64)>> {
-        // The writer holds one wave while the next is rendered.
+    let encoders = (results.row_encoder(), couplings.row_encoder());
+    std::thread::scope(|scope| {
+        // A rendezvous: the renderer hands a wave over when the writer has written the last.
         let (to_writer, from_renderer) =
-            std::sync::mpsc::sync_channel::<Vec<(Vec<u8>, Vec<u8>)>>(1);
+            std::sync::mpsc::sync_channel::<Vec<(Vec<u8>, Vec<u8>)>>(0);
         let writer = scope.spawn(move || -> Result<()> {
             for wave in from_renderer {
                 for (r, c) in wave {
@@ -792,83 +790,104 @@ fn write_rows(
             }
             Ok(())
         });
-        let mut rendered = || -> Result<()> {
-            for wave_start in (0..n).step_by(wave) {
-                let blocks: Vec<(usize, usize)> = (wave_start..n.min(wave_start + wave))
-                    .step_by(BLOCK)
-                    .map(|start| (start, n.min(start + BLOCK)))
-                    .collect();
-                let encoded: Vec<EncodedBlock> = blocks
-                    .par_iter()
-                    .map(|&(start, end)| {
-                        let mut r = results_encoder.clone();
-                        let mut c = couplings_encoder.clone();
-                        let mut row = ResultRow::default();
-                        let mut details = Default::default();
-                        let mut kept = Vec::new();
-                        let mut block_scores = Vec::new();
-                        let mut kept_of = [0usize; 4];
-                        renderer.warm_ids(start..end, &mut Vec::new());
-                        for i in start..end {
-                            let record = &renderer.run().outcomes()[i];
-                            let fields = renderer.render(i, &mut row);
-                            let details = renderer.has_details().then(|| {
-                                let (fields, score) = renderer.render_details(i, &mut details);
-                                if let Some(score) = score {
-                                    let coupled = matches!(record.outcome, Outcome::Coupled { .. });
-                                    block_scores.push((coupled, score));
-                                }
-                                fields
-                            });
-                            let all = fields.iter().chain(details.iter().flatten());
-                            if sampling {
-                                if let Some(k) = failure_kind(&record.outcome) {
-                                    if kept_of[k] < SAMPLES_PER_KIND {
-                                        kept_of[k] += 1;
-                                        kept.push(all.clone().map(|f| f.to_string()).collect());
-                                    }
-                                }
-                            }
-                            r.encode(all)?;
-                            if let Some(fields) = Renderer::coupling(record, &fields) {
-                                c.encode(fields)?;
-                            }
-                        }
-                        Ok((r.take(), c.take(), kept, block_scores))
-                    })
-                    .collect();
-                let mut bytes = Vec::with_capacity(encoded.len());
-                for block in encoded {
-                    let (r, c, kept, block_scores) = block.map_err(anyhow::Error::msg)?;
-                    scored.extend(block_scores);
-                    bytes.push((r, c));
-                    if let Some(samples) = samples.as_deref_mut() {
-                        for row in kept {
-                            let k = FAILURE_KINDS
-                                .iter()
-                                .position(|kind| row[1] == *kind)
-                                .unwrap_or(0);
-                            if taken[k] < SAMPLES_PER_KIND {
-                                taken[k] += 1;
-                                samples.push(row);
-                            }
-                        }
-                    }
-                }
-                if to_writer.send(bytes).is_err() {
-                    // The writer stopped on an error: it reports it below.
-                    break;
-                }
-            }
-            Ok(())
-        };
-        let rendering = rendered();
+        let rendering = render_waves(renderer, &encoders, samples, &to_writer);
         drop(to_writer);
         let writing = writer.join().expect("the CSV writer thread does not panic");
-        // A write error explains a stopped rendering; otherwise the rendering's own error.
-        writing.and(rendering)?;
-        Ok(std::mem::take(&mut scored))
+        // A write error explains a stopped rendering; otherwise the rendering's own result.
+        writing.and(rendering)
     })
+}
+
+/// Renders the rows wave by wave and hands each wave's encoded blocks to the writer; keeps the
+/// samples; returns the fuzzy scores. Stops early when the writer has stopped (on an error).
+fn render_waves(
+    renderer: &Renderer<'_, '_>,
+    encoders: &(RowEncoder, RowEncoder),
+    mut samples: Option<&mut Vec<Vec<String>>>,
+    to_writer: &std::sync::mpsc::SyncSender<Vec<(Vec<u8>, Vec<u8>)>>,
+) -> Result<Vec<(bool, f64)>> {
+    let mut scored = Vec::new();
+    let sampling = samples.is_some();
+    let mut taken = [0usize; 4];
+    let n = renderer.run().outcomes().len();
+    let wave = BLOCK * 2 * rayon::current_num_threads();
+    for wave_start in (0..n).step_by(wave) {
+        let blocks: Vec<(usize, usize)> = (wave_start..n.min(wave_start + wave))
+            .step_by(BLOCK)
+            .map(|start| (start, n.min(start + BLOCK)))
+            .collect();
+        let encoded: Vec<EncodedBlock> = blocks
+            .par_iter()
+            .map(|&(start, end)| render_block(renderer, encoders, start..end, sampling))
+            .collect();
+        let mut bytes = Vec::with_capacity(encoded.len());
+        for block in encoded {
+            let (r, c, kept, block_scores) = block.map_err(anyhow::Error::msg)?;
+            scored.extend(block_scores);
+            bytes.push((r, c));
+            if let Some(samples) = samples.as_deref_mut() {
+                for row in kept {
+                    let k = FAILURE_KINDS
+                        .iter()
+                        .position(|kind| row[1] == *kind)
+                        .unwrap_or(0);
+                    if taken[k] < SAMPLES_PER_KIND {
+                        taken[k] += 1;
+                        samples.push(row);
+                    }
+                }
+            }
+        }
+        if to_writer.send(bytes).is_err() {
+            // The writer stopped on an error, which it reports.
+            break;
+        }
+    }
+    Ok(scored)
+}
+
+/// One block of records, rendered and encoded: its `results.csv` and `couplings.csv` bytes, its
+/// first sample rows of each failure kind (when `sampling`), and its fuzzy scores.
+fn render_block(
+    renderer: &Renderer<'_, '_>,
+    (results_encoder, couplings_encoder): &(RowEncoder, RowEncoder),
+    records: std::ops::Range<usize>,
+    sampling: bool,
+) -> EncodedBlock {
+    let mut r = results_encoder.clone();
+    let mut c = couplings_encoder.clone();
+    let mut row = ResultRow::default();
+    let mut details = Default::default();
+    let mut kept = Vec::new();
+    let mut block_scores = Vec::new();
+    let mut kept_of = [0usize; 4];
+    renderer.warm_ids(records.clone(), &mut Vec::new());
+    for i in records {
+        let record = &renderer.run().outcomes()[i];
+        let fields = renderer.render(i, &mut row);
+        let details = renderer.has_details().then(|| {
+            let (fields, score) = renderer.render_details(i, &mut details);
+            if let Some(score) = score {
+                let coupled = matches!(record.outcome, Outcome::Coupled { .. });
+                block_scores.push((coupled, score));
+            }
+            fields
+        });
+        let all = fields.iter().chain(details.iter().flatten());
+        if sampling {
+            if let Some(k) = failure_kind(&record.outcome) {
+                if kept_of[k] < SAMPLES_PER_KIND {
+                    kept_of[k] += 1;
+                    kept.push(all.clone().map(|f| f.to_string()).collect());
+                }
+            }
+        }
+        r.encode(all)?;
+        if let Some(fields) = Renderer::coupling(record, &fields) {
+            c.encode(fields)?;
+        }
+    }
+    Ok((r.take(), c.take(), kept, block_scores))
 }
 
 /// `results.csv`'s header: BC's columns, plus the detail columns of criteria beyond BC.

@@ -292,17 +292,11 @@ impl Matcher<'_> {
         }
         for c in criteria_of(exact) {
             if codes[c] == PENDING {
-                let criterion = &self.criteria[c];
-                let cell = self.local_value(local, row, c);
-                // Validated when the codes were prepared: pending keys are readable and not blank.
-                let (key_buf, scratch) = (&mut buf.key, &mut buf.fold);
-                codes[c] = match local_key_into(cell, criterion.field_type, criterion.fold, key_buf)
-                {
-                    Ok(Some(key)) => self.dictionaries[criterion.dictionary]
-                        .lookup(key, scratch)
-                        .unwrap_or(ABSENT),
-                    _ => ABSENT,
-                };
+                let dictionary = &self.dictionaries[self.criteria[c].dictionary];
+                codes[c] = self
+                    .local_key(local, row, c, &mut buf.key)
+                    .and_then(|key| dictionary.lookup(key, &mut buf.fold))
+                    .unwrap_or(ABSENT);
             }
         }
     }

@@ -151,6 +151,21 @@ fn insert_entry(table: &mut [Entry], entry: Entry) {
     table[i] = entry;
 }
 
+/// The partition of a key's hash (bits the tables use neither for slots nor for checks).
+#[inline]
+fn partition_of(hash: u64, mask: u64) -> usize {
+    ((hash >> 32) & mask) as usize
+}
+
+/// Where each of consecutive pieces of the given lengths starts, and the total at the end.
+fn offsets(lengths: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut starts = vec![0];
+    for len in lengths {
+        starts.push(starts[starts.len() - 1] + len);
+    }
+    starts
+}
+
 /// Keys (candidates or queries) in partition order: their hashes and items (a position, and
 /// what else the partition pass reads), plus where each partition starts.
 struct Partitioned<P> {
@@ -163,19 +178,16 @@ impl<P: Copy + Default> Partitioned<P> {
     /// A stable radix scatter of `hashes` (by position) into `mask + 1` partitions, with the
     /// item `item(position)` of each.
     fn scatter(hashes: &[u64], mask: u64, item: impl Fn(u32) -> P) -> Self {
-        let partition = |h: u64| ((h >> 32) & mask) as usize;
-        let mut starts = vec![0usize; mask as usize + 2];
+        let mut counts = vec![0usize; mask as usize + 1];
         for &h in hashes {
-            starts[partition(h) + 1] += 1;
+            counts[partition_of(h, mask)] += 1;
         }
-        for p in 1..starts.len() {
-            starts[p] += starts[p - 1];
-        }
+        let starts = offsets(counts.into_iter());
         let mut next = starts.clone();
         let mut out_hashes = vec![0u64; hashes.len()];
         let mut items = vec![P::default(); hashes.len()];
         for (pos, &h) in hashes.iter().enumerate() {
-            let slot = &mut next[partition(h)];
+            let slot = &mut next[partition_of(h, mask)];
             out_hashes[*slot] = h;
             items[*slot] = item(pos as u32);
             *slot += 1;
@@ -297,14 +309,12 @@ impl<'t> Dictionary<'t> {
 
         // Each partition on its own: its table (room for every candidate in it, so it never
         // fills), and the partition-local code of each of its candidates.
-        let sizes: Vec<usize> = (0..partitions)
-            .map(|p| table_size(partitioned.range(p).len()))
-            .collect();
-        let mut slots = vec![Entry::FREE; sizes.iter().sum()];
+        let starts = offsets((0..partitions).map(|p| table_size(partitioned.range(p).len())));
+        let mut slots = vec![Entry::FREE; starts[partitions]];
         let mut local_codes = vec![0u32; candidates.len()];
         let mut distinct_in = vec![0u32; partitions];
         let column_ref: &Column = &column;
-        let work: Vec<_> = split_by(&mut slots, sizes.iter().copied())
+        let work: Vec<_> = split_by(&mut slots, starts.windows(2).map(|w| w[1] - w[0]))
             .into_iter()
             .zip(split_by(
                 &mut local_codes,
@@ -314,10 +324,9 @@ impl<'t> Dictionary<'t> {
             .enumerate()
             .collect();
         for_each_item(parallel, work, |(p, ((table, codes), distinct))| {
-            let range = partitioned.range(p);
             let mut bufs = (String::new(), String::new());
             let mut next = 0u32;
-            for (k, code_out) in range.zip(codes.iter_mut()) {
+            for (k, code_out) in partitioned.range(p).zip(codes.iter_mut()) {
                 let check = partitioned.hashes[k] as u32;
                 let span = partitioned.items[k].1;
                 let found = find_entry(table, check, |e| {
@@ -326,16 +335,10 @@ impl<'t> Dictionary<'t> {
                 *code_out = match found {
                     Some(e) => e.code,
                     None => {
-                        insert_entry(
-                            table,
-                            Entry {
-                                check,
-                                code: next,
-                                span,
-                            },
-                        );
+                        let code = next;
                         next += 1;
-                        next - 1
+                        insert_entry(table, Entry { check, code, span });
+                        code
                     }
                 };
             }
@@ -343,66 +346,44 @@ impl<'t> Dictionary<'t> {
         });
 
         // Number the codes partition after partition.
-        let mut bases = Vec::with_capacity(partitions);
-        let mut total = 0u32;
-        for &d in &distinct_in {
-            bases.push(total);
-            total += d;
-        }
+        let bases = offsets(distinct_in.iter().map(|&d| d as usize));
+        let total = bases[partitions] as u32;
         let mut codes = vec![0u32; candidates.len()];
-        for (p, &base) in bases.iter().enumerate() {
+        for (p, &base) in bases[..partitions].iter().enumerate() {
             let range = partitioned.range(p);
             for (&(pos, _), &code) in partitioned.items[range.clone()]
                 .iter()
                 .zip(&local_codes[range])
             {
-                codes[pos as usize] = base + code;
+                codes[pos as usize] = base as u32 + code;
             }
         }
         drop(local_codes);
         // Tables sized for every candidate are mostly empty when keys repeat: refill them into
         // tables sized for their distinct keys.
-        let mut starts = Vec::with_capacity(partitions + 1);
-        starts.push(0);
-        let compact = (total as usize) < candidates.len() / 2;
-        let sizes: Vec<usize> = if compact {
-            distinct_in
-                .iter()
-                .map(|&d| table_size(d as usize))
-                .collect()
-        } else {
-            sizes
-        };
-        for size in &sizes {
-            starts.push(starts.last().copied().unwrap_or(0) + size);
-        }
-        let mut old_start = 0;
-        let mut old_slots = Vec::new();
-        if compact {
-            old_slots = std::mem::replace(&mut slots, vec![Entry::FREE; starts[partitions]]);
-        }
-        for p in 0..partitions {
-            let table = &mut slots[starts[p]..starts[p + 1]];
-            if compact {
-                let old_size = table_size(partitioned.range(p).len());
-                for entry in &old_slots[old_start..old_start + old_size] {
+        let (slots, starts) = if (total as usize) < candidates.len() / 2 {
+            let compact = offsets(distinct_in.iter().map(|&d| table_size(d as usize)));
+            let mut refilled = vec![Entry::FREE; compact[partitions]];
+            for p in 0..partitions {
+                let table = &mut refilled[compact[p]..compact[p + 1]];
+                for entry in slots[starts[p]..starts[p + 1]].iter() {
                     if entry.code != Entry::EMPTY {
-                        insert_entry(
-                            table,
-                            Entry {
-                                code: entry.code + bases[p],
-                                ..*entry
-                            },
-                        );
+                        let code = entry.code + bases[p] as u32;
+                        insert_entry(table, Entry { code, ..*entry });
                     }
                 }
-                old_start += old_size;
-            } else {
-                for entry in table.iter_mut().filter(|e| e.code != Entry::EMPTY) {
-                    entry.code += bases[p];
+            }
+            (refilled, compact)
+        } else {
+            for p in 0..partitions {
+                for entry in slots[starts[p]..starts[p + 1]].iter_mut() {
+                    if entry.code != Entry::EMPTY {
+                        entry.code += bases[p] as u32;
+                    }
                 }
             }
-        }
+            (slots, starts)
+        };
         Ok(Dictionary {
             column,
             fold,
@@ -426,35 +407,20 @@ impl<'t> Dictionary<'t> {
         &self.slots[self.starts[partition]..self.starts[partition + 1]]
     }
 
-    #[inline]
-    fn partition(&self, hash: u64) -> usize {
-        ((hash >> 32) & self.partition_mask) as usize
-    }
-
     /// Whether the representative cell at `span` has the key `key` (folding the cell into
     /// `scratch` when the rule changes it).
     pub(crate) fn confirms(&self, span: (u32, u32), key: &str, scratch: &mut String) -> bool {
-        let cell = self.column.text(span);
-        if self.fold == Fold::Lower && cell.is_ascii() {
-            // An ASCII cell's lower-case mapping is byte for byte (`key` is already folded).
-            return cell.len() == key.len()
-                && cell
-                    .bytes()
-                    .zip(key.bytes())
-                    .all(|(c, k)| c.to_ascii_lowercase() == k);
-        }
-        match integration_key_into(cell, self.fold, scratch) {
-            Ok(k) => same_text(k, key),
-            Err(_) => false,
-        }
+        cell_has_key(self.column.text(span), self.fold, key, scratch)
     }
 
     /// The code of a key, if some candidate has it.
     pub(crate) fn lookup(&self, key: &str, scratch: &mut String) -> Option<u32> {
         let hash = self.hash(key);
-        find_entry(self.table(self.partition(hash)), hash as u32, |e| {
-            self.confirms(e.span, key, scratch)
-        })
+        find_entry(
+            self.table(partition_of(hash, self.partition_mask)),
+            hash as u32,
+            |e| self.confirms(e.span, key, scratch),
+        )
         .map(|e| e.code)
     }
 
@@ -513,15 +479,33 @@ impl<'t> Dictionary<'t> {
         }
     }
 
-    /// Frees the lookup tables once no key will be looked up any more (codes stay).
+    /// Frees the lookup tables once no key will be looked up any more (codes stay; a lookup
+    /// after this panics).
     pub(crate) fn release_tables(&mut self) {
         self.slots = Vec::new();
-        self.starts = vec![0; self.partition_mask as usize + 2];
+        self.starts = Vec::new();
     }
 
     /// Number of distinct keys.
     pub(crate) fn len(&self) -> usize {
         self.distinct as usize
+    }
+}
+
+/// Whether `cell` has the key `key` (already folded) under `fold`, folding the cell into
+/// `scratch` when the rule changes it.
+fn cell_has_key(cell: &str, fold: Fold, key: &str, scratch: &mut String) -> bool {
+    if fold == Fold::Lower && cell.is_ascii() {
+        // An ASCII cell's lower-case mapping is byte for byte.
+        return cell.len() == key.len()
+            && cell
+                .bytes()
+                .zip(key.bytes())
+                .all(|(c, k)| c.to_ascii_lowercase() == k);
+    }
+    match integration_key_into(cell, fold, scratch) {
+        Ok(k) => same_text(k, key),
+        Err(_) => false,
     }
 }
 
@@ -541,12 +525,9 @@ fn same_key(
         Fold::Exact => false,
         // ASCII lower-cases byte for byte; other text may lower-case to ASCII (the Kelvin sign).
         Fold::Lower if x.is_ascii() && y.is_ascii() => x.eq_ignore_ascii_case(y),
-        _ => match (
-            integration_key_into(x, fold, &mut bufs.0),
-            integration_key_into(y, fold, &mut bufs.1),
-        ) {
-            (Ok(kx), Ok(ky)) => same_text(kx, ky),
-            _ => false,
+        _ => match integration_key_into(x, fold, &mut bufs.0) {
+            Ok(kx) => cell_has_key(y, fold, kx, &mut bufs.1),
+            Err(_) => false,
         },
     }
 }
