@@ -12,7 +12,7 @@ use coupler_dataverse::{
 use dataverse_emulator::{EmulatorConfig, Fault, FaultWhen, RunningEmulator};
 
 mod common;
-use common::{session_with, CLIENT};
+use common::{session_with, start_account_emulator, CLIENT};
 
 /// An emulator serving `rows` accounts (ids in a scrambled order, some names with quotes,
 /// accents and trailing spaces).
@@ -39,28 +39,7 @@ fn emulator(rows: usize, dir: &Path) -> RunningEmulator {
         ));
     }
     std::fs::write(dir.join("accounts.csv"), csv).unwrap();
-    std::fs::write(
-        dir.join("emulator.toml"),
-        format!(
-            r#"
-tenant_id = "t"
-[[clients]]
-client_id = "{CLIENT}"
-secret = "s3cret"
-[[tables]]
-logical_name = "account"
-entity_set = "accounts"
-primary_id = "accountid"
-primary_name = "name"
-csv = "accounts.csv"
-[tables.types]
-statecode = "State"
-revenue = "Money"
-"#
-        ),
-    )
-    .unwrap();
-    dataverse_emulator::start(EmulatorConfig::load(dir.join("emulator.toml")).unwrap()).unwrap()
+    start_account_emulator(dir, "statecode = \"State\"\nrevenue = \"Money\"")
 }
 
 fn session(emulator: &RunningEmulator, secret: &str) -> Session {

@@ -18,7 +18,7 @@ use dataverse_emulator::{
 use serde_json::{json, Map, Value};
 
 mod common;
-use common::{session_with, CLIENT};
+use common::{session_with, start_account_emulator, CLIENT};
 const SET: &str = "accounts";
 const PK: &str = "accountid";
 
@@ -46,27 +46,7 @@ fn emulator(rows: usize, dir: &Path) -> RunningEmulator {
         ));
     }
     std::fs::write(dir.join("accounts.csv"), csv).unwrap();
-    std::fs::write(
-        dir.join("emulator.toml"),
-        format!(
-            r#"
-tenant_id = "t"
-[[clients]]
-client_id = "{CLIENT}"
-secret = "s3cret"
-[[tables]]
-logical_name = "account"
-entity_set = "accounts"
-primary_id = "accountid"
-primary_name = "name"
-csv = "accounts.csv"
-[tables.types]
-numberofemployees = "Integer"
-"#
-        ),
-    )
-    .unwrap();
-    dataverse_emulator::start(EmulatorConfig::load(dir.join("emulator.toml")).unwrap()).unwrap()
+    start_account_emulator(dir, "numberofemployees = \"Integer\"")
 }
 
 fn session(emulator: &RunningEmulator) -> Session {
