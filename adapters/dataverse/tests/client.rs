@@ -9,10 +9,10 @@ use coupler_dataverse::{
     read_all, read_lookups, table_info, total_rows, DataverseError, LookupPlan, ReadRequest,
     RetryPolicy, Session,
 };
-use dataverse_emulator::{EmulatorConfig, Fault, FaultWhen, RunningEmulator};
+use dataverse_emulator::{Fault, FaultWhen, RunningEmulator};
 
 mod common;
-use common::{session_with, start_account_emulator, CLIENT};
+use common::{session_with, start_account_emulator};
 
 /// An emulator serving `rows` accounts (ids in a scrambled order, some names with quotes,
 /// accents and trailing spaces).

@@ -12,13 +12,11 @@ use coupler_dataverse::{
     write_batch, write_one, DataverseError, RetryPolicy, Session, WriteKind, WriteOp, WriteOutcome,
     WriteResult,
 };
-use dataverse_emulator::{
-    EmulatorConfig, Fault, FaultWhen, RequestKind, RunningEmulator, ThrottleKind,
-};
+use dataverse_emulator::{Fault, FaultWhen, RequestKind, RunningEmulator, ThrottleKind};
 use serde_json::{json, Map, Value};
 
 mod common;
-use common::{session_with, start_account_emulator, CLIENT};
+use common::{session_with, start_account_emulator};
 const SET: &str = "accounts";
 const PK: &str = "accountid";
 
