@@ -917,14 +917,6 @@ pub fn couple<'a>(
     // are deferred, the index built, and those records probed again.
     let ncrit = matcher.criteria.len();
     let nlevels = matcher.levels.len();
-    let mut probes = vec![
-        Probe::NONE;
-        if ncrit == 0 {
-            0
-        } else {
-            local_rows.len() * nlevels
-        }
-    ];
     let deferred_masks = Mutex::new(BTreeSet::new());
     let probe_all =
         |matcher: &Matcher, codes: &mut [u32], probes: &mut [Probe], only_deferred: bool| {
@@ -971,7 +963,26 @@ pub fn couple<'a>(
             }
         };
     matcher.look_up_first_level(local, &local_rows, &mut local_codes, options.parallel);
+    // A dictionary only first-level criteria use has had its last lookup: its table goes now,
+    // before the probe's memory is touched.
+    for d in 0..matcher.dictionaries.len() {
+        let first_level_only = matcher.criteria.iter().enumerate().all(|(c, criterion)| {
+            criterion.dictionary != d || matcher.levels.first().is_some_and(|l| l.contains(&c))
+        });
+        if first_level_only {
+            matcher.dictionaries[d].release_tables();
+        }
+    }
     clock.lap("look up keys");
+    // Allocated after the look-up, whose freed buffers it can take over.
+    let mut probes = vec![
+        Probe::NONE;
+        if ncrit == 0 {
+            0
+        } else {
+            local_rows.len() * nlevels
+        }
+    ];
     probe_all(&matcher, &mut local_codes, &mut probes, false);
     clock.lap("probe");
     let deferred: Vec<u64> =
