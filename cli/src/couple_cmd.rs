@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use coupler_engine::report::{
-    Renderer, ResultRow, COUPLINGS_HEADER, COUPLINGS_ID_COLUMNS, RESULTS_DETAIL_HEADER,
+    IdBatch, Renderer, ResultRow, COUPLINGS_HEADER, COUPLINGS_ID_COLUMNS, RESULTS_DETAIL_HEADER,
     RESULTS_HEADER, RESULTS_ID_COLUMNS,
 };
 use coupler_engine::{
@@ -811,14 +811,16 @@ fn render_waves(
     let mut taken = [0usize; 4];
     let n = renderer.run().outcomes().len();
     let wave = BLOCK * 2 * rayon::current_num_threads();
+    let mut ids = IdBatch::default();
     for wave_start in (0..n).step_by(wave) {
         let blocks: Vec<(usize, usize)> = (wave_start..n.min(wave_start + wave))
             .step_by(BLOCK)
             .map(|start| (start, n.min(start + BLOCK)))
             .collect();
+        renderer.gather_ids(wave_start..n.min(wave_start + wave), &mut ids);
         let encoded: Vec<EncodedBlock> = blocks
             .par_iter()
-            .map(|&(start, end)| render_block(renderer, encoders, start..end, sampling))
+            .map(|&(start, end)| render_block(renderer, encoders, &ids, start..end, sampling))
             .collect();
         let mut bytes = Vec::with_capacity(encoded.len());
         for block in encoded {
@@ -851,6 +853,7 @@ fn render_waves(
 fn render_block(
     renderer: &Renderer<'_, '_>,
     (results_encoder, couplings_encoder): &(RowEncoder, RowEncoder),
+    ids: &IdBatch,
     records: std::ops::Range<usize>,
     sampling: bool,
 ) -> EncodedBlock {
@@ -861,10 +864,9 @@ fn render_block(
     let mut kept = Vec::new();
     let mut block_scores = Vec::new();
     let mut kept_of = [0usize; 4];
-    renderer.warm_ids(records.clone(), &mut Vec::new());
     for i in records {
         let record = &renderer.run().outcomes()[i];
-        let fields = renderer.render(i, &mut row);
+        let fields = renderer.render_gathered(i, &mut row, ids);
         let details = renderer.has_details().then(|| {
             let (fields, score) = renderer.render_details(i, &mut details);
             if let Some(score) = score {

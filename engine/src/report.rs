@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use rayon::prelude::*;
+
 use crate::couple::CouplingRun;
 use crate::outcome::{no_criteria_message, Outcome, RecordOutcome};
 
@@ -43,6 +45,32 @@ pub const MAX_CANDIDATES: usize = 10;
 #[derive(Debug, Default, Clone)]
 pub struct ResultRow {
     fields: [String; 10],
+}
+
+/// The integration ids a range of records shows, read in integration-row order and kept for
+/// rendering in record order ([`Renderer::gather_ids`]).
+///
+/// A range's coupled rows are scattered over the whole integration table: read in record order,
+/// nearly every id costs a cache and TLB miss. Sorted by row, a range of tens of thousands of
+/// records reads the id column as a forward sweep.
+#[derive(Debug, Default)]
+pub struct IdBatch {
+    /// Position of the range's first record.
+    first: usize,
+    /// Per record of the range: the piece and span of its id, or `None`.
+    spans: Vec<Option<(u32, u32, u32)>>,
+    pieces: Vec<String>,
+}
+
+/// One core's gathered ids: their text, and `(record in range, start, end)` of each.
+type Piece = (String, Vec<(u32, u32, u32)>);
+
+impl IdBatch {
+    /// The gathered id of the record at position `i`, if it shows one.
+    fn get(&self, i: usize) -> Option<&str> {
+        let (piece, start, end) = (*self.spans.get(i.checked_sub(self.first)?)?)?;
+        Some(&self.pieces[piece as usize][start as usize..end as usize])
+    }
 }
 
 /// Renders the rows of a run, reusing buffers (no allocation per row once warm).
@@ -120,7 +148,28 @@ impl<'r, 'a> Renderer<'r, 'a> {
     /// Fills `row` with the `results.csv` fields of the record at position `i` of
     /// [`CouplingRun::outcomes`].
     pub fn render<'b>(&self, i: usize, row: &'b mut ResultRow) -> [&'b str; 10] {
+        self.render_inner(i, row, None)
+    }
+
+    /// [`Renderer::render`], taking the record's integration id from `ids` (gathered for a range
+    /// of records that includes `i` by [`Renderer::gather_ids`]).
+    pub fn render_gathered<'b>(
+        &self,
+        i: usize,
+        row: &'b mut ResultRow,
+        ids: &IdBatch,
+    ) -> [&'b str; 10] {
+        self.render_inner(i, row, ids.get(i))
+    }
+
+    fn render_inner<'b>(
+        &self,
+        i: usize,
+        row: &'b mut ResultRow,
+        gathered: Option<&str>,
+    ) -> [&'b str; 10] {
         let run = self.run;
+        let integration_id_of = |r: u32| gathered.unwrap_or_else(|| run.integration_id(r));
         let record = &run.outcomes()[i];
         let spec = run.spec();
         for f in &mut row.fields {
@@ -146,7 +195,7 @@ impl<'r, 'a> Renderer<'r, 'a> {
             Outcome::Coupled {
                 integration_row, ..
             } => {
-                integration_id.push_str(run.integration_id(integration_row));
+                integration_id.push_str(integration_id_of(integration_row));
                 match_count.push('1');
             }
             Outcome::NoMatch { .. } => {
@@ -175,7 +224,7 @@ impl<'r, 'a> Renderer<'r, 'a> {
                 ..
             } => {
                 match_count.push('1');
-                candidates.push_str(run.integration_id(integration_row));
+                candidates.push_str(integration_id_of(integration_row));
                 coupled_to.push_str(run.holder_id(integration_row, holder));
                 holder_origin.push_str(holder.origin());
                 let _ = write!(
@@ -196,30 +245,48 @@ impl<'r, 'a> Renderer<'r, 'a> {
         [a, b, c, d, e, f, g, h, i, j].map(String::as_str)
     }
 
-    /// Reads the integration ids records `range` will show, in integration-row order, so that
-    /// rendering them finds them in cache: the coupled rows of a block are scattered over the
-    /// whole integration table, and visiting them in order costs far fewer page walks.
-    pub fn warm_ids(&self, range: std::ops::Range<usize>, scratch: &mut Vec<u32>) {
-        scratch.clear();
-        scratch.extend(
-            self.run.outcomes()[range]
-                .iter()
-                .filter_map(|r| match r.outcome {
-                    Outcome::Coupled {
-                        integration_row, ..
-                    }
-                    | Outcome::AlreadyCoupled {
-                        integration_row, ..
-                    } => Some(integration_row),
-                    _ => None,
-                }),
-        );
-        scratch.sort_unstable();
-        let mut touched = 0usize;
-        for &row in scratch.iter() {
-            touched = touched.wrapping_add(self.run.integration_id(row).len());
+    /// Gathers the integration ids records `range` will show ([`IdBatch`]), on all cores.
+    pub fn gather_ids(&self, range: std::ops::Range<usize>, batch: &mut IdBatch) {
+        let outcomes = &self.run.outcomes()[range.clone()];
+        let mut wanted: Vec<(u32, u32)> = outcomes
+            .iter()
+            .enumerate()
+            .filter_map(|(k, r)| match r.outcome {
+                Outcome::Coupled {
+                    integration_row, ..
+                }
+                | Outcome::AlreadyCoupled {
+                    integration_row, ..
+                } => Some((integration_row, k as u32)),
+                _ => None,
+            })
+            .collect();
+        wanted.par_sort_unstable();
+        // Consecutive runs of rows, one per core, each copied into its own piece.
+        let run_len = wanted.len().div_ceil(rayon::current_num_threads()).max(1);
+        let pieces: Vec<Piece> = wanted
+            .par_chunks(run_len)
+            .map(|rows| {
+                let mut text = String::new();
+                let mut spans = Vec::with_capacity(rows.len());
+                for &(row, k) in rows {
+                    let start = text.len() as u32;
+                    text.push_str(self.run.integration_id(row));
+                    spans.push((k, start, text.len() as u32));
+                }
+                (text, spans)
+            })
+            .collect();
+        batch.first = range.start;
+        batch.spans.clear();
+        batch.spans.resize(range.len(), None);
+        batch.pieces.clear();
+        for (p, (text, spans)) in pieces.into_iter().enumerate() {
+            for (k, start, end) in spans {
+                batch.spans[k as usize] = Some((p as u32, start, end));
+            }
+            batch.pieces.push(text);
         }
-        std::hint::black_box(touched);
     }
 
     /// The `couplings.csv` fields of a coupled record, taken from its rendered `results.csv`

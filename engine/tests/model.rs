@@ -2,7 +2,7 @@
 //! pseudocode, on random scenarios (both priority modes, all types, filters, existing
 //! couplings); and the parallel engine against the sequential one for several thread counts.
 
-use coupler_engine::report::Renderer;
+use coupler_engine::report::{IdBatch, Renderer, ResultRow};
 use coupler_engine::*;
 use proptest::prelude::*;
 
@@ -193,12 +193,24 @@ fn engine_rows(b: &Built, options: RunOptions) -> Vec<Row> {
     let run = couple(&b.spec, &b.local, &b.integ, &b.existing, options).unwrap();
     let r = Renderer::new(&run);
     let mut buf = Default::default();
-    (0..run.outcomes().len())
+    let rows: Vec<Row> = (0..run.outcomes().len())
         .map(|i| {
             let f = r.render(i, &mut buf);
             [f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[9]].map(str::to_string)
         })
-        .collect()
+        .collect();
+    // Rendering with ids gathered in row order, in ranges, gives the same rows.
+    let (n, mut ids, mut other) = (rows.len(), IdBatch::default(), ResultRow::default());
+    for start in (0..n).step_by(3) {
+        r.gather_ids(start..n.min(start + 3), &mut ids);
+        for i in start..n.min(start + 3) {
+            assert_eq!(
+                r.render_gathered(i, &mut other, &ids),
+                r.render(i, &mut buf)
+            );
+        }
+    }
+    rows
 }
 
 // ---- the model: the spec's pseudocode, one comparison at a time --------------------------
