@@ -220,6 +220,8 @@ struct Matcher<'t> {
     fuzzy_values: Vec<Column>,
     /// The fuzzy criteria, as a mask.
     fuzzy_bits: u64,
+    /// Whether every record's first level was probed at once ([`Matcher::probe_first_level`]).
+    first_level_probed: bool,
 }
 
 impl Matcher<'_> {
@@ -379,6 +381,47 @@ impl Matcher<'_> {
         }
     }
 
+    /// Probes every record's first level when it is a single exact criterion (the usual
+    /// case: most records are decided there) and returns true. After
+    /// [`Matcher::look_up_first_level`] its code is known, and the probe is a read of the code's
+    /// group head: a tight loop over the records keeps many of those cache misses in flight,
+    /// where [`Matcher::probe_levels`] would take them one record at a time.
+    fn probe_first_level(&self, codes: &[u32], probes: &mut [Probe], parallel: bool) -> bool {
+        let (ncrit, nlevels) = (self.criteria.len(), self.levels.len());
+        let c = match self.levels.first().map(Vec::as_slice) {
+            Some(&[c]) if self.fuzzy_bits & (1u64 << c) == 0 => c,
+            _ => return false,
+        };
+        let groups = &self.code_groups[self.criteria[c].dictionary];
+        let probe = |(record_codes, out): (&[u32], &mut [Probe])| {
+            out[0] = match record_codes[c] {
+                BLANK => Probe {
+                    count: Probe::BLANK,
+                    first: 0,
+                },
+                ABSENT => Probe::NONE,
+                code => {
+                    debug_assert!(code < PENDING, "first-level codes are looked up");
+                    let (count, first) = groups.head(code);
+                    Probe { count, first }
+                }
+            };
+        };
+        if parallel {
+            codes
+                .par_chunks(ncrit)
+                .zip(probes.par_chunks_mut(nlevels))
+                .with_min_len(4096)
+                .for_each(probe);
+        } else {
+            codes
+                .chunks(ncrit)
+                .zip(probes.chunks_mut(nlevels))
+                .for_each(probe);
+        }
+        true
+    }
+
     /// Probes levels `from..` of one record, looking codes up as needed, and stops after a level
     /// that finds a single candidate not taken before the job (the record couples there unless
     /// an earlier record of this job takes it; [`CouplingRun::resolve`] then probes on). Masks
@@ -406,10 +449,12 @@ impl Matcher<'_> {
                 };
                 continue;
             }
-            if let Some(mask) = masks[level] {
-                self.ensure_codes(local, row, codes, mask, buf);
+            if level > 0 || !self.first_level_probed {
+                if let Some(mask) = masks[level] {
+                    self.ensure_codes(local, row, codes, mask, buf);
+                }
+                out[level] = self.probe(local, row, codes, masks[level], buf);
             }
-            out[level] = self.probe(local, row, codes, masks[level], buf);
             match out[level].count {
                 // The tuple index is over the exact criteria only.
                 Probe::DEFERRED => {
@@ -911,6 +956,7 @@ pub fn couple<'a>(
         derived_local: derivation.local,
         fuzzy_values,
         fuzzy_bits,
+        first_level_probed: false,
     };
 
     // Probe every record, level by level until one is decisive; probes needing a tuple index
@@ -983,6 +1029,8 @@ pub fn couple<'a>(
             local_rows.len() * nlevels
         }
     ];
+    matcher.first_level_probed =
+        ncrit > 0 && matcher.probe_first_level(&local_codes, &mut probes, options.parallel);
     probe_all(&matcher, &mut local_codes, &mut probes, false);
     clock.lap("probe");
     let deferred: Vec<u64> =
