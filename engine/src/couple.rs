@@ -25,10 +25,12 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use hashbrown::{DefaultHashBuilder, HashTable};
 use rayon::prelude::*;
 use thiserror::Error;
 
@@ -1544,9 +1546,39 @@ pub(crate) fn position_or_push<T: PartialEq>(items: &mut Vec<T>, item: T) -> usi
     }
 }
 
+/// The row of every id of a table's key column.
+///
+/// The table holds rows only (4 bytes a slot, not a 16-byte `&str` and the row): a million ids
+/// then take a table that stays mostly in the cache; an id is compared with the cell of a row
+/// whose hash matches.
+struct IdIndex<'t> {
+    table: &'t Table,
+    key: usize,
+    hasher: DefaultHashBuilder,
+    rows: HashTable<u32>,
+}
+
+impl IdIndex<'_> {
+    fn id(&self, row: u32) -> &str {
+        self.table.cell(row as usize, self.key)
+    }
+
+    fn get(&self, id: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(id);
+        self.rows
+            .find(hash, |&row| same_text(self.id(row), id))
+            .copied()
+    }
+}
+
 /// Row of every id; fails on a blank or repeated id.
-fn check_ids(table: &Table, key: usize) -> Result<hashbrown::HashMap<&str, u32>, EngineError> {
-    let mut rows: hashbrown::HashMap<&str, u32> = hashbrown::HashMap::with_capacity(table.len());
+fn check_ids(table: &Table, key: usize) -> Result<IdIndex<'_>, EngineError> {
+    let mut index = IdIndex {
+        table,
+        key,
+        hasher: DefaultHashBuilder::default(),
+        rows: HashTable::with_capacity(table.len()),
+    };
     for row in 0..table.len() {
         let id = table.cell(row, key);
         if id.is_empty() {
@@ -1556,16 +1588,27 @@ fn check_ids(table: &Table, key: usize) -> Result<hashbrown::HashMap<&str, u32>,
                 line: table.origin(row),
             });
         }
-        if let Some(first) = rows.insert(id, row as u32) {
-            return Err(EngineError::DuplicateId {
-                table: table.name().to_string(),
-                id: id.to_string(),
-                line: table.origin(row),
-                first_line: table.origin(first as usize),
-            });
+        let hash = index.hasher.hash_one(id);
+        let (hasher, cells) = (&index.hasher, table.column(key));
+        match index.rows.entry(
+            hash,
+            |&r| same_text(cells.get(r as usize), id),
+            |&r| hasher.hash_one(cells.get(r as usize)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(first) => {
+                return Err(EngineError::DuplicateId {
+                    table: table.name().to_string(),
+                    id: id.to_string(),
+                    line: table.origin(row),
+                    first_line: table.origin(*first.get() as usize),
+                });
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(row as u32);
+            }
         }
     }
-    Ok(rows)
+    Ok(index)
 }
 
 fn filtered_rows(table: &Table, filter: &TableFilter) -> Result<Vec<u32>, EngineError> {
@@ -1584,14 +1627,14 @@ fn filtered_rows(table: &Table, filter: &TableFilter) -> Result<Vec<u32>, Engine
 
 /// Which candidates (by position) an existing coupling already holds.
 fn existing_taken(
-    integration_rows: &hashbrown::HashMap<&str, u32>,
+    integration_rows: &IdIndex<'_>,
     integration_len: usize,
     candidates: &[u32],
     existing: &ExistingCouplings,
 ) -> Vec<bool> {
     let mut taken_rows = vec![false; integration_len];
     for id in existing.taken_ids() {
-        if let Some(&row) = integration_rows.get(id) {
+        if let Some(row) = integration_rows.get(id) {
             taken_rows[row as usize] = true;
         }
     }
@@ -1600,13 +1643,13 @@ fn existing_taken(
 
 /// Which local rows this mapping has coupled already (they are skipped).
 fn coupled_locals(
-    local_rows: &hashbrown::HashMap<&str, u32>,
+    local_rows: &IdIndex<'_>,
     local_len: usize,
     existing: &ExistingCouplings,
 ) -> Vec<bool> {
     let mut coupled = vec![false; local_len];
     for id in existing.coupled_local_ids() {
-        if let Some(&row) = local_rows.get(id) {
+        if let Some(row) = local_rows.get(id) {
             coupled[row as usize] = true;
         }
     }
