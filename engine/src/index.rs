@@ -208,13 +208,15 @@ impl<P: Copy + Default> Partitioned<P> {
     }
 }
 
-/// Partition mask for `distinct` keys among `n`: partitions of about 4096 distinct keys (a
-/// table of ~90 KiB), and enough partitions to share `n` between the cores; at most 4096.
-fn partition_mask(distinct: usize, n: usize) -> u64 {
+/// Partition mask for about `distinct` keys: partitions of about 4096 distinct keys (a table of
+/// ~90 KiB, in L2), at least two per core (a column of few keys is still built on all cores, each
+/// partition reading a dense share of the cells), at most 1024 (the scatter then writes to few
+/// enough pages for the TLB: at 10M keys, 4096 partitions made it the slowest step).
+fn partition_mask(distinct: usize) -> u64 {
     let partitions = (distinct / 4096)
-        .max(n / 32768)
+        .max(2 * rayon::current_num_threads())
         .next_power_of_two()
-        .clamp(1, 4096);
+        .clamp(1, 1024);
     partitions as u64 - 1
 }
 
@@ -299,7 +301,7 @@ impl<'t> Dictionary<'t> {
             sequential()
         };
         let hashes = hashes?;
-        let partition_mask = partition_mask(distinct, candidates.len());
+        let partition_mask = partition_mask(distinct);
         // Each candidate's position and the span of its cell (read here in row order).
         let partitioned = Partitioned::scatter(&hashes, partition_mask, |pos| {
             (pos, column.span(candidates[pos as usize] as usize))
@@ -696,10 +698,16 @@ mod tests {
     fn dictionary_codes_are_dense_and_stable() {
         let col = column(&["a", "b", "a", "", "b"]);
         let d = dictionary(&col, Fold::Exact);
-        assert_eq!(d.codes, vec![0, 1, 0, 2, 1]);
+        // Equal keys share a code, different keys do not; codes are 0..distinct (their order
+        // follows the partitions).
+        let (a, b, blank) = (d.codes[0], d.codes[1], d.codes[3]);
+        assert_eq!(d.codes, vec![a, b, a, blank, b]);
+        let mut sorted = vec![a, b, blank];
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![0, 1, 2]);
         let mut scratch = String::new();
-        assert_eq!(d.lookup("b", &mut scratch), Some(1));
-        assert_eq!(d.lookup("", &mut scratch), Some(2));
+        assert_eq!(d.lookup("b", &mut scratch), Some(b));
+        assert_eq!(d.lookup("", &mut scratch), Some(blank));
         assert_eq!(d.lookup("c", &mut scratch), None);
         assert_eq!(d.len(), 3);
     }
@@ -716,7 +724,9 @@ mod tests {
         assert_eq!(d.lookup("Key 7", &mut scratch), None);
         let nums = column(&["1.50", "1.5", "2"]);
         let d = dictionary(&nums, Fold::Number);
-        assert_eq!(d.codes, vec![0, 0, 1]);
+        assert_eq!(d.codes[0], d.codes[1]);
+        assert_ne!(d.codes[0], d.codes[2]);
+        assert_eq!(d.len(), 2);
     }
 
     /// Builds over `cells` with `hasher` and `partitions`-ish distinct estimate, then checks
