@@ -842,8 +842,9 @@ mod tests {
         let (ca, cb) = (column(&["1", "1", "2", "1"]), column(&["x", "y", "x", "x"]));
         let (a, b) = (dictionary(&ca, Fold::Exact), dictionary(&cb, Fold::Exact));
         let t = TupleIndex::build(vec![0, 1], &[&a, &b]);
-        assert_eq!(t.group(&[0, 0]), &[0, 3]);
-        assert_eq!(t.group(&[0, 1]), &[1]);
-        assert_eq!(t.group(&[1, 1]), &[] as &[u32]);
+        let (one, two, x, y) = (a.codes[0], a.codes[2], b.codes[0], b.codes[1]);
+        assert_eq!(t.group(&[one, x]), &[0, 3]);
+        assert_eq!(t.group(&[one, y]), &[1]);
+        assert_eq!(t.group(&[two, y]), &[] as &[u32]);
     }
 }
