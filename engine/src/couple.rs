@@ -1092,8 +1092,13 @@ impl<'a> CouplingRun<'a> {
         let ncrit = self.matcher.criteria.len();
         let mut buf = Default::default();
         const FREE: u32 = u32::MAX;
-        // The local row holding each candidate coupled in this job.
-        let mut holder_in_job = vec![FREE; self.matcher.candidates.len()];
+        const EXISTING: u32 = u32::MAX - 1;
+        // Who holds each candidate: free, an existing coupling, or the local row that coupled it
+        // in this job (one array: one random read per decision).
+        let mut holder_of: Vec<u32> = taken_before
+            .iter()
+            .map(|&taken| if taken { EXISTING } else { FREE })
+            .collect();
         let no_criteria = self.spec.criteria.is_empty();
         for (i, &row) in local_rows.iter().enumerate() {
             let trace_start = self.traces.len() as u32;
@@ -1129,12 +1134,10 @@ impl<'a> CouplingRun<'a> {
                         1 => {
                             let pos = probe.first as usize;
                             let integration_row = self.matcher.candidates[pos];
-                            let holder = if holder_in_job[pos] != FREE {
-                                Some(Holder::ThisJob(holder_in_job[pos]))
-                            } else if taken_before[pos] {
-                                Some(Holder::Existing)
-                            } else {
-                                None
+                            let holder = match holder_of[pos] {
+                                FREE => None,
+                                EXISTING => Some(Holder::Existing),
+                                local_row => Some(Holder::ThisJob(local_row)),
                             };
                             if let Some(holder) = holder {
                                 outcome = Outcome::AlreadyCoupled {
@@ -1144,7 +1147,7 @@ impl<'a> CouplingRun<'a> {
                                 };
                                 LevelResult::AlreadyCoupled
                             } else {
-                                holder_in_job[pos] = row;
+                                holder_of[pos] = row;
                                 outcome = Outcome::Coupled {
                                     integration_row,
                                     level: level_u16,
