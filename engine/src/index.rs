@@ -795,7 +795,7 @@ mod tests {
     #[test]
     fn dictionary_partitions_agree_with_folded_keys() {
         let cells = mixed_cells(40_000);
-        // One partition, and many (the estimate sizes the partitioning).
+        // Few partitions (two per core), and many: the estimate sizes the partitioning.
         for distinct in [10, 200_000] {
             check_against_keys(&cells, Fold::Lower, KeyHasher::default(), distinct);
             check_against_keys(&cells, Fold::Exact, KeyHasher::default(), distinct);
