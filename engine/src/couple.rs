@@ -383,6 +383,25 @@ impl Matcher<'_> {
         }
     }
 
+    /// Frees the tables of the dictionaries only first-level criteria use: after
+    /// [`Matcher::look_up_first_level`] none of their keys is looked up again, and the probe's
+    /// memory is not touched yet.
+    fn release_first_level_tables(&mut self) {
+        let Some(first) = self.levels.first() else {
+            return;
+        };
+        for (d, dictionary) in self.dictionaries.iter_mut().enumerate() {
+            let first_level_only = self
+                .criteria
+                .iter()
+                .enumerate()
+                .all(|(c, criterion)| criterion.dictionary != d || first.contains(&c));
+            if first_level_only {
+                dictionary.release_tables();
+            }
+        }
+    }
+
     /// Probes every record's first level when it is a single exact criterion (the usual
     /// case: most records are decided there) and returns true. After
     /// [`Matcher::look_up_first_level`] its code is known, and the probe is a read of the code's
@@ -1011,16 +1030,7 @@ pub fn couple<'a>(
             }
         };
     matcher.look_up_first_level(local, &local_rows, &mut local_codes, options.parallel);
-    // A dictionary only first-level criteria use has had its last lookup: its table goes now,
-    // before the probe's memory is touched.
-    for d in 0..matcher.dictionaries.len() {
-        let first_level_only = matcher.criteria.iter().enumerate().all(|(c, criterion)| {
-            criterion.dictionary != d || matcher.levels.first().is_some_and(|l| l.contains(&c))
-        });
-        if first_level_only {
-            matcher.dictionaries[d].release_tables();
-        }
-    }
+    matcher.release_first_level_tables();
     clock.lap("look up keys");
     // Allocated after the look-up, whose freed buffers it can take over.
     let mut probes = vec![
@@ -1032,7 +1042,7 @@ pub fn couple<'a>(
         }
     ];
     matcher.first_level_probed =
-        ncrit > 0 && matcher.probe_first_level(&local_codes, &mut probes, options.parallel);
+        matcher.probe_first_level(&local_codes, &mut probes, options.parallel);
     probe_all(&matcher, &mut local_codes, &mut probes, false);
     clock.lap("probe");
     let deferred: Vec<u64> =
