@@ -47,6 +47,10 @@ pub(crate) fn same_text(a: &str, b: &str) -> bool {
 /// [`Dictionary::lookup_batch`] probes many keys the same way, partition by partition;
 /// [`Dictionary::lookup`] probes one.
 ///
+/// A column of few distinct keys (a city, a country) skips most of this: each piece of
+/// candidates first finds its own distinct keys in a table that stays in L1, and only those are
+/// partitioned and coded.
+///
 /// Keys are not copied: a table entry holds 32 bits of the key's hash, its code, and the span of
 /// its representative cell (the first candidate with the key), which is folded again when equal
 /// hashes must be confirmed by comparing the keys themselves.
@@ -59,10 +63,7 @@ pub(crate) struct Dictionary<'t> {
     /// A key's partition is `(hash >> 32) & partition_mask`; its slot within the partition's
     /// table comes from the low 32 bits.
     partition_mask: u64,
-    /// The partitions' tables, one after another; table `p` is `slots[starts[p]..starts[p + 1]]`.
-    slots: Vec<Entry>,
-    starts: Vec<usize>,
-    distinct: u32,
+    tables: Tables,
     /// Code of each candidate, by candidate position.
     pub(crate) codes: Vec<u32>,
 }
@@ -240,6 +241,220 @@ fn for_each_item<T: Send>(parallel: bool, items: Vec<T>, f: impl Fn(T) + Sync + 
     }
 }
 
+/// Keys per task in parallel passes over candidates (enough to amortize a task, few enough to
+/// balance the cores; a piece's table of distinct keys stays in L1 when keys repeat).
+const PIECE: usize = 16 * 1024;
+
+/// Columns estimated to hold at most this many distinct keys are coded piece by piece first
+/// (see [`Dictionary::build`]): a piece of [`PIECE`] candidates then repeats each key often.
+const FEW_DISTINCT: usize = PIECE / 8;
+
+/// The hash of every candidate's key, in candidate order. Fails with the first candidate whose
+/// cell has no key under the rule.
+fn hash_cells(
+    column: &Column,
+    fold: Fold,
+    candidates: &[u32],
+    hasher: &KeyHasher,
+    parallel: bool,
+) -> Result<Vec<u64>, (u32, InvalidValue)> {
+    // Written in place (a collected `Result<Vec<_>>` would gather pieces and copy them).
+    let mut hashes = vec![0u64; candidates.len()];
+    let hash_piece = |(out, rows): (&mut [u64], &[u32])| {
+        let mut buf = String::new();
+        out.iter_mut().zip(rows).try_for_each(|(hash, &row)| {
+            let key = integration_key_into(column.get(row as usize), fold, &mut buf)
+                .map_err(|problem| (row, problem))?;
+            *hash = hasher.hash(key);
+            Ok(())
+        })
+    };
+    if parallel {
+        hashes
+            .par_chunks_mut(PIECE)
+            .zip(candidates.par_chunks(PIECE))
+            .try_for_each(hash_piece)
+            // Any error will do in parallel; the sequential pass names the first one.
+            .or_else(|_| hash_piece((&mut hashes, candidates)))?;
+    } else {
+        hash_piece((&mut hashes, candidates))?;
+    }
+    Ok(hashes)
+}
+
+/// The distinct keys of one piece of candidates.
+struct PieceKeys {
+    /// Hash and representative cell of each distinct key, in order of first appearance.
+    keys: Vec<(u64, (u32, u32))>,
+    /// Which of `keys` each candidate of the piece has.
+    key_of: Vec<u32>,
+}
+
+/// The distinct keys of each [`PIECE`] of candidates, found in a small table per piece (the
+/// piece's folded keys are kept beside it, so comparing keys reads no cell twice). Fails with
+/// the first candidate whose cell has no key under the rule.
+fn distinct_in_pieces(
+    column: &Column,
+    fold: Fold,
+    candidates: &[u32],
+    hasher: &KeyHasher,
+    parallel: bool,
+) -> Result<Vec<PieceKeys>, (u32, InvalidValue)> {
+    let piece = |rows: &[u32]| -> Result<PieceKeys, (u32, InvalidValue)> {
+        let mut table: HashTable<u32> = HashTable::new();
+        let mut keys: Vec<(u64, (u32, u32))> = Vec::new();
+        // The folded key of each of `keys`, one after another.
+        let (mut folded, mut folded_ends) = (String::new(), Vec::new());
+        let mut key_of = Vec::with_capacity(rows.len());
+        let mut buf = String::new();
+        for &row in rows {
+            let key = integration_key_into(column.get(row as usize), fold, &mut buf)
+                .map_err(|problem| (row, problem))?;
+            let hash = hasher.hash(key);
+            let same = |&k: &u32| {
+                let k = k as usize;
+                let start = if k == 0 { 0 } else { folded_ends[k - 1] };
+                keys[k].0 == hash && same_text(&folded[start..folded_ends[k]], key)
+            };
+            let k = match table.entry(hash, same, |&k| keys[k as usize].0) {
+                hashbrown::hash_table::Entry::Occupied(found) => *found.get(),
+                hashbrown::hash_table::Entry::Vacant(free) => {
+                    let k = keys.len() as u32;
+                    free.insert(k);
+                    keys.push((hash, column.span(row as usize)));
+                    folded.push_str(key);
+                    folded_ends.push(folded.len());
+                    k
+                }
+            };
+            key_of.push(k);
+        }
+        Ok(PieceKeys { keys, key_of })
+    };
+    let sequential = || candidates.chunks(PIECE).map(piece).collect();
+    if parallel {
+        candidates
+            .par_chunks(PIECE)
+            .map(piece)
+            .collect::<Result<Vec<_>, _>>()
+            // Any error will do in parallel; the sequential pass names the first one.
+            .or_else(|_| sequential())
+    } else {
+        sequential()
+    }
+}
+
+/// The open-addressing tables of a dictionary's partitions.
+struct Tables {
+    /// The partitions' tables, one after another; table `p` is `slots[starts[p]..starts[p + 1]]`.
+    slots: Vec<Entry>,
+    starts: Vec<usize>,
+    /// Number of distinct keys.
+    distinct: u32,
+}
+
+impl Tables {
+    /// Codes the keys with hashes `hashes` (key `k` is the cell at `span_of(k)`): the tables,
+    /// and each key's code. Codes are dense, numbered partition after partition.
+    fn build(
+        column: &Column,
+        fold: Fold,
+        hashes: Vec<u64>,
+        span_of: impl Fn(u32) -> (u32, u32),
+        partition_mask: u64,
+        parallel: bool,
+    ) -> (Tables, Vec<u32>) {
+        let keys = hashes.len();
+        // Each key's position and the span of its cell (read here in key order).
+        let partitioned = Partitioned::scatter(&hashes, partition_mask, |k| (k, span_of(k)));
+        drop(hashes);
+        let partitions = partitioned.partitions();
+
+        // Each partition on its own: its table (room for every key in it, so it never fills),
+        // and the partition-local code of each of its keys.
+        let starts = offsets((0..partitions).map(|p| table_size(partitioned.range(p).len())));
+        let mut slots = vec![Entry::FREE; starts[partitions]];
+        let mut local_codes = vec![0u32; keys];
+        let mut distinct_in = vec![0u32; partitions];
+        let work: Vec<_> = split_by(&mut slots, starts.windows(2).map(|w| w[1] - w[0]))
+            .into_iter()
+            .zip(split_by(
+                &mut local_codes,
+                (0..partitions).map(|p| partitioned.range(p).len()),
+            ))
+            .zip(distinct_in.iter_mut())
+            .enumerate()
+            .collect();
+        for_each_item(parallel, work, |(p, ((table, codes), distinct))| {
+            let mut bufs = (String::new(), String::new());
+            let mut next = 0u32;
+            for (k, code_out) in partitioned.range(p).zip(codes.iter_mut()) {
+                let check = partitioned.hashes[k] as u32;
+                let span = partitioned.items[k].1;
+                let found = find_entry(table, check, |e| {
+                    same_key(column, fold, span, e.span, &mut bufs)
+                });
+                *code_out = match found {
+                    Some(e) => e.code,
+                    None => {
+                        let code = next;
+                        next += 1;
+                        insert_entry(table, Entry { check, code, span });
+                        code
+                    }
+                };
+            }
+            *distinct = next;
+        });
+
+        // Number the codes partition after partition.
+        let bases = offsets(distinct_in.iter().map(|&d| d as usize));
+        let distinct = bases[partitions] as u32;
+        let mut codes = vec![0u32; keys];
+        for (p, &base) in bases[..partitions].iter().enumerate() {
+            let range = partitioned.range(p);
+            for (&(k, _), &code) in partitioned.items[range.clone()]
+                .iter()
+                .zip(&local_codes[range])
+            {
+                codes[k as usize] = base as u32 + code;
+            }
+        }
+        drop(local_codes);
+        // Tables sized for every key are mostly empty when keys repeat: refill them into
+        // tables sized for their distinct keys.
+        let (slots, starts) = if (distinct as usize) < keys / 2 {
+            let compact = offsets(distinct_in.iter().map(|&d| table_size(d as usize)));
+            let mut refilled = vec![Entry::FREE; compact[partitions]];
+            for p in 0..partitions {
+                let table = &mut refilled[compact[p]..compact[p + 1]];
+                for entry in slots[starts[p]..starts[p + 1]].iter() {
+                    if entry.code != Entry::EMPTY {
+                        let code = entry.code + bases[p] as u32;
+                        insert_entry(table, Entry { code, ..*entry });
+                    }
+                }
+            }
+            (refilled, compact)
+        } else {
+            for p in 0..partitions {
+                for entry in slots[starts[p]..starts[p + 1]].iter_mut() {
+                    if entry.code != Entry::EMPTY {
+                        entry.code += bases[p] as u32;
+                    }
+                }
+            }
+            (slots, starts)
+        };
+        let tables = Tables {
+            slots,
+            starts,
+            distinct,
+        };
+        (tables, codes)
+    }
+}
+
 /// The answer of [`Dictionary::lookup_batch`] for one key: a code with the key's hash, and the
 /// span of the cell that confirms it ([`Dictionary::confirms`]); code [`Dictionary::ABSENT`]
 /// when no candidate has the key.
@@ -277,123 +492,53 @@ impl<'t> Dictionary<'t> {
         parallel: bool,
         hasher: KeyHasher,
     ) -> Result<Self, (u32, InvalidValue)> {
-        let hash_of = |buf: &mut String, row: u32| -> Result<u64, (u32, InvalidValue)> {
-            let key = integration_key_into(column.get(row as usize), fold, buf)
-                .map_err(|problem| (row, problem))?;
-            Ok(hasher.hash(key))
-        };
-        let sequential = || {
-            let mut buf = String::new();
-            candidates
-                .iter()
-                .map(|&row| hash_of(&mut buf, row))
-                .collect()
-        };
-        let hashes: Result<Vec<u64>, _> = if parallel {
-            candidates
-                .par_iter()
-                .with_min_len(4096)
-                .map_init(String::new, |buf, &row| hash_of(buf, row))
-                .collect::<Result<Vec<u64>, _>>()
-                // Any error will do in parallel; the sequential pass names the first one.
-                .or_else(|_| sequential())
-        } else {
-            sequential()
-        };
-        let hashes = hashes?;
         let partition_mask = partition_mask(distinct);
-        // Each candidate's position and the span of its cell (read here in row order).
-        let partitioned = Partitioned::scatter(&hashes, partition_mask, |pos| {
-            (pos, column.span(candidates[pos as usize] as usize))
-        });
-        drop(hashes);
-        let partitions = partitioned.partitions();
-
-        // Each partition on its own: its table (room for every candidate in it, so it never
-        // fills), and the partition-local code of each of its candidates.
-        let starts = offsets((0..partitions).map(|p| table_size(partitioned.range(p).len())));
-        let mut slots = vec![Entry::FREE; starts[partitions]];
-        let mut local_codes = vec![0u32; candidates.len()];
-        let mut distinct_in = vec![0u32; partitions];
-        let column_ref: &Column = &column;
-        let work: Vec<_> = split_by(&mut slots, starts.windows(2).map(|w| w[1] - w[0]))
-            .into_iter()
-            .zip(split_by(
-                &mut local_codes,
-                (0..partitions).map(|p| partitioned.range(p).len()),
-            ))
-            .zip(distinct_in.iter_mut())
-            .enumerate()
-            .collect();
-        for_each_item(parallel, work, |(p, ((table, codes), distinct))| {
-            let mut bufs = (String::new(), String::new());
-            let mut next = 0u32;
-            for (k, code_out) in partitioned.range(p).zip(codes.iter_mut()) {
-                let check = partitioned.hashes[k] as u32;
-                let span = partitioned.items[k].1;
-                let found = find_entry(table, check, |e| {
-                    same_key(column_ref, fold, span, e.span, &mut bufs)
-                });
-                *code_out = match found {
-                    Some(e) => e.code,
-                    None => {
-                        let code = next;
-                        next += 1;
-                        insert_entry(table, Entry { check, code, span });
-                        code
-                    }
-                };
-            }
-            *distinct = next;
-        });
-
-        // Number the codes partition after partition.
-        let bases = offsets(distinct_in.iter().map(|&d| d as usize));
-        let total = bases[partitions] as u32;
-        let mut codes = vec![0u32; candidates.len()];
-        for (p, &base) in bases[..partitions].iter().enumerate() {
-            let range = partitioned.range(p);
-            for (&(pos, _), &code) in partitioned.items[range.clone()]
-                .iter()
-                .zip(&local_codes[range])
-            {
-                codes[pos as usize] = base as u32 + code;
-            }
-        }
-        drop(local_codes);
-        // Tables sized for every candidate are mostly empty when keys repeat: refill them into
-        // tables sized for their distinct keys.
-        let (slots, starts) = if (total as usize) < candidates.len() / 2 {
-            let compact = offsets(distinct_in.iter().map(|&d| table_size(d as usize)));
-            let mut refilled = vec![Entry::FREE; compact[partitions]];
-            for p in 0..partitions {
-                let table = &mut refilled[compact[p]..compact[p + 1]];
-                for entry in slots[starts[p]..starts[p + 1]].iter() {
-                    if entry.code != Entry::EMPTY {
-                        let code = entry.code + bases[p] as u32;
-                        insert_entry(table, Entry { code, ..*entry });
-                    }
+        let (tables, codes) = if distinct <= FEW_DISTINCT {
+            // Few distinct keys (a city, a country): each piece of candidates first finds its
+            // own distinct keys in a table that stays in L1, reading the cells once and in
+            // order; only those keys are partitioned and coded, and each candidate then takes
+            // its key's code. No cell is read at random.
+            let pieces = distinct_in_pieces(&column, fold, candidates, &hasher, parallel)?;
+            let piece_starts = offsets(pieces.iter().map(|p| p.keys.len()));
+            let (key_hashes, key_spans): (Vec<u64>, Vec<(u32, u32)>) =
+                pieces.iter().flat_map(|p| p.keys.iter().copied()).unzip();
+            let (tables, key_codes) = Tables::build(
+                &column,
+                fold,
+                key_hashes,
+                |k| key_spans[k as usize],
+                partition_mask,
+                parallel,
+            );
+            let mut codes = vec![0u32; candidates.len()];
+            let work: Vec<_> = codes
+                .chunks_mut(PIECE)
+                .zip(&pieces)
+                .zip(piece_starts)
+                .collect();
+            for_each_item(parallel, work, |((codes, piece), start)| {
+                for (code, &key) in codes.iter_mut().zip(&piece.key_of) {
+                    *code = key_codes[start + key as usize];
                 }
-            }
-            (refilled, compact)
+            });
+            (tables, codes)
         } else {
-            for p in 0..partitions {
-                for entry in slots[starts[p]..starts[p + 1]].iter_mut() {
-                    if entry.code != Entry::EMPTY {
-                        entry.code += bases[p] as u32;
-                    }
-                }
-            }
-            (slots, starts)
+            let hashes = hash_cells(&column, fold, candidates, &hasher, parallel)?;
+            Tables::build(
+                &column,
+                fold,
+                hashes,
+                |pos| column.span(candidates[pos as usize] as usize),
+                partition_mask,
+                parallel,
+            )
         };
         Ok(Dictionary {
             column,
             fold,
             hasher,
             partition_mask,
-            slots,
-            starts,
-            distinct: total,
+            tables,
             codes,
         })
     }
@@ -406,7 +551,8 @@ impl<'t> Dictionary<'t> {
 
     #[inline]
     fn table(&self, partition: usize) -> &[Entry] {
-        &self.slots[self.starts[partition]..self.starts[partition + 1]]
+        let Tables { slots, starts, .. } = &self.tables;
+        &slots[starts[partition]..starts[partition + 1]]
     }
 
     /// Whether the representative cell at `span` has the key `key` (folding the cell into
@@ -484,13 +630,13 @@ impl<'t> Dictionary<'t> {
     /// Frees the lookup tables once no key will be looked up any more (codes stay; a lookup
     /// after this panics).
     pub(crate) fn release_tables(&mut self) {
-        self.slots = Vec::new();
-        self.starts = Vec::new();
+        self.tables.slots = Vec::new();
+        self.tables.starts = Vec::new();
     }
 
     /// Number of distinct keys.
     pub(crate) fn len(&self) -> usize {
-        self.distinct as usize
+        self.tables.distinct as usize
     }
 }
 
@@ -795,7 +941,8 @@ mod tests {
     #[test]
     fn dictionary_partitions_agree_with_folded_keys() {
         let cells = mixed_cells(40_000);
-        // Few partitions (two per core), and many: the estimate sizes the partitioning.
+        // Few partitions (two per core) with keys first found piece by piece, and many
+        // partitions: the estimate chooses.
         for distinct in [10, 200_000] {
             check_against_keys(&cells, Fold::Lower, KeyHasher::default(), distinct);
             check_against_keys(&cells, Fold::Exact, KeyHasher::default(), distinct);
@@ -822,6 +969,20 @@ mod tests {
         for parallel in [false, true] {
             let err = Dictionary::build(Cow::Borrowed(&col), Fold::Number, &rows, 4, parallel);
             assert_eq!(err.err().map(|e| e.0), Some(1));
+        }
+        // Bad cells in later pieces, coded piece by piece (few distinct) or not.
+        let mut cells: Vec<String> = (0..3 * PIECE).map(|i| (i % 7).to_string()).collect();
+        cells[PIECE + 5] = "x".into();
+        cells[2 * PIECE + 1] = "y".into();
+        let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let col = column(&refs);
+        let rows: Vec<u32> = (0..col.len() as u32).collect();
+        for distinct in [7, col.len()] {
+            for parallel in [false, true] {
+                let err =
+                    Dictionary::build(Cow::Borrowed(&col), Fold::Number, &rows, distinct, parallel);
+                assert_eq!(err.err().map(|e| e.0), Some(PIECE as u32 + 5));
+            }
         }
     }
 

@@ -187,41 +187,50 @@ pub(crate) fn local_key_into<'c>(
 }
 
 fn lower_into<'c>(s: &'c str, buf: &'c mut String) -> &'c str {
-    if s.is_ascii() {
-        if !s.bytes().any(|b| b.is_ascii_uppercase()) {
-            return s;
-        }
-        buf.clear();
-        buf.push_str(s);
-        buf.make_ascii_lowercase();
-        buf.as_str()
+    if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return s;
+    }
+    buf.clear();
+    push_lowercase(s, buf);
+    if buf.as_str() == s {
+        s
     } else {
-        // std's full mapping (final sigma included) needs the whole string.
-        let l = s.to_lowercase();
-        if l == s {
-            return s;
-        }
-        buf.clear();
-        buf.push_str(&l);
         buf.as_str()
+    }
+}
+
+/// Appends `str::to_lowercase(s)` to `buf` without allocating: ASCII byte for byte, other
+/// characters by their own mapping. Only the capital sigma's mapping depends on its neighbours
+/// (final sigma); text with one takes std's whole-string mapping.
+fn push_lowercase(s: &str, buf: &mut String) {
+    if s.is_ascii() {
+        let start = buf.len();
+        buf.push_str(s);
+        buf[start..].make_ascii_lowercase();
+    } else if s.contains('Σ') {
+        buf.push_str(&s.to_lowercase());
+    } else {
+        for c in s.chars() {
+            if c.is_ascii() {
+                buf.push(c.to_ascii_lowercase());
+            } else {
+                buf.extend(c.to_lowercase());
+            }
+        }
     }
 }
 
 /// The Unicode lower-case mapping, borrowing when nothing changes (case-insensitive keys).
 pub(crate) fn lower(s: &str) -> Cow<'_, str> {
-    if s.is_ascii() {
-        if s.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(s.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(s)
-        }
+    if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Cow::Borrowed(s);
+    }
+    let mut lowered = String::with_capacity(s.len());
+    push_lowercase(s, &mut lowered);
+    if lowered == s {
+        Cow::Borrowed(s)
     } else {
-        let l = s.to_lowercase();
-        if l == s {
-            Cow::Borrowed(s)
-        } else {
-            Cow::Owned(l)
-        }
+        Cow::Owned(lowered)
     }
 }
 
@@ -430,6 +439,17 @@ const LATIN_EXTENDED_A: [&str; 128] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The allocation-free lower-casing is std's, final sigma included.
+        #[test]
+        fn lower_case_mapping_is_std(s in "(\\PC|Σ|ς|İ|ẞ| |[A-Za-z])*") {
+            let mut buf = String::new();
+            prop_assert_eq!(lower_into(&s, &mut buf), s.to_lowercase());
+            prop_assert_eq!(lower(&s), s.to_lowercase());
+        }
+    }
 
     fn key(cell: &str, t: FieldType, cs: bool) -> Option<String> {
         let mut buf = String::new();
