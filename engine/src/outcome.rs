@@ -27,15 +27,26 @@ pub struct LevelTrace {
     pub result: LevelResult,
 }
 
+impl LevelResult {
+    /// The result as a trace shows it, but for the count of [`LevelResult::Multiple`]
+    /// (`multiple`, then `(count)`).
+    pub fn label(self) -> &'static str {
+        match self {
+            LevelResult::Blank => "no_match(blank)",
+            LevelResult::NoMatch => "no_match",
+            LevelResult::Multiple(_) => "multiple",
+            LevelResult::AlreadyCoupled => "already_coupled",
+            LevelResult::Coupled => "coupled",
+        }
+    }
+}
+
 impl std::fmt::Display for LevelTrace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "p{}:", self.priority)?;
+        write!(f, "p{}:{}", self.priority, self.result.label())?;
         match self.result {
-            LevelResult::Blank => f.write_str("no_match(blank)"),
-            LevelResult::NoMatch => f.write_str("no_match"),
-            LevelResult::Multiple(n) => write!(f, "multiple({n})"),
-            LevelResult::AlreadyCoupled => f.write_str("already_coupled"),
-            LevelResult::Coupled => f.write_str("coupled"),
+            LevelResult::Multiple(n) => write!(f, "({n})"),
+            _ => Ok(()),
         }
     }
 }

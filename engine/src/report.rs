@@ -6,7 +6,7 @@ use std::fmt::Write;
 use rayon::prelude::*;
 
 use crate::couple::CouplingRun;
-use crate::outcome::{no_criteria_message, Outcome, RecordOutcome};
+use crate::outcome::{no_criteria_message, LevelResult, Outcome, RecordOutcome};
 
 /// Header of `results.csv`.
 pub const RESULTS_HEADER: [&str; 10] = [
@@ -76,9 +76,13 @@ impl IdBatch {
 /// Renders the rows of a run, reusing buffers (no allocation per row once warm).
 pub struct Renderer<'r, 'a> {
     run: &'r CouplingRun<'a>,
-    criteria_names: String,
     no_criteria: String,
     details: bool,
+    /// Texts every row repeats, formatted once: each level's priority, and its trace prefix
+    /// (`p0:`); the messages' end after the record's id (`in accounts.csv by matching on …`).
+    priorities: Vec<String>,
+    trace_prefixes: Vec<String>,
+    located: String,
 }
 
 impl<'r, 'a> Renderer<'r, 'a> {
@@ -91,11 +95,17 @@ impl<'r, 'a> Renderer<'r, 'a> {
             .map(|c| c.local_field.as_str())
             .collect::<Vec<_>>()
             .join(", ");
+        let located = format!(
+            " in {} by matching on following fields: {criteria_names}",
+            spec.integration_source
+        );
         Renderer {
             run,
-            criteria_names,
             no_criteria: no_criteria_message(spec),
             details: spec.criteria.iter().any(|c| c.is_beyond_bc()),
+            priorities: run.priorities().iter().map(u32::to_string).collect(),
+            trace_prefixes: run.priorities().iter().map(|p| format!("p{p}:")).collect(),
+            located,
         }
     }
 
@@ -171,7 +181,6 @@ impl<'r, 'a> Renderer<'r, 'a> {
         let run = self.run;
         let integration_id_of = |r: u32| gathered.unwrap_or_else(|| run.integration_id(r));
         let record = &run.outcomes()[i];
-        let spec = run.spec();
         for f in &mut row.fields {
             f.clear();
         }
@@ -181,16 +190,20 @@ impl<'r, 'a> Renderer<'r, 'a> {
         local_id.push_str(id);
         outcome.push_str(record.outcome.name());
         if let Some(level) = record.outcome.level() {
-            let _ = write!(priority, "{}", run.priorities()[level as usize]);
+            priority.push_str(&self.priorities[level as usize]);
         }
-        for (i, t) in run.trace(record).enumerate() {
-            if i > 0 {
+        // As `LevelTrace`'s `Display`, without formatting machinery per row.
+        for (level, t) in run.trace(record).enumerate() {
+            if level > 0 {
                 trace.push(' ');
             }
-            let _ = write!(trace, "{t}");
+            trace.push_str(&self.trace_prefixes[level]);
+            trace.push_str(t.result.label());
+            if let LevelResult::Multiple(n) = t.result {
+                let _ = write!(trace, "({n})");
+            }
         }
-        let source = &spec.integration_source;
-        let fields = &self.criteria_names;
+        let located = &self.located;
         match record.outcome {
             Outcome::Coupled {
                 integration_row, ..
@@ -200,10 +213,7 @@ impl<'r, 'a> Renderer<'r, 'a> {
             }
             Outcome::NoMatch { .. } => {
                 match_count.push('0');
-                let _ = write!(
-                    message,
-                    "No matching entity was found for {id} in {source} by matching on following fields: {fields}."
-                );
+                let _ = write!(message, "No matching entity was found for {id}{located}.");
             }
             Outcome::MultipleMatches { count, .. } => {
                 let _ = write!(match_count, "{count}");
@@ -215,7 +225,7 @@ impl<'r, 'a> Renderer<'r, 'a> {
                 }
                 let _ = write!(
                     message,
-                    "Multiple matching entities found for {id} in {source} by matching on following fields: {fields}."
+                    "Multiple matching entities found for {id}{located}."
                 );
             }
             Outcome::AlreadyCoupled {
@@ -229,7 +239,7 @@ impl<'r, 'a> Renderer<'r, 'a> {
                 holder_origin.push_str(holder.origin());
                 let _ = write!(
                     message,
-                    "Single matching entity was found for {id} in {source} by matching on following fields: {fields}, but it is already coupled."
+                    "Single matching entity was found for {id}{located}, but it is already coupled."
                 );
             }
             Outcome::NoCriteria => message.push_str(&self.no_criteria),
