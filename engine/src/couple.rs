@@ -25,18 +25,16 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hashbrown::{DefaultHashBuilder, HashTable};
 use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::derive::{derive, Derivation};
 use crate::fuzzy::{Blocks, CharProfile, Comparator, Fuzzy};
-use crate::index::{same_text, Dictionary, Found, Groups, TupleIndex};
+use crate::index::{same_text, Dictionary, Found, Groups, KeyHasher, TupleIndex};
 use crate::mapping::{CouplingSpec, ExistingCouplings, PriorityMode, TableFilter};
 use crate::outcome::{
     no_criteria_message, unmatched_message, Holder, JobLog, LevelResult, LevelTrace, Outcome,
@@ -813,15 +811,24 @@ pub fn couple<'a>(
     let integration_key = column(integration, &spec.integration_key)?;
     let (local_ids, integration_ids) = join(
         options,
-        || check_ids(local, local_key),
-        || check_ids(integration, integration_key),
+        || check_ids(local, local_key, options),
+        || check_ids(integration, integration_key, options),
     );
     let (local_ids, integration_ids) = (local_ids?, integration_ids?);
     clock.lap("check ids");
-    let local_rows = filtered_rows(local, &spec.local_filter)?;
-    let candidates = filtered_rows(integration, &spec.integration_filter)?;
-    let taken_before = existing_taken(&integration_ids, integration.len(), &candidates, existing);
-    let skipped = coupled_locals(&local_ids, local.len(), existing);
+    let (local_side, integration_side) = join(
+        options,
+        || -> Result<_, EngineError> {
+            let rows = filtered_rows(local, &spec.local_filter, options)?;
+            Ok((rows, coupled_locals(&local_ids, existing)))
+        },
+        || -> Result<_, EngineError> {
+            let rows = filtered_rows(integration, &spec.integration_filter, options)?;
+            let taken = existing_taken(&integration_ids, &rows, existing);
+            Ok((rows, taken))
+        },
+    );
+    let ((local_rows, skipped), (candidates, taken_before)) = (local_side?, integration_side?);
     // The id maps are large; free them before the dictionaries are built.
     drop((local_ids, integration_ids));
     clock.lap("filter");
@@ -1559,114 +1566,172 @@ pub(crate) fn position_or_push<T: PartialEq>(items: &mut Vec<T>, item: T) -> usi
     }
 }
 
-/// The row of every id of a table's key column.
-///
-/// The table holds rows only (4 bytes a slot, not a 16-byte `&str` and the row): a million ids
-/// then take a table that stays mostly in the cache; an id is compared with the cell of a row
-/// whose hash matches.
+/// A table's ids sorted by hash: enough to check that they are unique and to find the rows of
+/// given ids, by sorting (sequential passes) rather than with a hash table of every row, whose
+/// inserts miss the cache once a table outgrows it.
 struct IdIndex<'t> {
     table: &'t Table,
     key: usize,
-    hasher: DefaultHashBuilder,
-    rows: HashTable<u32>,
+    hasher: KeyHasher,
+    /// Per non-blank id: the upper 32 bits of its hash, then its row; ascending, so rows of
+    /// equal hash bits are in row order (the sort is stable).
+    sorted: Vec<u64>,
+}
+
+/// `(hash >> 32, n)` packed into one `u64` that sorts by the hash bits.
+#[inline]
+fn hash_tagged(hash: u64, n: u32) -> u64 {
+    (hash & !0xFFFF_FFFF) | n as u64
+}
+
+/// Sorts `hash_tagged` values by their hash bits, keeping the order of equal ones.
+fn sort_by_hash(tagged: &mut [u64]) {
+    radsort::sort_by_key(tagged, |&t| (t >> 32) as u32);
+}
+
+/// The runs of `sorted` (a `sort_by_hash`ed slice) that share their hash bits.
+fn hash_runs(sorted: &[u64]) -> impl Iterator<Item = &[u64]> {
+    sorted.chunk_by(|a, b| a >> 32 == b >> 32)
 }
 
 impl IdIndex<'_> {
-    fn id(&self, row: u32) -> &str {
-        self.table.cell(row as usize, self.key)
+    fn id(&self, tagged: u64) -> &str {
+        self.table.cell(tagged as u32 as usize, self.key)
     }
 
-    fn get(&self, id: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(id);
-        self.rows
-            .find(hash, |&row| same_text(self.id(row), id))
-            .copied()
+    /// Which rows have one of `ids` (ids the table lacks are passed over), as a flag per row.
+    fn mark_rows<'i>(&self, ids: impl Iterator<Item = &'i str>) -> Vec<bool> {
+        let ids: Vec<&str> = ids.collect();
+        let mut queries: Vec<u64> = ids
+            .iter()
+            .enumerate()
+            .map(|(n, id)| hash_tagged(self.hasher.hash(id), n as u32))
+            .collect();
+        sort_by_hash(&mut queries);
+        // A merge of the two sorted lists, run by run of equal hash bits.
+        let mut marked = vec![false; self.table.len()];
+        let mut rows = hash_runs(&self.sorted).peekable();
+        for asked in hash_runs(&queries) {
+            let bits = asked[0] >> 32;
+            while rows.next_if(|run| run[0] >> 32 < bits).is_some() {}
+            let Some(run) = rows.peek().filter(|run| run[0] >> 32 == bits) else {
+                continue;
+            };
+            for &q in asked {
+                let id = ids[q as u32 as usize];
+                for &r in run.iter().filter(|&&r| same_text(self.id(r), id)) {
+                    marked[r as u32 as usize] = true;
+                }
+            }
+        }
+        marked
     }
 }
 
-/// Row of every id; fails on a blank or repeated id.
-fn check_ids(table: &Table, key: usize) -> Result<IdIndex<'_>, EngineError> {
-    let mut index = IdIndex {
+/// Sorts the ids of `table` by hash; fails on the first (by row) blank or repeated id.
+fn check_ids(table: &Table, key: usize, options: RunOptions) -> Result<IdIndex<'_>, EngineError> {
+    check_ids_with(table, key, options, KeyHasher::default())
+}
+
+fn check_ids_with(
+    table: &Table,
+    key: usize,
+    options: RunOptions,
+    hasher: KeyHasher,
+) -> Result<IdIndex<'_>, EngineError> {
+    let cells = table.column(key);
+    let tag = |row: u32| {
+        let id = cells.get(row as usize);
+        (!id.is_empty()).then(|| hash_tagged(hasher.hash(id), row))
+    };
+    let rows = 0..table.len() as u32;
+    let mut sorted: Vec<u64> = if options.parallel {
+        rows.into_par_iter().filter_map(tag).collect()
+    } else {
+        rows.filter_map(tag).collect()
+    };
+    let first_blank = (sorted.len() < table.len()).then(|| {
+        (0..table.len())
+            .find(|&row| cells.get(row).is_empty())
+            .expect("a blank id")
+    });
+    sort_by_hash(&mut sorted);
+    let index = IdIndex {
         table,
         key,
-        hasher: DefaultHashBuilder::default(),
-        rows: HashTable::with_capacity(table.len()),
+        hasher,
+        sorted,
     };
-    for row in 0..table.len() {
-        let id = table.cell(row, key);
-        if id.is_empty() {
-            return Err(EngineError::BlankId {
-                table: table.name().to_string(),
-                column: table.column_names()[key].clone(),
-                line: table.origin(row),
-            });
-        }
-        let hash = index.hasher.hash_one(id);
-        let (hasher, cells) = (&index.hasher, table.column(key));
-        match index.rows.entry(
-            hash,
-            |&r| same_text(cells.get(r as usize), id),
-            |&r| hasher.hash_one(cells.get(r as usize)),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(first) => {
-                return Err(EngineError::DuplicateId {
-                    table: table.name().to_string(),
-                    id: id.to_string(),
-                    line: table.origin(row),
-                    first_line: table.origin(*first.get() as usize),
-                });
-            }
-            hashbrown::hash_table::Entry::Vacant(slot) => {
-                slot.insert(row as u32);
+    // The first row whose id an earlier row has: in each run of equal hash bits (rows in
+    // order), the first member equal to an earlier one.
+    let mut first_repeat: Option<(usize, usize)> = None;
+    for run in hash_runs(&index.sorted) {
+        'run: for (j, &later) in run.iter().enumerate().skip(1) {
+            for &earlier in &run[..j] {
+                if same_text(index.id(earlier), index.id(later)) {
+                    let pair = (later as u32 as usize, earlier as u32 as usize);
+                    if first_repeat.is_none_or(|(row, _)| pair.0 < row) {
+                        first_repeat = Some(pair);
+                    }
+                    break 'run;
+                }
             }
         }
     }
-    Ok(index)
+    match (first_blank, first_repeat) {
+        (Some(blank), repeat) if repeat.is_none_or(|(row, _)| blank < row) => {
+            Err(EngineError::BlankId {
+                table: table.name().to_string(),
+                column: table.column_names()[key].clone(),
+                line: table.origin(blank),
+            })
+        }
+        (_, Some((row, first))) => Err(EngineError::DuplicateId {
+            table: table.name().to_string(),
+            id: table.cell(row, key).to_string(),
+            line: table.origin(row),
+            first_line: table.origin(first),
+        }),
+        _ => Ok(index),
+    }
 }
 
-fn filtered_rows(table: &Table, filter: &TableFilter) -> Result<Vec<u32>, EngineError> {
+/// The rows of `table` that pass `filter`, in order.
+fn filtered_rows(
+    table: &Table,
+    filter: &TableFilter,
+    options: RunOptions,
+) -> Result<Vec<u32>, EngineError> {
     let conditions = filter
         .iter()
         .map(|(c, v)| Ok((column(table, c)?, v.as_str())))
         .collect::<Result<Vec<_>, EngineError>>()?;
-    Ok((0..table.len() as u32)
-        .filter(|&r| {
-            conditions
-                .iter()
-                .all(|&(c, v)| same_text(table.cell(r as usize, c), v))
-        })
-        .collect())
+    let passes = |r: &u32| {
+        conditions
+            .iter()
+            .all(|&(c, v)| same_text(table.cell(*r as usize, c), v))
+    };
+    let rows = 0..table.len() as u32;
+    Ok(if options.parallel {
+        rows.into_par_iter().filter(passes).collect()
+    } else {
+        rows.filter(passes).collect()
+    })
 }
 
 /// Which candidates (by position) an existing coupling already holds.
 fn existing_taken(
     integration_rows: &IdIndex<'_>,
-    integration_len: usize,
     candidates: &[u32],
     existing: &ExistingCouplings,
 ) -> Vec<bool> {
-    let mut taken_rows = vec![false; integration_len];
-    for id in existing.taken_ids() {
-        if let Some(row) = integration_rows.get(id) {
-            taken_rows[row as usize] = true;
-        }
-    }
+    let taken_rows = integration_rows.mark_rows(existing.taken_ids());
     candidates.iter().map(|&r| taken_rows[r as usize]).collect()
 }
 
 /// Which local rows this mapping has coupled already (they are skipped).
-fn coupled_locals(
-    local_rows: &IdIndex<'_>,
-    local_len: usize,
-    existing: &ExistingCouplings,
-) -> Vec<bool> {
-    let mut coupled = vec![false; local_len];
-    for id in existing.coupled_local_ids() {
-        if let Some(row) = local_rows.get(id) {
-            coupled[row as usize] = true;
-        }
-    }
-    coupled
+fn coupled_locals(local_rows: &IdIndex<'_>, existing: &ExistingCouplings) -> Vec<bool> {
+    local_rows.mark_rows(existing.coupled_local_ids())
 }
 
 /// A dictionary to build: the values (the integration column, or values derived from it), the
@@ -1844,6 +1909,73 @@ fn prepare_local_codes(
 mod tests {
     use super::*;
     use crate::table::Column;
+    use proptest::prelude::*;
+
+    /// What the id check must say, from a plain left-to-right scan: the first blank id, or the
+    /// first id seen before (with the line of its first occurrence).
+    fn first_bad_id(ids: &[String]) -> Option<(bool, usize, usize)> {
+        let mut first_row = std::collections::HashMap::new();
+        for (row, id) in ids.iter().enumerate() {
+            if id.is_empty() {
+                return Some((true, row, row));
+            }
+            if let Some(&first) = first_row.get(id) {
+                return Some((false, row, first));
+            }
+            first_row.insert(id, row);
+        }
+        None
+    }
+
+    fn id_table(ids: &[String]) -> Table {
+        let rows: Vec<Vec<&str>> = ids.iter().map(|id| vec![id.as_str()]).collect();
+        Table::from_rows("ids.csv", &["id"], &rows).unwrap()
+    }
+
+    fn hashers() -> [KeyHasher; 2] {
+        // The second keeps two of the sorted hash bits: nearly every id shares them with others.
+        [KeyHasher::default(), KeyHasher::keeping(0x3 << 40)]
+    }
+
+    proptest! {
+        #[test]
+        fn id_check_finds_the_first_blank_or_repeated_id(
+            ids in proptest::collection::vec("|[a-f]{1,2}|[a-z]{6}", 0..150),
+        ) {
+            let table = id_table(&ids);
+            for hasher in hashers() {
+                for parallel in [false, true] {
+                    let options = RunOptions { parallel, ..RunOptions::default() };
+                    let got = match check_ids_with(&table, 0, options, hasher.clone()) {
+                        Ok(_) => None,
+                        Err(EngineError::BlankId { line, .. }) => Some((true, line, line)),
+                        Err(EngineError::DuplicateId { line, first_line, .. }) => {
+                            Some((false, line, first_line))
+                        }
+                        Err(other) => panic!("{other}"),
+                    };
+                    let expected = first_bad_id(&ids)
+                        .map(|(blank, row, first)| (blank, table.origin(row), table.origin(first)));
+                    prop_assert_eq!(got, expected);
+                }
+            }
+        }
+
+        #[test]
+        fn id_index_marks_the_rows_of_the_ids_asked_for(
+            ids in proptest::collection::hash_set("[a-z]{1,3}", 0..120),
+            asked in proptest::collection::vec("[a-z]{1,3}", 0..60),
+        ) {
+            let ids: Vec<String> = ids.into_iter().collect();
+            let table = id_table(&ids);
+            for hasher in hashers() {
+                let index = check_ids_with(&table, 0, RunOptions::default(), hasher).unwrap();
+                let marked = index.mark_rows(asked.iter().map(String::as_str));
+                let expected: Vec<bool> = ids.iter().map(|id| asked.contains(id)).collect();
+                prop_assert_eq!(marked, expected);
+            }
+        }
+    }
 
     fn column_of(cells: impl Iterator<Item = String>) -> Column {
         let mut column = Column::default();

@@ -78,8 +78,17 @@ pub(crate) struct KeyHasher {
 }
 
 impl KeyHasher {
+    /// A hasher that keeps only the hash bits of `keep` (tests: collisions on purpose).
+    #[cfg(test)]
+    pub(crate) fn keeping(keep: u64) -> Self {
+        KeyHasher {
+            keep: Some(keep),
+            ..KeyHasher::default()
+        }
+    }
+
     #[inline]
-    fn hash(&self, key: &str) -> u64 {
+    pub(crate) fn hash(&self, key: &str) -> u64 {
         let hash = self.state.hash_one(key);
         #[cfg(test)]
         if let Some(keep) = self.keep {
