@@ -318,40 +318,28 @@ impl Matcher<'_> {
             }
             let criterion = &self.criteria[c];
             let dictionary = &self.dictionaries[criterion.dictionary];
-            // One query per record still pending (every pending key is readable and not blank).
-            let query = |buf: &mut String, (i, (record_codes, &row)): (usize, (&[u32], &u32))| {
-                (record_codes[c] == PENDING).then(|| {
-                    let hash = self
-                        .local_key(local, row, c, buf)
-                        .map(|key| dictionary.hash(key));
-                    (i as u32, hash.unwrap_or_default())
-                })
+            // One query per record (a record not pending asks for any hash, and its answer is
+            // ignored: few records are, and queries by record need no mapping back).
+            let hash_of = |buf: &mut String, (record_codes, &row): (&[u32], &u32)| {
+                let key = (record_codes[c] == PENDING)
+                    .then(|| self.local_key(local, row, c, buf))
+                    .flatten();
+                key.map_or(0, |key| dictionary.hash(key))
             };
-            let (records, hashes): (Vec<u32>, Vec<u64>) = if parallel {
+            let mut hashes = Vec::with_capacity(rows.len());
+            if parallel {
                 codes
                     .par_chunks(ncrit)
                     .zip(rows)
-                    .enumerate()
                     .with_min_len(4096)
-                    .map_init(String::new, query)
-                    .flatten_iter()
-                    .unzip()
+                    .map_init(String::new, hash_of)
+                    .collect_into_vec(&mut hashes);
             } else {
                 let mut buf = String::new();
-                codes
-                    .chunks(ncrit)
-                    .zip(rows)
-                    .enumerate()
-                    .filter_map(|q| query(&mut buf, q))
-                    .unzip()
-            };
-            // By record: what the batch found (settled below, in record order).
-            let answers = dictionary.lookup_batch(hashes, parallel);
-            let mut found: Vec<Found> = vec![(Dictionary::ABSENT, (0, 0)); rows.len()];
-            for (q, answer) in answers {
-                found[records[q] as usize] = answer;
+                hashes.extend(codes.chunks(ncrit).zip(rows).map(|q| hash_of(&mut buf, q)));
             }
-            drop(records);
+            // By record: what the batch found (settled below, in record order).
+            let found = dictionary.lookup_batch(hashes, parallel);
             let settle =
                 |buf: &mut Scratch,
                  ((record_codes, &row), &answer): ((&mut [u32], &u32), &Found)| {

@@ -176,45 +176,96 @@ fn offsets(lengths: impl Iterator<Item = usize>) -> Vec<usize> {
     starts
 }
 
-/// Keys (candidates or queries) in partition order: their hashes and items (a position, and
-/// what else the partition pass reads), plus where each partition starts.
+/// Keys (candidates or queries) partitioned by hash, piece by piece: each [`PIECE`] of
+/// consecutive keys is sorted by partition on its own (a counting sort that stays in the core's
+/// cache, all pieces in parallel), and partition `p` is every piece's run for `p`, pieces in
+/// order, so its keys keep their order.
 struct Partitioned<P> {
-    starts: Vec<usize>,
+    partitions: usize,
+    pieces: Vec<PieceRuns<P>>,
+}
+
+/// One piece's keys sorted by partition: their hashes and items (a position, and what else the
+/// partition pass reads); partition `p`'s run is `starts[p]..starts[p + 1]`.
+struct PieceRuns<P> {
+    starts: Vec<u32>,
     hashes: Vec<u64>,
     items: Vec<P>,
 }
 
-impl<P: Copy + Default> Partitioned<P> {
+impl<P: Copy + Default + Send + Sync> Partitioned<P> {
     /// A stable radix scatter of `hashes` (by position) into `mask + 1` partitions, with the
     /// item `item(position)` of each.
-    fn scatter(hashes: &[u64], mask: u64, item: impl Fn(u32) -> P) -> Self {
-        let mut counts = vec![0usize; mask as usize + 1];
-        for &h in hashes {
-            counts[partition_of(h, mask)] += 1;
-        }
-        let starts = offsets(counts.into_iter());
-        let mut next = starts.clone();
-        let mut out_hashes = vec![0u64; hashes.len()];
-        let mut items = vec![P::default(); hashes.len()];
-        for (pos, &h) in hashes.iter().enumerate() {
-            let slot = &mut next[partition_of(h, mask)];
-            out_hashes[*slot] = h;
-            items[*slot] = item(pos as u32);
-            *slot += 1;
-        }
-        Partitioned {
-            starts,
-            hashes: out_hashes,
-            items,
-        }
+    fn scatter(hashes: &[u64], mask: u64, item: impl Fn(u32) -> P + Sync, parallel: bool) -> Self {
+        let partitions = mask as usize + 1;
+        let sort_piece = |(n, hashes): (usize, &[u64])| {
+            let mut counts = vec![0u32; partitions];
+            for &h in hashes {
+                counts[partition_of(h, mask)] += 1;
+            }
+            let starts: Vec<u32> = offsets(counts.iter().map(|&c| c as usize))
+                .into_iter()
+                .map(|s| s as u32)
+                .collect();
+            let mut next = starts.clone();
+            let mut sorted = vec![0u64; hashes.len()];
+            let mut items = vec![P::default(); hashes.len()];
+            let first = n * PIECE;
+            for (i, &h) in hashes.iter().enumerate() {
+                let slot = &mut next[partition_of(h, mask)];
+                sorted[*slot as usize] = h;
+                items[*slot as usize] = item((first + i) as u32);
+                *slot += 1;
+            }
+            PieceRuns {
+                starts,
+                hashes: sorted,
+                items,
+            }
+        };
+        let pieces = if parallel {
+            hashes
+                .par_chunks(PIECE)
+                .enumerate()
+                .map(sort_piece)
+                .collect()
+        } else {
+            hashes.chunks(PIECE).enumerate().map(sort_piece).collect()
+        };
+        Partitioned { partitions, pieces }
     }
 
-    fn partitions(&self) -> usize {
-        self.starts.len() - 1
+    /// Where each piece's run of each partition lies in partition order (partitions one after
+    /// another, each its pieces' runs in order): index `piece * partitions + p`.
+    fn run_starts(&self) -> Vec<usize> {
+        let mut starts = vec![0; self.pieces.len() * self.partitions];
+        let mut next = 0;
+        for p in 0..self.partitions {
+            for (n, r) in self.pieces.iter().enumerate() {
+                starts[n * self.partitions + p] = next;
+                next += (r.starts[p + 1] - r.starts[p]) as usize;
+            }
+        }
+        starts
     }
 
-    fn range(&self, p: usize) -> std::ops::Range<usize> {
-        self.starts[p]..self.starts[p + 1]
+    /// Number of keys in partition `p`.
+    fn len_of(&self, p: usize) -> usize {
+        self.pieces
+            .iter()
+            .map(|r| (r.starts[p + 1] - r.starts[p]) as usize)
+            .sum()
+    }
+
+    /// The hashes and items of partition `p`, in key order.
+    fn partition(&self, p: usize) -> impl Iterator<Item = (u64, P)> + '_ {
+        self.pieces.iter().flat_map(move |r| {
+            let run = r.starts[p] as usize..r.starts[p + 1] as usize;
+            r.hashes[run.clone()]
+                .iter()
+                .copied()
+                .zip(r.items[run].iter().copied())
+        })
     }
 }
 
@@ -369,37 +420,35 @@ impl Tables {
         column: &Column,
         fold: Fold,
         hashes: Vec<u64>,
-        span_of: impl Fn(u32) -> (u32, u32),
+        span_of: impl Fn(u32) -> (u32, u32) + Sync,
         partition_mask: u64,
         parallel: bool,
     ) -> (Tables, Vec<u32>) {
         let keys = hashes.len();
         // Each key's position and the span of its cell (read here in key order).
-        let partitioned = Partitioned::scatter(&hashes, partition_mask, |k| (k, span_of(k)));
+        let partitioned =
+            Partitioned::scatter(&hashes, partition_mask, |k| (k, span_of(k)), parallel);
         drop(hashes);
-        let partitions = partitioned.partitions();
+        let partitions = partitioned.partitions;
+        let lens: Vec<usize> = (0..partitions).map(|p| partitioned.len_of(p)).collect();
 
         // Each partition on its own: its table (room for every key in it, so it never fills),
         // and the partition-local code of each of its keys.
-        let starts = offsets((0..partitions).map(|p| table_size(partitioned.range(p).len())));
+        let starts = offsets(lens.iter().map(|&len| table_size(len)));
         let mut slots = vec![Entry::FREE; starts[partitions]];
         let mut local_codes = vec![0u32; keys];
         let mut distinct_in = vec![0u32; partitions];
         let work: Vec<_> = split_by(&mut slots, starts.windows(2).map(|w| w[1] - w[0]))
             .into_iter()
-            .zip(split_by(
-                &mut local_codes,
-                (0..partitions).map(|p| partitioned.range(p).len()),
-            ))
+            .zip(split_by(&mut local_codes, lens.iter().copied()))
             .zip(distinct_in.iter_mut())
             .enumerate()
             .collect();
         for_each_item(parallel, work, |(p, ((table, codes), distinct))| {
             let mut bufs = (String::new(), String::new());
             let mut next = 0u32;
-            for (k, code_out) in partitioned.range(p).zip(codes.iter_mut()) {
-                let check = partitioned.hashes[k] as u32;
-                let span = partitioned.items[k].1;
+            for ((hash, (_, span)), code_out) in partitioned.partition(p).zip(codes.iter_mut()) {
+                let check = hash as u32;
                 let found = find_entry(table, check, |e| {
                     same_key(column, fold, span, e.span, &mut bufs)
                 });
@@ -420,12 +469,9 @@ impl Tables {
         let bases = offsets(distinct_in.iter().map(|&d| d as usize));
         let distinct = bases[partitions] as u32;
         let mut codes = vec![0u32; keys];
+        let mut local = local_codes.iter();
         for (p, &base) in bases[..partitions].iter().enumerate() {
-            let range = partitioned.range(p);
-            for (&(k, _), &code) in partitioned.items[range.clone()]
-                .iter()
-                .zip(&local_codes[range])
-            {
+            for ((_, (k, _)), &code) in partitioned.partition(p).zip(&mut local) {
                 codes[k as usize] = base as u32 + code;
             }
         }
@@ -582,40 +628,48 @@ impl<'t> Dictionary<'t> {
     }
 
     /// The codes of many keys given by their hashes ([`Dictionary::hash`]), probed partition by
-    /// partition: pairs `(i, found)` for every hash `hashes[i]`, in partition order. Equal
-    /// hashes are not proof of equal keys: the caller settles each answer
-    /// ([`Dictionary::settle`]).
-    pub(crate) fn lookup_batch(
-        &self,
-        hashes: Vec<u64>,
-        parallel: bool,
-    ) -> impl Iterator<Item = (usize, Found)> {
-        let partitioned = Partitioned::scatter(&hashes, self.partition_mask, |pos| pos);
+    /// partition: what was found for each hash, in their order. Equal hashes are not proof of
+    /// equal keys: the caller settles each answer ([`Dictionary::settle`]).
+    pub(crate) fn lookup_batch(&self, hashes: Vec<u64>, parallel: bool) -> Vec<Found> {
+        let keys = hashes.len();
+        let partitioned = Partitioned::scatter(&hashes, self.partition_mask, |pos| pos, parallel);
         drop(hashes);
-        let partitions = partitioned.partitions();
-        let mut found: Vec<Found> = vec![(0, (0, 0)); partitioned.items.len()];
-        let work: Vec<_> = split_by(
-            &mut found,
-            (0..partitions).map(|p| partitioned.range(p).len()),
-        )
-        .into_iter()
-        .enumerate()
-        .collect();
+        let lens: Vec<usize> = (0..partitioned.partitions)
+            .map(|p| partitioned.len_of(p))
+            .collect();
+        let mut by_partition: Vec<Found> = vec![(0, (0, 0)); keys];
+        let work: Vec<_> = split_by(&mut by_partition, lens.iter().copied())
+            .into_iter()
+            .enumerate()
+            .collect();
         for_each_item(parallel, work, |(p, out)| {
             let table = self.table(p);
-            for (&h, slot) in partitioned.hashes[partitioned.range(p)].iter().zip(out) {
+            for ((h, _), slot) in partitioned.partition(p).zip(out) {
                 *slot = match find_entry(table, h as u32, |_| true) {
                     Some(e) => (e.code, e.span),
                     None => (Self::ABSENT, (0, 0)),
                 };
             }
         });
-        // Only the positions are needed from here on (memory: a million queries at a time).
-        let Partitioned { items, .. } = partitioned;
-        items
-            .into_iter()
-            .zip(found)
-            .map(|(pos, found)| (pos as usize, found))
+        // Back in key order, piece by piece: a piece's answers are one run per partition.
+        let mut found: Vec<Found> = vec![(0, (0, 0)); keys];
+        let run_starts = partitioned.run_starts();
+        let work: Vec<_> = found
+            .chunks_mut(PIECE)
+            .zip(&partitioned.pieces)
+            .zip(run_starts.chunks(partitioned.partitions))
+            .enumerate()
+            .collect();
+        for_each_item(parallel, work, |(n, ((out, piece), run_starts))| {
+            let first = n * PIECE;
+            for (p, &start) in run_starts.iter().enumerate() {
+                let run = piece.starts[p] as usize..piece.starts[p + 1] as usize;
+                for (&pos, answer) in piece.items[run].iter().zip(&by_partition[start..]) {
+                    out[pos as usize - first] = *answer;
+                }
+            }
+        });
+        found
     }
 
     /// The code of `key` from what [`Dictionary::lookup_batch`] found for its hash: confirmed
@@ -923,9 +977,20 @@ mod tests {
             let mut queries: Vec<String> =
                 (0..col.len()).map(|r| key(col.get(r), &mut buf)).collect();
             queries.extend((0..50).map(|i| format!("nobody {i}")));
-            let hashes = queries.iter().map(|q| d.hash(q)).collect();
+            let hashes: Vec<u64> = queries.iter().map(|q| d.hash(q)).collect();
+            let answers = d.lookup_batch(hashes.clone(), parallel);
+            // Each answer is its own hash's, back in query order: the first entry with its
+            // check in its partition's table.
+            for (&h, &(code, span)) in hashes.iter().zip(&answers) {
+                let table = d.table(partition_of(h, d.partition_mask));
+                let first = find_entry(table, h as u32, |_| true);
+                assert_eq!(
+                    first.map(|e| (e.code, e.span)),
+                    (code != Dictionary::ABSENT).then_some((code, span))
+                );
+            }
             let mut batch = vec![None; queries.len()];
-            for (i, found) in d.lookup_batch(hashes, parallel) {
+            for (i, found) in answers.into_iter().enumerate() {
                 batch[i] = d.settle(found, &queries[i], &mut buf.clone());
             }
             for (q, got) in queries.iter().zip(batch) {
