@@ -187,46 +187,47 @@ pub(crate) fn local_key_into<'c>(
 }
 
 fn lower_into<'c>(s: &'c str, buf: &'c mut String) -> &'c str {
-    if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_uppercase()) {
-        return s;
-    }
     buf.clear();
-    push_lowercase(s, buf);
-    if buf.as_str() == s {
-        s
+    if s.is_ascii() {
+        if !s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return s;
+        }
+        buf.push_str(s);
+        buf.make_ascii_lowercase();
     } else {
-        buf.as_str()
+        push_lowercase_unicode(s, buf);
     }
+    buf.as_str()
 }
 
-/// Appends `str::to_lowercase(s)` to `buf` without allocating: ASCII byte for byte, other
-/// characters by their own mapping. Only the capital sigma's mapping depends on its neighbours
-/// (final sigma); text with one takes std's whole-string mapping.
-fn push_lowercase(s: &str, buf: &mut String) {
-    if s.is_ascii() {
-        let start = buf.len();
-        buf.push_str(s);
-        buf[start..].make_ascii_lowercase();
-    } else if s.contains('Σ') {
+/// Appends `str::to_lowercase(s)` to `buf` without allocating: character by character, as std
+/// maps each. Only the capital sigma's mapping depends on its neighbours (final sigma); text
+/// with one takes std's whole-string mapping.
+fn push_lowercase_unicode(s: &str, buf: &mut String) {
+    if s.contains('Σ') {
         buf.push_str(&s.to_lowercase());
-    } else {
-        for c in s.chars() {
-            if c.is_ascii() {
-                buf.push(c.to_ascii_lowercase());
-            } else {
-                buf.extend(c.to_lowercase());
-            }
+        return;
+    }
+    for c in s.chars() {
+        if c.is_ascii() {
+            buf.push(c.to_ascii_lowercase());
+        } else {
+            buf.extend(c.to_lowercase());
         }
     }
 }
 
 /// The Unicode lower-case mapping, borrowing when nothing changes (case-insensitive keys).
 pub(crate) fn lower(s: &str) -> Cow<'_, str> {
-    if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Cow::Borrowed(s);
+    if s.is_ascii() {
+        return if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(s.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(s)
+        };
     }
     let mut lowered = String::with_capacity(s.len());
-    push_lowercase(s, &mut lowered);
+    push_lowercase_unicode(s, &mut lowered);
     if lowered == s {
         Cow::Borrowed(s)
     } else {
