@@ -249,6 +249,36 @@ impl<P: Copy + Default + Send + Sync> Partitioned<P> {
         starts
     }
 
+    /// Values given in partition order (one per key, as [`Partitioned::partition`] lists
+    /// them), put back in key order: `value(p, v)` of each, at the position `position(item)` of
+    /// its key. Piece by piece, in parallel: a piece's values are one run per partition.
+    fn to_key_order<T: Copy + Default + Send + Sync>(
+        &self,
+        by_partition: &[T],
+        position: impl Fn(&P) -> u32 + Sync,
+        value: impl Fn(usize, T) -> T + Sync,
+        parallel: bool,
+    ) -> Vec<T> {
+        let mut in_key_order = vec![T::default(); by_partition.len()];
+        let run_starts = self.run_starts();
+        let work: Vec<_> = in_key_order
+            .chunks_mut(PIECE)
+            .zip(&self.pieces)
+            .zip(run_starts.chunks(self.partitions))
+            .enumerate()
+            .collect();
+        for_each_item(parallel, work, |(n, ((out, piece), run_starts))| {
+            let first = n * PIECE;
+            for (p, &start) in run_starts.iter().enumerate() {
+                let run = piece.starts[p] as usize..piece.starts[p + 1] as usize;
+                for (item, &v) in piece.items[run].iter().zip(&by_partition[start..]) {
+                    out[position(item) as usize - first] = value(p, v);
+                }
+            }
+        });
+        in_key_order
+    }
+
     /// Number of keys in partition `p`.
     fn len_of(&self, p: usize) -> usize {
         self.pieces
@@ -468,37 +498,42 @@ impl Tables {
         // Number the codes partition after partition.
         let bases = offsets(distinct_in.iter().map(|&d| d as usize));
         let distinct = bases[partitions] as u32;
-        let mut codes = vec![0u32; keys];
-        let mut local = local_codes.iter();
-        for (p, &base) in bases[..partitions].iter().enumerate() {
-            for ((_, (k, _)), &code) in partitioned.partition(p).zip(&mut local) {
-                codes[k as usize] = base as u32 + code;
-            }
-        }
+        let codes = partitioned.to_key_order(
+            &local_codes,
+            |&(k, _)| k,
+            |p, code| bases[p] as u32 + code,
+            parallel,
+        );
         drop(local_codes);
+        // Entries take their global codes, partition by partition.
+        let lengths = |starts: &[usize]| starts.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>();
+        let work: Vec<_> = split_by(&mut slots, lengths(&starts).into_iter())
+            .into_iter()
+            .zip(&bases)
+            .collect();
+        for_each_item(parallel, work, |(table, &base)| {
+            for entry in table.iter_mut().filter(|e| e.code != Entry::EMPTY) {
+                entry.code += base as u32;
+            }
+        });
         // Tables sized for every key are mostly empty when keys repeat: refill them into
         // tables sized for their distinct keys.
         let (slots, starts) = if (distinct as usize) < keys / 2 {
             let compact = offsets(distinct_in.iter().map(|&d| table_size(d as usize)));
             let mut refilled = vec![Entry::FREE; compact[partitions]];
-            for p in 0..partitions {
-                let table = &mut refilled[compact[p]..compact[p + 1]];
-                for entry in slots[starts[p]..starts[p + 1]].iter() {
+            let work: Vec<_> = split_by(&mut refilled, lengths(&compact).into_iter())
+                .into_iter()
+                .zip(starts.windows(2))
+                .collect();
+            for_each_item(parallel, work, |(table, old)| {
+                for entry in slots[old[0]..old[1]].iter() {
                     if entry.code != Entry::EMPTY {
-                        let code = entry.code + bases[p] as u32;
-                        insert_entry(table, Entry { code, ..*entry });
+                        insert_entry(table, *entry);
                     }
                 }
-            }
+            });
             (refilled, compact)
         } else {
-            for p in 0..partitions {
-                for entry in slots[starts[p]..starts[p + 1]].iter_mut() {
-                    if entry.code != Entry::EMPTY {
-                        entry.code += bases[p] as u32;
-                    }
-                }
-            }
             (slots, starts)
         };
         let tables = Tables {
@@ -651,25 +686,7 @@ impl<'t> Dictionary<'t> {
                 };
             }
         });
-        // Back in key order, piece by piece: a piece's answers are one run per partition.
-        let mut found: Vec<Found> = vec![(0, (0, 0)); keys];
-        let run_starts = partitioned.run_starts();
-        let work: Vec<_> = found
-            .chunks_mut(PIECE)
-            .zip(&partitioned.pieces)
-            .zip(run_starts.chunks(partitioned.partitions))
-            .enumerate()
-            .collect();
-        for_each_item(parallel, work, |(n, ((out, piece), run_starts))| {
-            let first = n * PIECE;
-            for (p, &start) in run_starts.iter().enumerate() {
-                let run = piece.starts[p] as usize..piece.starts[p + 1] as usize;
-                for (&pos, answer) in piece.items[run].iter().zip(&by_partition[start..]) {
-                    out[pos as usize - first] = *answer;
-                }
-            }
-        });
-        found
+        partitioned.to_key_order(&by_partition, |&pos| pos, |_, found| found, parallel)
     }
 
     /// The code of `key` from what [`Dictionary::lookup_batch`] found for its hash: confirmed
