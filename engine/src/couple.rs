@@ -1577,6 +1577,19 @@ fn sort_by_hash(tagged: &mut [u64]) {
     radsort::sort_by_key(tagged, |&t| (t >> 32) as u32);
 }
 
+/// How many of the first values of `sorted` (a `sort_by_hash`ed slice) have hash bits below
+/// `bits`: an exponential search, in few steps when the answer is small.
+fn gallop_below(sorted: &[u64], bits: u64) -> usize {
+    let below = |t: &u64| t >> 32 < bits;
+    let mut end = 1;
+    while end < sorted.len() && below(&sorted[end - 1]) {
+        end *= 2;
+    }
+    let start = end / 2;
+    let end = end.min(sorted.len());
+    start + sorted[start..end].partition_point(below)
+}
+
 /// The runs of `sorted` (a `sort_by_hash`ed slice) that share their hash bits.
 fn hash_runs(sorted: &[u64]) -> impl Iterator<Item = &[u64]> {
     sorted.chunk_by(|a, b| a >> 32 == b >> 32)
@@ -1596,18 +1609,21 @@ impl IdIndex<'_> {
             .map(|(n, id)| hash_tagged(self.hasher.hash(id), n as u32))
             .collect();
         sort_by_hash(&mut queries);
-        // A merge of the two sorted lists, run by run of equal hash bits.
+        // A merge of the two sorted lists, run by run of equal hash bits; the ids asked for are
+        // usually far fewer than the rows, so the rows between two of them are skipped by
+        // galloping rather than stepped through.
         let mut marked = vec![false; self.table.len()];
-        let mut rows = hash_runs(&self.sorted).peekable();
+        let mut rows = self.sorted.as_slice();
         for asked in hash_runs(&queries) {
             let bits = asked[0] >> 32;
-            while rows.next_if(|run| run[0] >> 32 < bits).is_some() {}
-            let Some(run) = rows.peek().filter(|run| run[0] >> 32 == bits) else {
-                continue;
-            };
+            rows = &rows[gallop_below(rows, bits)..];
+            let run_len = gallop_below(rows, bits + 1);
             for &q in asked {
                 let id = ids[q as u32 as usize];
-                for &r in run.iter().filter(|&&r| same_text(self.id(r), id)) {
+                for &r in rows[..run_len]
+                    .iter()
+                    .filter(|&&r| same_text(self.id(r), id))
+                {
                     marked[r as u32 as usize] = true;
                 }
             }
@@ -1947,6 +1963,17 @@ mod tests {
                     prop_assert_eq!(got, expected);
                 }
             }
+        }
+
+        #[test]
+        fn galloping_finds_what_a_binary_search_finds(
+            mut bits in proptest::collection::vec(0u64..40, 0..300),
+            probe in 0u64..42,
+        ) {
+            bits.sort_unstable();
+            let sorted: Vec<u64> = bits.iter().map(|&b| b << 32).collect();
+            let expected = sorted.partition_point(|t| t >> 32 < probe);
+            prop_assert_eq!(gallop_below(&sorted, probe), expected);
         }
 
         #[test]
