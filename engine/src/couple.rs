@@ -220,7 +220,7 @@ struct Matcher<'t> {
     fuzzy_values: Vec<Column>,
     /// The fuzzy criteria, as a mask.
     fuzzy_bits: u64,
-    /// Whether every record's first level was probed at once ([`Matcher::probe_first_level`]).
+    /// Whether every record's first level was probed at once ([`Matcher::first_level_probes`]).
     first_level_probed: bool,
 }
 
@@ -388,20 +388,25 @@ impl Matcher<'_> {
         }
     }
 
-    /// Probes every record's first level when it is a single exact criterion (the usual
-    /// case: most records are decided there) and returns true. After
-    /// [`Matcher::look_up_first_level`] its code is known, and the probe is a read of the code's
-    /// group head: a tight loop over the records keeps many of those cache misses in flight,
-    /// where [`Matcher::probe_levels`] would take them one record at a time.
-    fn probe_first_level(&self, codes: &[u32], probes: &mut [Probe], parallel: bool) -> bool {
+    /// The probes array, `records × levels`, with every record's first level probed when it is
+    /// a single exact criterion (the usual case: most records are decided there; the bool says
+    /// whether it was). After [`Matcher::look_up_first_level`] its code is known, and the probe
+    /// is a read of the code's group head: a tight loop over the records keeps many of those
+    /// cache misses in flight, where [`Matcher::probe_levels`] would take them one record at a
+    /// time. The array is written once, on all cores, as it is allocated.
+    fn first_level_probes(&self, codes: &[u32], parallel: bool) -> (Vec<Probe>, bool) {
         let (ncrit, nlevels) = (self.criteria.len(), self.levels.len());
-        let c = match self.levels.first().map(Vec::as_slice) {
-            Some(&[c]) if self.fuzzy_bits & (1u64 << c) == 0 => c,
-            _ => return false,
+        let records = if ncrit == 0 { 0 } else { codes.len() / ncrit };
+        let criterion = match self.levels.first().map(Vec::as_slice) {
+            Some(&[c]) if self.fuzzy_bits & (1u64 << c) == 0 => Some(c),
+            _ => None,
         };
-        let groups = &self.code_groups[self.criteria[c].dictionary];
-        let probe = |(record_codes, out): (&[u32], &mut [Probe])| {
-            out[0] = match record_codes[c] {
+        let probe = |k: usize| {
+            let (record, level) = (k / nlevels, k % nlevels);
+            let Some(c) = criterion.filter(|_| level == 0) else {
+                return Probe::NONE;
+            };
+            match codes[record * ncrit + c] {
                 BLANK => Probe {
                     count: Probe::BLANK,
                     first: 0,
@@ -409,24 +414,23 @@ impl Matcher<'_> {
                 ABSENT => Probe::NONE,
                 code => {
                     debug_assert!(code < PENDING, "first-level codes are looked up");
+                    let groups = &self.code_groups[self.criteria[c].dictionary];
                     let (count, first) = groups.head(code);
                     Probe { count, first }
                 }
-            };
+            }
         };
+        let mut probes = Vec::new();
         if parallel {
-            codes
-                .par_chunks(ncrit)
-                .zip(probes.par_chunks_mut(nlevels))
+            (0..records * nlevels)
+                .into_par_iter()
                 .with_min_len(4096)
-                .for_each(probe);
+                .map(probe)
+                .collect_into_vec(&mut probes);
         } else {
-            codes
-                .chunks(ncrit)
-                .zip(probes.chunks_mut(nlevels))
-                .for_each(probe);
+            probes.extend((0..records * nlevels).map(probe));
         }
-        true
+        (probes, criterion.is_some())
     }
 
     /// Probes levels `from..` of one record, looking codes up as needed, and stops after a level
@@ -445,8 +449,9 @@ impl Matcher<'_> {
         buf: &mut Scratch,
         deferred: &mut Vec<u64>,
     ) {
-        let mut masks = [None; MAX_CRITERIA];
-        self.for_each_level(codes, |level, mask| masks[level] = mask);
+        // The levels' criteria, worked out when a level is first probed here (most records
+        // are decided by the first level, probed for all of them beforehand).
+        let mut masks: Option<[Option<u64>; MAX_CRITERIA]> = None;
         let mut decided = false;
         for level in from..self.levels.len() {
             if decided {
@@ -456,17 +461,22 @@ impl Matcher<'_> {
                 };
                 continue;
             }
+            let mut mask = None;
             if level > 0 || !self.first_level_probed {
-                if let Some(mask) = masks[level] {
+                let masks = masks.get_or_insert_with(|| {
+                    let mut masks = [None; MAX_CRITERIA];
+                    self.for_each_level(codes, |level, mask| masks[level] = mask);
+                    masks
+                });
+                mask = masks[level];
+                if let Some(mask) = mask {
                     self.ensure_codes(local, row, codes, mask, buf);
                 }
-                out[level] = self.probe(local, row, codes, masks[level], buf);
+                out[level] = self.probe(local, row, codes, mask, buf);
             }
             match out[level].count {
                 // The tuple index is over the exact criteria only.
-                Probe::DEFERRED => {
-                    deferred.push(masks[level].unwrap_or_default() & !self.fuzzy_bits)
-                }
+                Probe::DEFERRED => deferred.push(mask.unwrap_or_default() & !self.fuzzy_bits),
                 1 => decided = !taken_before[out[level].first as usize],
                 _ => {}
             }
@@ -1028,16 +1038,9 @@ pub fn couple<'a>(
     matcher.release_first_level_tables();
     clock.lap("look up keys");
     // Allocated after the look-up, whose freed buffers it can take over.
-    let mut probes = vec![
-        Probe::NONE;
-        if ncrit == 0 {
-            0
-        } else {
-            local_rows.len() * nlevels
-        }
-    ];
-    matcher.first_level_probed =
-        matcher.probe_first_level(&local_codes, &mut probes, options.parallel);
+    let (mut probes, first_level_probed) =
+        matcher.first_level_probes(&local_codes, options.parallel);
+    matcher.first_level_probed = first_level_probed;
     probe_all(&matcher, &mut local_codes, &mut probes, false);
     clock.lap("probe");
     let deferred: Vec<u64> =
