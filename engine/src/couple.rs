@@ -396,7 +396,7 @@ impl Matcher<'_> {
     /// time. The array is written once, on all cores, as it is allocated.
     fn first_level_probes(&self, codes: &[u32], parallel: bool) -> (Vec<Probe>, bool) {
         let (ncrit, nlevels) = (self.criteria.len(), self.levels.len());
-        let records = if ncrit == 0 { 0 } else { codes.len() / ncrit };
+        let records = codes.len().checked_div(ncrit).unwrap_or(0);
         let criterion = match self.levels.first().map(Vec::as_slice) {
             Some(&[c]) if self.fuzzy_bits & (1u64 << c) == 0 => Some(c),
             _ => None,
