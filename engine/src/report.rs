@@ -271,7 +271,9 @@ impl<'r, 'a> Renderer<'r, 'a> {
                 _ => None,
             })
             .collect();
-        wanted.par_sort_unstable();
+        // By row (a radix sort: a few passes over the wave, where a comparison sort took
+        // longer than the reads it orders).
+        radsort::sort_by_key(&mut wanted, |&(row, _)| row);
         // Consecutive runs of rows, one per core, each copied into its own piece.
         let run_len = wanted.len().div_ceil(rayon::current_num_threads()).max(1);
         let pieces: Vec<Piece> = wanted
