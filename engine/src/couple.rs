@@ -1077,7 +1077,14 @@ pub fn couple<'a>(
         },
     };
     run.log.integration_records = run.matcher.candidates.len() as u64;
-    run.resolve(&local_rows, &mut probes, nlevels, &taken_before, &skipped);
+    run.resolve(
+        &local_rows,
+        &mut probes,
+        nlevels,
+        &taken_before,
+        &skipped,
+        options.parallel,
+    );
     // Every key is looked up by now: the lookup tables go before the outputs are written.
     for dictionary in &mut run.matcher.dictionaries {
         dictionary.release_tables();
@@ -1096,6 +1103,7 @@ impl<'a> CouplingRun<'a> {
         nlevels: usize,
         taken_before: &[bool],
         skipped: &[bool],
+        parallel: bool,
     ) {
         let ncrit = self.matcher.criteria.len();
         let mut buf = Default::default();
@@ -1141,7 +1149,8 @@ impl<'a> CouplingRun<'a> {
                         }
                         1 => {
                             let pos = probe.first as usize;
-                            let integration_row = self.matcher.candidates[pos];
+                            // The candidate's position for now; its row after the loop.
+                            let integration_row = pos as u32;
                             let holder = match holder_of[pos] {
                                 FREE => None,
                                 EXISTING => Some(Holder::Existing),
@@ -1185,6 +1194,28 @@ impl<'a> CouplingRun<'a> {
                 trace_start,
                 trace_len: (self.traces.len() as u32 - trace_start) as u16,
             });
+        }
+        // Candidate positions become integration rows here, on all cores: the loop above
+        // then reads one array at random per decision, not two.
+        let candidates = &self.matcher.candidates;
+        let to_row = |record: &mut RecordOutcome| {
+            if let Outcome::Coupled {
+                integration_row, ..
+            }
+            | Outcome::AlreadyCoupled {
+                integration_row, ..
+            } = &mut record.outcome
+            {
+                *integration_row = candidates[*integration_row as usize];
+            }
+        };
+        if parallel {
+            self.outcomes
+                .par_iter_mut()
+                .with_min_len(4096)
+                .for_each(to_row);
+        } else {
+            self.outcomes.iter_mut().for_each(to_row);
         }
         self.book(no_criteria);
     }
