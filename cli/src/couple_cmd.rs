@@ -826,16 +826,14 @@ fn render_waves(
     let mut taken = [0usize; 4];
     let n = renderer.run().outcomes().len();
     let wave = BLOCK * 2 * rayon::current_num_threads();
-    let mut ids = IdBatch::default();
     for wave_start in (0..n).step_by(wave) {
         let blocks: Vec<(usize, usize)> = (wave_start..n.min(wave_start + wave))
             .step_by(BLOCK)
             .map(|start| (start, n.min(start + BLOCK)))
             .collect();
-        renderer.gather_ids(wave_start..n.min(wave_start + wave), &mut ids);
         let encoded: Vec<EncodedBlock> = blocks
             .par_iter()
-            .map(|&(start, end)| render_block(renderer, encoders, &ids, start..end, sampling))
+            .map(|&(start, end)| render_block(renderer, encoders, start..end, sampling))
             .collect();
         let mut bytes = Vec::with_capacity(encoded.len());
         for block in encoded {
@@ -864,14 +862,16 @@ fn render_waves(
 }
 
 /// One block of records, rendered and encoded: its `results.csv` and `couplings.csv` bytes, its
-/// first sample rows of each failure kind (when `sampling`), and its fuzzy scores.
+/// first sample rows of each failure kind (when `sampling`), and its fuzzy scores. The block's
+/// integration ids are gathered first, by the core that renders them ([`IdBatch`]).
 fn render_block(
     renderer: &Renderer<'_, '_>,
     (results_encoder, couplings_encoder): &(RowEncoder, RowEncoder),
-    ids: &IdBatch,
     records: std::ops::Range<usize>,
     sampling: bool,
 ) -> EncodedBlock {
+    let mut ids = IdBatch::default();
+    renderer.gather_ids(records.clone(), &mut ids);
     let mut r = results_encoder.clone();
     let mut c = couplings_encoder.clone();
     let mut row = ResultRow::default();
@@ -881,7 +881,7 @@ fn render_block(
     let mut kept_of = [0usize; 4];
     for i in records {
         let record = &renderer.run().outcomes()[i];
-        let fields = renderer.render_gathered(i, &mut row, ids);
+        let fields = renderer.render_gathered(i, &mut row, &ids);
         let details = renderer.has_details().then(|| {
             let (fields, score) = renderer.render_details(i, &mut details);
             if let Some(score) = score {

@@ -3,8 +3,6 @@
 
 use std::fmt::Write;
 
-use rayon::prelude::*;
-
 use crate::couple::CouplingRun;
 use crate::outcome::{no_criteria_message, LevelResult, Outcome, RecordOutcome};
 
@@ -51,25 +49,23 @@ pub struct ResultRow {
 /// rendering in record order ([`Renderer::gather_ids`]).
 ///
 /// A range's coupled rows are scattered over the whole integration table: read in record order,
-/// nearly every id costs a cache and TLB miss. Sorted by row, a range of tens of thousands of
-/// records reads the id column as a forward sweep.
+/// nearly every id costs a cache and TLB miss. Sorted by row, a range of thousands of records
+/// reads the id column as a forward sweep. The core that renders the range gathers it, so the
+/// copies are in its own cache when the rows are rendered.
 #[derive(Debug, Default)]
 pub struct IdBatch {
     /// Position of the range's first record.
     first: usize,
-    /// Per record of the range: the piece and span of its id, or `None`.
-    spans: Vec<Option<(u32, u32, u32)>>,
-    pieces: Vec<String>,
+    /// Per record of the range: the span of its id in `text`, or `None`.
+    spans: Vec<Option<(u32, u32)>>,
+    text: String,
 }
-
-/// One core's gathered ids: their text, and `(record in range, start, end)` of each.
-type Piece = (String, Vec<(u32, u32, u32)>);
 
 impl IdBatch {
     /// The gathered id of the record at position `i`, if it shows one.
     fn get(&self, i: usize) -> Option<&str> {
-        let (piece, start, end) = (*self.spans.get(i.checked_sub(self.first)?)?)?;
-        Some(&self.pieces[piece as usize][start as usize..end as usize])
+        let (start, end) = (*self.spans.get(i.checked_sub(self.first)?)?)?;
+        Some(&self.text[start as usize..end as usize])
     }
 }
 
@@ -255,7 +251,7 @@ impl<'r, 'a> Renderer<'r, 'a> {
         [a, b, c, d, e, f, g, h, i, j].map(String::as_str)
     }
 
-    /// Gathers the integration ids records `range` will show ([`IdBatch`]), on all cores.
+    /// Gathers the integration ids records `range` will show ([`IdBatch`]).
     pub fn gather_ids(&self, range: std::ops::Range<usize>, batch: &mut IdBatch) {
         let outcomes = &self.run.outcomes()[range.clone()];
         let mut wanted: Vec<(u32, u32)> = outcomes
@@ -271,33 +267,17 @@ impl<'r, 'a> Renderer<'r, 'a> {
                 _ => None,
             })
             .collect();
-        // By row (a radix sort: a few passes over the wave, where a comparison sort took
+        // By row (a radix sort: a few passes over the range, where a comparison sort took
         // longer than the reads it orders).
         radsort::sort_by_key(&mut wanted, |&(row, _)| row);
-        // Consecutive runs of rows, one per core, each copied into its own piece.
-        let run_len = wanted.len().div_ceil(rayon::current_num_threads()).max(1);
-        let pieces: Vec<Piece> = wanted
-            .par_chunks(run_len)
-            .map(|rows| {
-                let mut text = String::new();
-                let mut spans = Vec::with_capacity(rows.len());
-                for &(row, k) in rows {
-                    let start = text.len() as u32;
-                    text.push_str(self.run.integration_id(row));
-                    spans.push((k, start, text.len() as u32));
-                }
-                (text, spans)
-            })
-            .collect();
         batch.first = range.start;
         batch.spans.clear();
         batch.spans.resize(range.len(), None);
-        batch.pieces.clear();
-        for (p, (text, spans)) in pieces.into_iter().enumerate() {
-            for (k, start, end) in spans {
-                batch.spans[k as usize] = Some((p as u32, start, end));
-            }
-            batch.pieces.push(text);
+        batch.text.clear();
+        for (row, k) in wanted {
+            let start = batch.text.len() as u32;
+            batch.text.push_str(self.run.integration_id(row));
+            batch.spans[k as usize] = Some((start, batch.text.len() as u32));
         }
     }
 
