@@ -41,8 +41,8 @@ pub(crate) fn same_text(a: &str, b: &str) -> bool {
 /// A million-key hash table is far larger than the caches, so building or probing it key by key
 /// costs several cache and TLB misses per key. Instead every candidate's key is hashed once (in
 /// parallel), the candidates are radix-partitioned by bits of the hash into partitions of a few
-/// thousand, and each partition gets its own small open-addressing table, built while it stays in
-/// the core's L2 cache. All partitions' tables share one allocation (freed in one piece, and
+/// thousand (piece by piece, on all cores: [`Partitioned`]), and each partition gets its own
+/// small open-addressing table, built while it stays in the core's L2 cache. All partitions' tables share one allocation (freed in one piece, and
 /// sized per partition, not to a power of two). Codes are dense and contiguous per partition.
 /// [`Dictionary::lookup_batch`] probes many keys the same way, partition by partition;
 /// [`Dictionary::lookup`] probes one.
