@@ -337,6 +337,8 @@ const PIECE: usize = 16 * 1024;
 
 /// Columns estimated to hold at most this many distinct keys are coded piece by piece first
 /// (see [`Dictionary::build`]): a piece of [`PIECE`] candidates then repeats each key often.
+/// (Not when all candidates fit in one piece: nothing to gain there, and small tables, which
+/// most tests use, keep exercising the general path.)
 const FEW_DISTINCT: usize = PIECE / 8;
 
 /// The hash of every candidate's key, in candidate order. Fails with the first candidate whose
@@ -583,7 +585,7 @@ impl<'t> Dictionary<'t> {
         hasher: KeyHasher,
     ) -> Result<Self, (u32, InvalidValue)> {
         let partition_mask = partition_mask(distinct);
-        let (tables, codes) = if distinct <= FEW_DISTINCT {
+        let (tables, codes) = if distinct <= FEW_DISTINCT && candidates.len() > PIECE {
             // Few distinct keys (a city, a country): each piece of candidates first finds its
             // own distinct keys in a table that stays in L1, reading the cells once and in
             // order; only those keys are partitioned and coded, and each candidate then takes
@@ -1050,7 +1052,10 @@ mod tests {
         };
         let cells = mixed_cells(6_000);
         check_against_keys(&cells, Fold::Lower, hasher.clone(), 100_000);
-        check_against_keys(&cells, Fold::Exact, hasher, 10);
+        check_against_keys(&cells, Fold::Exact, hasher.clone(), 10);
+        // More candidates than a piece: coded piece by piece first, in colliding tables too.
+        let cells = mixed_cells(2 * PIECE + 4_000);
+        check_against_keys(&cells, Fold::Lower, hasher, 10);
     }
 
     #[test]
