@@ -41,7 +41,7 @@ use crate::outcome::{
     OutcomeCounts, RecordOutcome,
 };
 use crate::table::{Column, Table};
-use crate::value::{integration_key_into, local_key_into, FieldType, Fold, InvalidValue};
+use crate::value::{local_key_into, FieldType, Fold, InvalidValue};
 
 /// At most this many criteria per mapping (criteria in force are a 64-bit set).
 pub const MAX_CRITERIA: usize = 64;
@@ -1787,8 +1787,7 @@ fn build_dictionaries<'t>(
     let mut first_error: Option<EngineError> = None;
     let mut dictionaries = Vec::with_capacity(inputs.len());
     for (values, fold, col) in inputs {
-        let distinct = estimate_distinct(&values, candidates, fold);
-        match Dictionary::build(values, fold, candidates, distinct, options.parallel) {
+        match Dictionary::build(values, fold, candidates, options.parallel) {
             Ok(d) => dictionaries.push(d),
             Err((row, problem)) => {
                 // Report the error of the earliest line.
@@ -1829,40 +1828,6 @@ fn membership(len: usize, rows: &[u32]) -> Vec<bool> {
         member[r as usize] = true;
     }
     member
-}
-
-/// About how many distinct keys the candidates hold, from an even sample (sizes the hash
-/// tables, and tells a city column, whose keys repeat, from an e-mail column).
-///
-/// A sample of mostly distinct keys stands for all candidates; otherwise the Chao1 estimator
-/// (the keys seen, plus what the keys seen once and twice say of those not seen), which sees a
-/// column of a few hundred cities as a few hundred keys rather than extrapolating linearly.
-fn estimate_distinct(column: &crate::table::Column, candidates: &[u32], fold: Fold) -> usize {
-    const SAMPLE: usize = 4096;
-    if candidates.len() <= SAMPLE {
-        return candidates.len();
-    }
-    let step = candidates.len() / SAMPLE;
-    let mut seen: hashbrown::HashMap<String, u32> = hashbrown::HashMap::with_capacity(SAMPLE);
-    let mut buf = String::new();
-    for &row in candidates.iter().step_by(step) {
-        if let Ok(key) = integration_key_into(column.get(row as usize), fold, &mut buf) {
-            match seen.get_mut(key) {
-                Some(times) => *times += 1,
-                None => {
-                    seen.insert(key.to_string(), 1);
-                }
-            }
-        }
-    }
-    let sampled = candidates.len().div_ceil(step);
-    if seen.len() * 2 > sampled {
-        return candidates.len();
-    }
-    let once = seen.values().filter(|&&t| t == 1).count();
-    let twice = seen.values().filter(|&&t| t == 2).count();
-    let unseen = once * once.saturating_sub(1) / (2 * (twice + 1));
-    (seen.len() + unseen).min(candidates.len())
 }
 
 fn invalid(table: &Table, row: usize, col: usize, problem: InvalidValue) -> EngineError {
@@ -1946,7 +1911,6 @@ fn prepare_local_codes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::Column;
     use proptest::prelude::*;
 
     /// What the id check must say, from a plain left-to-right scan: the first blank id, or the
@@ -2024,33 +1988,5 @@ mod tests {
                 prop_assert_eq!(marked, expected);
             }
         }
-    }
-
-    fn column_of(cells: impl Iterator<Item = String>) -> Column {
-        let mut column = Column::default();
-        for cell in cells {
-            column.push(&cell).unwrap();
-        }
-        column
-    }
-
-    #[test]
-    fn distinct_estimate_tells_repeated_keys_from_unique_ones() {
-        let n = 100_000u32;
-        let rows: Vec<u32> = (0..n).collect();
-        let cities = column_of(
-            (0..n).map(|i| format!("City {}", (i as u64 * 2_654_435_761) % 1_000_003 % 224)),
-        );
-        let estimate = estimate_distinct(&cities, &rows, Fold::Lower);
-        assert!((224..=448).contains(&estimate), "{estimate}");
-        let phones = column_of((0..n).map(|i| format!("+49 {i}")));
-        assert_eq!(estimate_distinct(&phones, &rows, Fold::Lower), n as usize);
-        // A long tail beside a few common keys: not mistaken for a few keys.
-        let mixed = column_of((0..n).map(|i| match i % 3 {
-            0 => format!("Tail {i}"),
-            _ => format!("City {}", i % 50),
-        }));
-        let estimate = estimate_distinct(&mixed, &rows, Fold::Lower);
-        assert!(estimate > 10_000, "{estimate}");
     }
 }

@@ -42,8 +42,9 @@ pub(crate) fn same_text(a: &str, b: &str) -> bool {
 /// costs several cache and TLB misses per key. Instead every candidate's key is hashed once (in
 /// parallel), the candidates are radix-partitioned by bits of the hash into partitions of a few
 /// thousand (piece by piece, on all cores: [`Partitioned`]), and each partition gets its own
-/// small open-addressing table, built while it stays in the core's L2 cache. All partitions' tables share one allocation (freed in one piece, and
-/// sized per partition, not to a power of two). Codes are dense and contiguous per partition.
+/// small open-addressing table, built while it stays in the core's L2 cache. All partitions'
+/// tables share one allocation (freed in one piece, and sized per partition, not to a power of
+/// two). Codes are dense and contiguous per partition.
 /// [`Dictionary::lookup_batch`] probes many keys the same way, partition by partition;
 /// [`Dictionary::lookup`] probes one.
 ///
@@ -194,11 +195,18 @@ struct PieceRuns<P> {
 }
 
 impl<P: Copy + Default + Send + Sync> Partitioned<P> {
-    /// A stable radix scatter of `hashes` (by position) into `mask + 1` partitions, with the
-    /// item `item(position)` of each.
-    fn scatter(hashes: &[u64], mask: u64, item: impl Fn(u32) -> P + Sync, parallel: bool) -> Self {
+    /// A stable radix scatter of keys' hashes, given in pieces of [`PIECE`] keys (the last may
+    /// be shorter; key `k` is in piece `k / PIECE`), into `mask + 1` partitions, with the item
+    /// `item(k)` of each.
+    fn scatter(
+        pieces: &[impl AsRef<[u64]> + Sync],
+        mask: u64,
+        item: impl Fn(u32) -> P + Sync,
+        parallel: bool,
+    ) -> Self {
         let partitions = mask as usize + 1;
         let sort_piece = |(n, hashes): (usize, &[u64])| {
+            debug_assert!(hashes.len() <= PIECE);
             let mut counts = vec![0u32; partitions];
             for &h in hashes {
                 counts[partition_of(h, mask)] += 1;
@@ -224,13 +232,19 @@ impl<P: Copy + Default + Send + Sync> Partitioned<P> {
             }
         };
         let pieces = if parallel {
-            hashes
-                .par_chunks(PIECE)
+            pieces
+                .par_iter()
+                .map(AsRef::as_ref)
                 .enumerate()
                 .map(sort_piece)
                 .collect()
         } else {
-            hashes.chunks(PIECE).enumerate().map(sort_piece).collect()
+            pieces
+                .iter()
+                .map(AsRef::as_ref)
+                .enumerate()
+                .map(sort_piece)
+                .collect()
         };
         Partitioned { partitions, pieces }
     }
@@ -311,6 +325,11 @@ fn partition_mask(distinct: usize) -> u64 {
     partitions as u64 - 1
 }
 
+/// The lengths of the consecutive pieces that start at `starts` (the last entry: the end).
+fn lengths(starts: &[usize]) -> impl Iterator<Item = usize> + '_ {
+    starts.windows(2).map(|w| w[1] - w[0])
+}
+
 /// Splits `items` into consecutive pieces of the given lengths.
 fn split_by<T>(mut items: &mut [T], lengths: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
     let mut pieces = Vec::new();
@@ -341,37 +360,79 @@ const PIECE: usize = 16 * 1024;
 /// most tests use, keep exercising the general path.)
 const FEW_DISTINCT: usize = PIECE / 8;
 
-/// The hash of every candidate's key, in candidate order. Fails with the first candidate whose
-/// cell has no key under the rule.
+/// `f` on each [`PIECE`] of `candidates`, in order, on all cores when `parallel`. Fails with the
+/// first failing piece's error: a parallel run that fails (with any piece's error) is run again
+/// in order, to name the first.
+fn per_piece<T: Send, E: Send>(
+    candidates: &[u32],
+    parallel: bool,
+    f: impl Fn(&[u32]) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E> {
+    let sequential = || candidates.chunks(PIECE).map(&f).collect();
+    if parallel {
+        candidates
+            .par_chunks(PIECE)
+            .map(&f)
+            .collect::<Result<Vec<_>, _>>()
+            .or_else(|_| sequential())
+    } else {
+        sequential()
+    }
+}
+
+/// The hash of every candidate's key, piece by piece ([`PIECE`] candidates a piece). Fails with
+/// the first candidate whose cell has no key under the rule.
 fn hash_cells(
     column: &Column,
     fold: Fold,
     candidates: &[u32],
     hasher: &KeyHasher,
     parallel: bool,
-) -> Result<Vec<u64>, (u32, InvalidValue)> {
-    // Written in place (a collected `Result<Vec<_>>` would gather pieces and copy them).
-    let mut hashes = vec![0u64; candidates.len()];
-    let hash_piece = |(out, rows): (&mut [u64], &[u32])| {
+) -> Result<Vec<Vec<u64>>, (u32, InvalidValue)> {
+    per_piece(candidates, parallel, |rows| {
         let mut buf = String::new();
-        out.iter_mut().zip(rows).try_for_each(|(hash, &row)| {
-            let key = integration_key_into(column.get(row as usize), fold, &mut buf)
-                .map_err(|problem| (row, problem))?;
-            *hash = hasher.hash(key);
-            Ok(())
-        })
-    };
-    if parallel {
-        hashes
-            .par_chunks_mut(PIECE)
-            .zip(candidates.par_chunks(PIECE))
-            .try_for_each(hash_piece)
-            // Any error will do in parallel; the sequential pass names the first one.
-            .or_else(|_| hash_piece((&mut hashes, candidates)))?;
-    } else {
-        hash_piece((&mut hashes, candidates))?;
+        rows.iter()
+            .map(|&row| {
+                let key = integration_key_into(column.get(row as usize), fold, &mut buf)
+                    .map_err(|problem| (row, problem))?;
+                Ok(hasher.hash(key))
+            })
+            .collect()
+    })
+}
+
+/// About how many distinct keys the candidates hold, from an even sample (sizes the hash
+/// tables, and tells a city column, whose keys repeat, from an e-mail column).
+///
+/// A sample of mostly distinct keys stands for all candidates; otherwise the Chao1 estimator
+/// (the keys seen, plus what the keys seen once and twice say of those not seen), which sees a
+/// column of a few hundred cities as a few hundred keys rather than extrapolating linearly.
+fn estimate_distinct(column: &Column, candidates: &[u32], fold: Fold) -> usize {
+    const SAMPLE: usize = 4096;
+    if candidates.len() <= SAMPLE {
+        return candidates.len();
     }
-    Ok(hashes)
+    let step = candidates.len() / SAMPLE;
+    let mut seen: hashbrown::HashMap<String, u32> = hashbrown::HashMap::with_capacity(SAMPLE);
+    let mut buf = String::new();
+    for &row in candidates.iter().step_by(step) {
+        if let Ok(key) = integration_key_into(column.get(row as usize), fold, &mut buf) {
+            match seen.get_mut(key) {
+                Some(times) => *times += 1,
+                None => {
+                    seen.insert(key.to_string(), 1);
+                }
+            }
+        }
+    }
+    let sampled = candidates.len().div_ceil(step);
+    if seen.len() * 2 > sampled {
+        return candidates.len();
+    }
+    let once = seen.values().filter(|&&t| t == 1).count();
+    let twice = seen.values().filter(|&&t| t == 2).count();
+    let unseen = once * once.saturating_sub(1) / (2 * (twice + 1));
+    (seen.len() + unseen).min(candidates.len())
 }
 
 /// The distinct keys of one piece of candidates.
@@ -423,17 +484,7 @@ fn distinct_in_pieces(
         }
         Ok(PieceKeys { keys, key_of })
     };
-    let sequential = || candidates.chunks(PIECE).map(piece).collect();
-    if parallel {
-        candidates
-            .par_chunks(PIECE)
-            .map(piece)
-            .collect::<Result<Vec<_>, _>>()
-            // Any error will do in parallel; the sequential pass names the first one.
-            .or_else(|_| sequential())
-    } else {
-        sequential()
-    }
+    per_piece(candidates, parallel, piece)
 }
 
 /// The open-addressing tables of a dictionary's partitions.
@@ -446,17 +497,18 @@ struct Tables {
 }
 
 impl Tables {
-    /// Codes the keys with hashes `hashes` (key `k` is the cell at `span_of(k)`): the tables,
-    /// and each key's code. Codes are dense, numbered partition after partition.
+    /// Codes the keys whose hashes `hashes` holds in pieces of [`PIECE`] (key `k` is the cell
+    /// at `span_of(k)`): the tables, and each key's code. Codes are dense, numbered partition
+    /// after partition.
     fn build(
         column: &Column,
         fold: Fold,
-        hashes: Vec<u64>,
+        hashes: Vec<impl AsRef<[u64]> + Sync>,
         span_of: impl Fn(u32) -> (u32, u32) + Sync,
         partition_mask: u64,
         parallel: bool,
     ) -> (Tables, Vec<u32>) {
-        let keys = hashes.len();
+        let keys = hashes.iter().map(|piece| piece.as_ref().len()).sum();
         // Each key's position and the span of its cell (read here in key order).
         let partitioned =
             Partitioned::scatter(&hashes, partition_mask, |k| (k, span_of(k)), parallel);
@@ -470,7 +522,7 @@ impl Tables {
         let mut slots = vec![Entry::FREE; starts[partitions]];
         let mut local_codes = vec![0u32; keys];
         let mut distinct_in = vec![0u32; partitions];
-        let work: Vec<_> = split_by(&mut slots, starts.windows(2).map(|w| w[1] - w[0]))
+        let work: Vec<_> = split_by(&mut slots, lengths(&starts))
             .into_iter()
             .zip(split_by(&mut local_codes, lens.iter().copied()))
             .zip(distinct_in.iter_mut())
@@ -508,8 +560,7 @@ impl Tables {
         );
         drop(local_codes);
         // Entries take their global codes, partition by partition.
-        let lengths = |starts: &[usize]| starts.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>();
-        let work: Vec<_> = split_by(&mut slots, lengths(&starts).into_iter())
+        let work: Vec<_> = split_by(&mut slots, lengths(&starts))
             .into_iter()
             .zip(&bases)
             .collect();
@@ -523,7 +574,7 @@ impl Tables {
         let (slots, starts) = if (distinct as usize) < keys / 2 {
             let compact = offsets(distinct_in.iter().map(|&d| table_size(d as usize)));
             let mut refilled = vec![Entry::FREE; compact[partitions]];
-            let work: Vec<_> = split_by(&mut refilled, lengths(&compact).into_iter())
+            let work: Vec<_> = split_by(&mut refilled, lengths(&compact))
                 .into_iter()
                 .zip(starts.windows(2))
                 .collect();
@@ -556,16 +607,16 @@ impl<'t> Dictionary<'t> {
     /// The code [`Dictionary::lookup_batch`] answers for a key no candidate has.
     pub(crate) const ABSENT: u32 = Entry::EMPTY;
 
-    /// Encodes the cells of `column` at integration rows `candidates` (candidate position order);
-    /// `distinct` is about how many distinct keys they hold. Fails with the first candidate
-    /// (by position) whose cell has no key under the rule.
+    /// Encodes the cells of `column` at integration rows `candidates` (candidate position order),
+    /// partitioned after a sample's estimate of how many distinct keys they hold. Fails with the
+    /// first candidate (by position) whose cell has no key under the rule.
     pub(crate) fn build(
         column: Cow<'t, Column>,
         fold: Fold,
         candidates: &[u32],
-        distinct: usize,
         parallel: bool,
     ) -> Result<Self, (u32, InvalidValue)> {
+        let distinct = estimate_distinct(&column, candidates, fold);
         Self::build_with(
             column,
             fold,
@@ -576,6 +627,7 @@ impl<'t> Dictionary<'t> {
         )
     }
 
+    /// [`Dictionary::build`] for about `distinct` distinct keys, hashing with `hasher`.
     fn build_with(
         column: Cow<'t, Column>,
         fold: Fold,
@@ -597,7 +649,7 @@ impl<'t> Dictionary<'t> {
             let (tables, key_codes) = Tables::build(
                 &column,
                 fold,
-                key_hashes,
+                key_hashes.chunks(PIECE).collect(),
                 |k| key_spans[k as usize],
                 partition_mask,
                 parallel,
@@ -669,7 +721,9 @@ impl<'t> Dictionary<'t> {
     /// equal keys: the caller settles each answer ([`Dictionary::settle`]).
     pub(crate) fn lookup_batch(&self, hashes: Vec<u64>, parallel: bool) -> Vec<Found> {
         let keys = hashes.len();
-        let partitioned = Partitioned::scatter(&hashes, self.partition_mask, |pos| pos, parallel);
+        let pieces: Vec<&[u64]> = hashes.chunks(PIECE).collect();
+        let partitioned = Partitioned::scatter(&pieces, self.partition_mask, |pos| pos, parallel);
+        drop(pieces);
         drop(hashes);
         let lens: Vec<usize> = (0..partitioned.partitions)
             .map(|p| partitioned.len_of(p))
@@ -919,7 +973,7 @@ mod tests {
 
     fn dictionary<'t>(col: &'t Column, fold: Fold) -> Dictionary<'t> {
         let rows: Vec<u32> = (0..col.len() as u32).collect();
-        Dictionary::build(Cow::Borrowed(col), fold, &rows, col.len(), false).unwrap()
+        Dictionary::build(Cow::Borrowed(col), fold, &rows, false).unwrap()
     }
 
     #[test]
@@ -1063,23 +1117,57 @@ mod tests {
         let col = column(&["1", "x", "2", "y"]);
         let rows: Vec<u32> = (0..4).collect();
         for parallel in [false, true] {
-            let err = Dictionary::build(Cow::Borrowed(&col), Fold::Number, &rows, 4, parallel);
+            let err = Dictionary::build(Cow::Borrowed(&col), Fold::Number, &rows, parallel);
             assert_eq!(err.err().map(|e| e.0), Some(1));
         }
-        // Bad cells in later pieces, coded piece by piece (few distinct) or not.
-        let mut cells: Vec<String> = (0..3 * PIECE).map(|i| (i % 7).to_string()).collect();
-        cells[PIECE + 5] = "x".into();
-        cells[2 * PIECE + 1] = "y".into();
+        // Bad cells in later pieces, coded piece by piece (few distinct) or not; the second at
+        // the start of its piece, so that a parallel run meets it first.
+        let mut cells: Vec<String> = (0..4 * PIECE).map(|i| (i % 7).to_string()).collect();
+        cells[2 * PIECE - 5] = "x".into();
+        for later in [2 * PIECE, 3 * PIECE] {
+            cells[later] = "y".into();
+        }
         let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
         let col = column(&refs);
         let rows: Vec<u32> = (0..col.len() as u32).collect();
         for distinct in [7, col.len()] {
             for parallel in [false, true] {
-                let err =
-                    Dictionary::build(Cow::Borrowed(&col), Fold::Number, &rows, distinct, parallel);
-                assert_eq!(err.err().map(|e| e.0), Some(PIECE as u32 + 5));
+                let err = Dictionary::build_with(
+                    Cow::Borrowed(&col),
+                    Fold::Number,
+                    &rows,
+                    distinct,
+                    parallel,
+                    KeyHasher::default(),
+                );
+                assert_eq!(err.err().map(|e| e.0), Some(2 * PIECE as u32 - 5));
             }
         }
+    }
+
+    fn column_of_strings(cells: impl Iterator<Item = String>) -> Column {
+        let cells: Vec<String> = cells.collect();
+        column(&cells.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn distinct_estimate_tells_repeated_keys_from_unique_ones() {
+        let n = 100_000u32;
+        let rows: Vec<u32> = (0..n).collect();
+        let cities = column_of_strings(
+            (0..n).map(|i| format!("City {}", (i as u64 * 2_654_435_761) % 1_000_003 % 224)),
+        );
+        let estimate = estimate_distinct(&cities, &rows, Fold::Lower);
+        assert!((224..=448).contains(&estimate), "{estimate}");
+        let phones = column_of_strings((0..n).map(|i| format!("+49 {i}")));
+        assert_eq!(estimate_distinct(&phones, &rows, Fold::Lower), n as usize);
+        // A long tail beside a few common keys: not mistaken for a few keys.
+        let mixed = column_of_strings((0..n).map(|i| match i % 3 {
+            0 => format!("Tail {i}"),
+            _ => format!("City {}", i % 50),
+        }));
+        let estimate = estimate_distinct(&mixed, &rows, Fold::Lower);
+        assert!(estimate > 10_000, "{estimate}");
     }
 
     #[test]
