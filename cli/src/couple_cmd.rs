@@ -591,21 +591,8 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     } else {
         None
     };
-    // Counted in an array (a map update per record costs more than the rest of the loop).
-    let mut per_level = vec![[("", 0u64); 4]; run.priorities().len()];
-    for record in run.outcomes() {
-        let kind = match record.outcome {
-            Outcome::Coupled { .. } => 0,
-            Outcome::NoMatch { .. } => 1,
-            Outcome::MultipleMatches { .. } => 2,
-            Outcome::AlreadyCoupled { .. } => 3,
-            Outcome::NoCriteria | Outcome::Skipped => 4,
-        };
-        if let (Some(level), true) = (record.outcome.level(), kind < 4) {
-            let count = &mut per_level[level as usize][kind];
-            *count = (record.outcome.name(), count.1 + 1);
-        }
-        if collect_couplings {
+    if collect_couplings {
+        for record in run.outcomes() {
             if let Outcome::Coupled {
                 integration_row, ..
             } = record.outcome
@@ -620,12 +607,12 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     let by_priority: BTreeMap<u32, BTreeMap<&'static str, u64>> = run
         .priorities()
         .iter()
-        .zip(&per_level)
-        .map(|(&priority, counts)| {
-            let counts = counts.iter().filter(|(_, n)| *n > 0).copied().collect();
-            (priority, counts)
+        .zip(&run.log().by_level)
+        .filter_map(|(&priority, counts)| {
+            let counts: BTreeMap<_, _> =
+                counts.pairs().into_iter().filter(|&(_, n)| n > 0).collect();
+            (!counts.is_empty()).then_some((priority, counts))
         })
-        .filter(|(_, counts): &(u32, BTreeMap<_, _>)| !counts.is_empty())
         .collect();
     results.finish()?;
     couplings.finish()?;

@@ -1070,6 +1070,7 @@ pub fn couple<'a>(
         late_holders: HashMap::new(),
         late_couplings: HashMap::new(),
         log: JobLog {
+            by_level: vec![OutcomeCounts::default(); nlevels],
             local_records: local_rows.len() as u64,
             local_records_read: local.len() as u64,
             integration_records_read: integration.len() as u64,
@@ -1187,7 +1188,7 @@ impl<'a> CouplingRun<'a> {
                 }
                 outcome
             };
-            self.log.outcomes.add(&outcome);
+            self.log.count(&outcome);
             self.outcomes.push(RecordOutcome {
                 local_row: row,
                 outcome,
@@ -1498,12 +1499,9 @@ impl<'a> CouplingRun<'a> {
     }
 
     fn replace_outcome(&mut self, i: usize, outcome: Outcome) {
-        self.outcomes[i].outcome = outcome;
-        let mut counts = OutcomeCounts::default();
-        for o in &self.outcomes {
-            counts.add(&o.outcome);
-        }
-        self.log.outcomes = counts;
+        let old = std::mem::replace(&mut self.outcomes[i].outcome, outcome);
+        self.log.uncount(&old);
+        self.log.count(&outcome);
         self.book(false);
     }
 }

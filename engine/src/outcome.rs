@@ -167,14 +167,15 @@ pub struct OutcomeCounts {
 }
 
 impl OutcomeCounts {
-    pub(crate) fn add(&mut self, o: &Outcome) {
+    /// The count of `o`'s outcome.
+    fn count_of(&mut self, o: &Outcome) -> &mut u64 {
         match o {
-            Outcome::Coupled { .. } => self.coupled += 1,
-            Outcome::NoMatch { .. } => self.no_match += 1,
-            Outcome::MultipleMatches { .. } => self.multiple_matches += 1,
-            Outcome::AlreadyCoupled { .. } => self.already_coupled += 1,
-            Outcome::NoCriteria => self.no_criteria += 1,
-            Outcome::Skipped => self.skipped += 1,
+            Outcome::Coupled { .. } => &mut self.coupled,
+            Outcome::NoMatch { .. } => &mut self.no_match,
+            Outcome::MultipleMatches { .. } => &mut self.multiple_matches,
+            Outcome::AlreadyCoupled { .. } => &mut self.already_coupled,
+            Outcome::NoCriteria => &mut self.no_criteria,
+            Outcome::Skipped => &mut self.skipped,
         }
     }
 
@@ -198,6 +199,9 @@ pub struct JobLog {
     pub counters: Counters,
     /// Results rows per outcome.
     pub outcomes: OutcomeCounts,
+    /// Results rows per outcome, by the level that decided them (index into the run's
+    /// priorities); skipped and no-criteria records have no level.
+    pub by_level: Vec<OutcomeCounts>,
     /// Error rows, BC's exact texts (M1 or M2).
     pub errors: Vec<String>,
     /// Local records that passed the local filter (= results rows).
@@ -208,6 +212,24 @@ pub struct JobLog {
     pub local_records_read: u64,
     /// Rows read from the integration source, before the filter.
     pub integration_records_read: u64,
+}
+
+impl JobLog {
+    /// Counts a record's outcome, in all and at its level.
+    pub(crate) fn count(&mut self, o: &Outcome) {
+        *self.outcomes.count_of(o) += 1;
+        if let Some(level) = o.level() {
+            *self.by_level[level as usize].count_of(o) += 1;
+        }
+    }
+
+    /// Takes back [`JobLog::count`] of an outcome a record no longer has.
+    pub(crate) fn uncount(&mut self, o: &Outcome) {
+        *self.outcomes.count_of(o) -= 1;
+        if let Some(level) = o.level() {
+            *self.by_level[level as usize].count_of(o) -= 1;
+        }
+    }
 }
 
 /// M1: no criteria.

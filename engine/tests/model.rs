@@ -189,8 +189,31 @@ fn build(s: &Scenario) -> Built {
 /// (local id, outcome, integration id, priority, match count, candidates, coupled_to, trace, holder origin)
 type Row = [String; 9];
 
+/// The log's outcome counts are the outcomes', in all and per deciding level.
+fn assert_counts_are_the_outcomes(run: &CouplingRun<'_>) {
+    let mut all = OutcomeCounts::default();
+    let mut by_level = vec![OutcomeCounts::default(); run.priorities().len()];
+    for record in run.outcomes() {
+        let bump = |counts: &mut OutcomeCounts| match record.outcome {
+            Outcome::Coupled { .. } => counts.coupled += 1,
+            Outcome::NoMatch { .. } => counts.no_match += 1,
+            Outcome::MultipleMatches { .. } => counts.multiple_matches += 1,
+            Outcome::AlreadyCoupled { .. } => counts.already_coupled += 1,
+            Outcome::NoCriteria => counts.no_criteria += 1,
+            Outcome::Skipped => counts.skipped += 1,
+        };
+        bump(&mut all);
+        if let Some(level) = record.outcome.level() {
+            bump(&mut by_level[level as usize]);
+        }
+    }
+    assert_eq!(run.log().outcomes, all);
+    assert_eq!(run.log().by_level, by_level);
+}
+
 fn engine_rows(b: &Built, options: RunOptions) -> Vec<Row> {
     let run = couple(&b.spec, &b.local, &b.integ, &b.existing, options).unwrap();
+    assert_counts_are_the_outcomes(&run);
     let r = Renderer::new(&run);
     let mut buf = Default::default();
     let rows: Vec<Row> = (0..run.outcomes().len())

@@ -512,6 +512,11 @@ fn a_pair_another_job_committed_first_is_demoted_and_rebooked() {
     let mut run = couple(&spec, &local, &integ, &case.existing, RunOptions::default()).unwrap();
     assert_eq!(run.log().counters.coupled, 2);
     assert_eq!(run.log().counters.failed, 1);
+    let level_0 = |log: &JobLog| {
+        let c = &log.by_level[0];
+        (c.coupled, c.no_match, c.already_coupled, c.skipped)
+    };
+    assert_eq!(level_0(run.log()), (2, 1, 0, 0));
     // A concurrent job coupled A1 to C9 first; another coupled C2 (to A2) first.
     assert!(run.demote_to_already_coupled(0, "C9"));
     assert!(run.demote_to_skipped(1, "A2"));
@@ -541,6 +546,8 @@ fn a_pair_another_job_committed_first_is_demoted_and_rebooked() {
     assert_eq!(log.counters.failed, 2);
     assert_eq!(log.outcomes.already_coupled, 1);
     assert_eq!(log.outcomes.skipped, 1);
+    // A skipped record has no deciding level.
+    assert_eq!(level_0(log), (0, 1, 1, 0));
     assert_eq!(
         log.errors,
         vec!["Failed to couple 2 record(s), because no unique uncoupled matching entity was found in https://contoso.crm.dynamics.com with the specified matching criteria."]
