@@ -28,26 +28,23 @@ pub struct LevelTrace {
 }
 
 impl LevelResult {
-    /// The result as a trace shows it, but for the count of [`LevelResult::Multiple`]
-    /// (`multiple`, then `(count)`).
-    pub fn label(self) -> &'static str {
-        match self {
+    /// Writes the result as a trace shows it (`no_match`, `multiple(3)`, …): for `LevelTrace`'s
+    /// `Display`, and for rendering rows without formatting machinery for the common results.
+    pub fn write_to(self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        out.write_str(match self {
             LevelResult::Blank => "no_match(blank)",
             LevelResult::NoMatch => "no_match",
-            LevelResult::Multiple(_) => "multiple",
+            LevelResult::Multiple(n) => return write!(out, "multiple({n})"),
             LevelResult::AlreadyCoupled => "already_coupled",
             LevelResult::Coupled => "coupled",
-        }
+        })
     }
 }
 
 impl std::fmt::Display for LevelTrace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "p{}:{}", self.priority, self.result.label())?;
-        match self.result {
-            LevelResult::Multiple(n) => write!(f, "({n})"),
-            _ => Ok(()),
-        }
+        write!(f, "p{}:", self.priority)?;
+        self.result.write_to(f)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::couple::CouplingRun;
-use crate::outcome::{no_criteria_message, LevelResult, Outcome, RecordOutcome};
+use crate::outcome::{no_criteria_message, Outcome, RecordOutcome};
 
 /// Header of `results.csv`.
 pub const RESULTS_HEADER: [&str; 10] = [
@@ -188,16 +188,13 @@ impl<'r, 'a> Renderer<'r, 'a> {
         if let Some(level) = record.outcome.level() {
             priority.push_str(&self.priorities[level as usize]);
         }
-        // As `LevelTrace`'s `Display`, without formatting machinery per row.
+        // `LevelTrace`'s `Display`, with each level's prefix formatted once per run.
         for (level, t) in run.trace(record).enumerate() {
             if level > 0 {
                 trace.push(' ');
             }
             trace.push_str(&self.trace_prefixes[level]);
-            trace.push_str(t.result.label());
-            if let LevelResult::Multiple(n) = t.result {
-                let _ = write!(trace, "({n})");
-            }
+            let _ = t.result.write_to(trace);
         }
         let located = &self.located;
         match record.outcome {
