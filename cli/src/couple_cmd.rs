@@ -741,10 +741,16 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     Ok(job)
 }
 
-/// One block's encoded results and couplings rows, its sample rows, and its scores, or the
-/// encoder's error.
-type EncodedBlock =
-    std::result::Result<(Vec<u8>, Vec<u8>, Vec<Vec<String>>, Vec<(bool, f64)>), String>;
+/// One block of records, rendered and encoded.
+struct EncodedBlock {
+    /// Its `results.csv` and `couplings.csv` rows.
+    results: Vec<u8>,
+    couplings: Vec<u8>,
+    /// Its first rows of each failure kind (index into [`FAILURE_KINDS`]), when sampling.
+    samples: Vec<(usize, Vec<String>)>,
+    /// `(coupled, score)` of its records with a fuzzy score.
+    scores: Vec<(bool, f64)>,
+}
 
 // The sampling counters below are indexed by failure kind.
 const _: () = assert!(FAILURE_KINDS.len() == 4);
@@ -818,21 +824,17 @@ fn render_waves(
             .step_by(BLOCK)
             .map(|start| (start, n.min(start + BLOCK)))
             .collect();
-        let encoded: Vec<EncodedBlock> = blocks
+        let encoded: Vec<std::result::Result<EncodedBlock, String>> = blocks
             .par_iter()
             .map(|&(start, end)| render_block(renderer, encoders, start..end, sampling))
             .collect();
         let mut bytes = Vec::with_capacity(encoded.len());
         for block in encoded {
-            let (r, c, kept, block_scores) = block.map_err(anyhow::Error::msg)?;
-            scored.extend(block_scores);
-            bytes.push((r, c));
+            let block = block.map_err(anyhow::Error::msg)?;
+            scored.extend(block.scores);
+            bytes.push((block.results, block.couplings));
             if let Some(samples) = samples.as_deref_mut() {
-                for row in kept {
-                    let k = FAILURE_KINDS
-                        .iter()
-                        .position(|kind| row[1] == *kind)
-                        .unwrap_or(0);
+                for (k, row) in block.samples {
                     if taken[k] < SAMPLES_PER_KIND {
                         taken[k] += 1;
                         samples.push(row);
@@ -848,15 +850,15 @@ fn render_waves(
     Ok(scored)
 }
 
-/// One block of records, rendered and encoded: its `results.csv` and `couplings.csv` bytes, its
-/// first sample rows of each failure kind (when `sampling`), and its fuzzy scores. The block's
-/// integration ids are gathered first, by the core that renders them ([`IdBatch`]).
+/// Renders and encodes records `records` (sample rows kept when `sampling`), or the encoder's
+/// error. The block's integration ids are gathered first, by the core that renders them
+/// ([`IdBatch`]).
 fn render_block(
     renderer: &Renderer<'_, '_>,
     (results_encoder, couplings_encoder): &(RowEncoder, RowEncoder),
     records: std::ops::Range<usize>,
     sampling: bool,
-) -> EncodedBlock {
+) -> std::result::Result<EncodedBlock, String> {
     let mut ids = IdBatch::default();
     renderer.gather_ids(records.clone(), &mut ids);
     let mut r = results_encoder.clone();
@@ -882,7 +884,7 @@ fn render_block(
             if let Some(k) = failure_kind(&record.outcome) {
                 if kept_of[k] < SAMPLES_PER_KIND {
                     kept_of[k] += 1;
-                    kept.push(all.clone().map(|f| f.to_string()).collect());
+                    kept.push((k, all.clone().map(|f| f.to_string()).collect()));
                 }
             }
         }
@@ -891,7 +893,12 @@ fn render_block(
             c.encode(fields)?;
         }
     }
-    Ok((r.take(), c.take(), kept, block_scores))
+    Ok(EncodedBlock {
+        results: r.take(),
+        couplings: c.take(),
+        samples: kept,
+        scores: block_scores,
+    })
 }
 
 /// `results.csv`'s header: BC's columns, plus the detail columns of criteria beyond BC.
