@@ -21,6 +21,17 @@ use crate::FilesError;
 
 pub(crate) use csv_file::open_csv;
 
+/// A deterministic pseudo-random sequence (xorshift64) for this module's randomized tests.
+#[cfg(test)]
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 /// CSV helpers shared with [`crate::write::read_couplings`].
 pub(crate) mod csv_helpers {
     pub(crate) use super::csv_file::{header_name, read_first};

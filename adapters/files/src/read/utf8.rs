@@ -69,13 +69,7 @@ mod tests {
 
     #[test]
     fn random_text_with_a_few_bad_bytes() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::read::xorshift(0x2545_F491_4F6C_DD1D);
         let pieces: [&[u8]; 8] = [
             b"abc",
             b",",
