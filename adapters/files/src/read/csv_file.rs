@@ -298,8 +298,7 @@ fn read_table_with(
     };
     if !two || !pipelined(&mut input.tokens, &slots, &mut builder)? {
         let mut sink = TableSink {
-            spans: vec![Span::default(); slots.len()],
-            slots,
+            values: RequestedSpans::new(&slots, columns.len()),
             builder: &mut builder,
         };
         input.tokens.run(&mut sink)?;
@@ -470,20 +469,47 @@ impl TableBuilder<'_> {
     }
 }
 
+/// The requested values of the record being read, as the tokenizer hands its fields over.
+struct RequestedSpans<'s> {
+    /// For each header position (and one past them), the span its value goes to.
+    slots: &'s [usize],
+    /// The requested values, then a spare one that takes all others.
+    spans: Vec<Span>,
+}
+
+impl<'s> RequestedSpans<'s> {
+    /// `slots` maps header positions to `0..requested`, or to `requested` (not requested).
+    fn new(slots: &'s [usize], requested: usize) -> Self {
+        RequestedSpans {
+            slots,
+            spans: vec![Span::default(); requested + 1],
+        }
+    }
+
+    /// Keeps field `index` when it is requested.
+    #[inline(always)]
+    fn field(&mut self, index: usize, span: Span) {
+        let slot = self.slots[index.min(self.slots.len() - 1)];
+        self.spans[slot] = span;
+    }
+
+    /// The record's requested values, in column order.
+    #[inline(always)]
+    fn requested(&self) -> &[Span] {
+        &self.spans[..self.spans.len() - 1]
+    }
+}
+
 /// Builds the table as the tokenizer goes (one thread).
 struct TableSink<'a, 'b> {
-    /// For each header position (and one past them), the span its value goes to.
-    slots: Vec<usize>,
-    /// The requested values of the record being read, then a spare one.
-    spans: Vec<Span>,
+    values: RequestedSpans<'a>,
     builder: &'a mut TableBuilder<'b>,
 }
 
 impl Sink for TableSink<'_, '_> {
     #[inline(always)]
     fn field(&mut self, index: usize, span: Span, _: &[u8], _: &[u8]) {
-        let slot = self.slots[index.min(self.slots.len() - 1)];
-        self.spans[slot] = span;
+        self.values.field(index, span);
     }
 
     #[inline(always)]
@@ -493,9 +519,8 @@ impl Sink for TableSink<'_, '_> {
         block: &[u8],
         scratch: &[u8],
     ) -> Result<bool, FilesError> {
-        let requested = self.builder.columns.len();
         self.builder
-            .add(end, &self.spans[..requested], block, scratch)?;
+            .add(end, self.values.requested(), block, scratch)?;
         Ok(true)
     }
 
@@ -540,9 +565,7 @@ fn pipelined(
             .name("csv-tokenizer".into())
             .spawn_scoped(scope, move || {
                 let mut sink = BatchSink {
-                    slots,
-                    spans: vec![Span::default(); slots.len()],
-                    requested,
+                    values: RequestedSpans::new(slots, requested),
                     batch: Batch::default(),
                     batches,
                     recycled,
@@ -579,9 +602,7 @@ fn pipelined(
 
 /// Collects tokenized records into batches, on the tokenizer's thread.
 struct BatchSink<'a> {
-    slots: &'a [usize],
-    spans: Vec<Span>,
-    requested: usize,
+    values: RequestedSpans<'a>,
     batch: Batch,
     batches: mpsc::SyncSender<Batch>,
     recycled: mpsc::Receiver<Batch>,
@@ -610,15 +631,12 @@ impl BatchSink<'_> {
 impl Sink for BatchSink<'_> {
     #[inline(always)]
     fn field(&mut self, index: usize, span: Span, _: &[u8], _: &[u8]) {
-        let slot = self.slots[index.min(self.slots.len() - 1)];
-        self.spans[slot] = span;
+        self.values.field(index, span);
     }
 
     #[inline(always)]
     fn record(&mut self, end: &RecordEnd, _: &[u8], _: &[u8]) -> Result<bool, FilesError> {
-        self.batch
-            .spans
-            .extend_from_slice(&self.spans[..self.requested]);
+        self.batch.spans.extend_from_slice(self.values.requested());
         self.batch.records.push(*end);
         Ok(!self.closed)
     }
