@@ -11,9 +11,9 @@
 //! come first served, BC's counters and messages.
 //!
 //! Beyond BC, all opt-in per criterion: [`normalize`] (normalizers rewriting both sides before
-//! comparison), [`fuzzy`] comparators (similarity with a threshold and a tie margin, blocking for levels of
-//! only fuzzy criteria), option fields compared through an [`OptionMap`], and Dataverse's
-//! collation ([`Collation`]). Without them every comparison is BC's.
+//! comparison), [`fuzzy`] comparators (similarity with a threshold and a tie margin, blocking
+//! for levels of only fuzzy criteria), option fields compared through an [`OptionMap`], and
+//! Dataverse's collation ([`Collation`]). Without them every comparison is BC's.
 
 pub mod couple;
 mod derive;
