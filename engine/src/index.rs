@@ -18,6 +18,7 @@ use std::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use rayon::prelude::*;
 
+use crate::hint::prefetch;
 use crate::table::Column;
 use crate::value::{integration_key_into, Fold, InvalidValue};
 
@@ -763,6 +764,17 @@ impl<'t> Dictionary<'t> {
         }
     }
 
+    /// Starts loading the representative cell that [`Dictionary::settle`] will compare for
+    /// `found` (a cache hint for a loop that settles many answers in order).
+    #[inline]
+    pub(crate) fn prefetch_settle(&self, (code, span): Found) {
+        if code != Self::ABSENT {
+            if let Some(first_byte) = self.column.text(span).as_bytes().first() {
+                prefetch(first_byte);
+            }
+        }
+    }
+
     /// Frees the lookup tables once no key will be looked up any more (codes stay; a lookup
     /// after this panics).
     pub(crate) fn release_tables(&mut self) {
@@ -859,6 +871,14 @@ impl Groups {
             }
         }
         Groups { heads, members }
+    }
+
+    /// Starts loading group `g`'s head (a cache hint for loops over many groups).
+    #[inline]
+    pub(crate) fn prefetch_head(&self, g: u32) {
+        if let Some(head) = self.heads.get(g as usize) {
+            prefetch(head);
+        }
     }
 
     /// Number of candidates in group `g`, and the first of them (in source order).

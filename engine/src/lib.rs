@@ -15,9 +15,13 @@
 //! for levels of only fuzzy criteria), option fields compared through an [`OptionMap`], and
 //! Dataverse's collation ([`Collation`]). Without them every comparison is BC's.
 
+// The one exception is a cache hint (`hint::prefetch`), allowed where it is defined.
+#![deny(unsafe_code)]
+
 pub mod couple;
 mod derive;
 pub mod fuzzy;
+mod hint;
 mod index;
 pub mod mapping;
 pub mod metrics;
