@@ -1337,6 +1337,11 @@ impl<'a> CouplingRun<'a> {
         self.local.cell(record.local_row as usize, self.local_key)
     }
 
+    /// The integration table's id column.
+    pub(crate) fn integration_ids(&self) -> &'a Column {
+        self.integration.column(self.integration_key)
+    }
+
     /// The id of an integration row.
     pub fn integration_id(&self, integration_row: u32) -> &'a str {
         self.integration

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use crate::couple::CouplingRun;
+use crate::hint::AHEAD;
 use crate::outcome::{no_criteria_message, Outcome, RecordOutcome};
 
 /// Header of `results.csv`.
@@ -271,7 +272,16 @@ impl<'r, 'a> Renderer<'r, 'a> {
         batch.spans.clear();
         batch.spans.resize(range.len(), None);
         batch.text.clear();
-        for (row, k) in wanted {
+        // The rows are ascending but far apart: each id is two cache misses (its bounds, then
+        // its text), fetched ahead in two stages.
+        let ids = self.run.integration_ids();
+        for (j, &(row, k)) in wanted.iter().enumerate() {
+            if let Some(&(ahead, _)) = wanted.get(j + 2 * AHEAD) {
+                ids.prefetch(ahead as usize, 0);
+            }
+            if let Some(&(ahead, _)) = wanted.get(j + AHEAD) {
+                ids.prefetch(ahead as usize, 1);
+            }
             let start = batch.text.len() as u32;
             batch.text.push_str(self.run.integration_id(row));
             batch.spans[k as usize] = Some((start, batch.text.len() as u32));
