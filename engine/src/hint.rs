@@ -1,5 +1,6 @@
 //! Cache hints for loops whose next reads are known ahead but land at random places of arrays
-//! larger than the caches (the resolve loop's holders, a look-up's representative cells).
+//! larger than the caches: the resolve loop's holders, a look-up's representative cells, the
+//! first level's group heads, the integration ids a render block shows.
 
 /// How many items ahead loops over every record or candidate fetch what an item will read at
 /// random (a group head, a representative cell, a holder): enough to hide a memory access

@@ -277,10 +277,10 @@ impl<'r, 'a> Renderer<'r, 'a> {
         let ids = self.run.integration_ids();
         for (j, &(row, k)) in wanted.iter().enumerate() {
             if let Some(&(ahead, _)) = wanted.get(j + 2 * AHEAD) {
-                ids.prefetch(ahead as usize, 0);
+                ids.prefetch_bounds(ahead as usize);
             }
             if let Some(&(ahead, _)) = wanted.get(j + AHEAD) {
-                ids.prefetch(ahead as usize, 1);
+                ids.prefetch_text(ahead as usize);
             }
             let start = batch.text.len() as u32;
             batch.text.push_str(self.run.integration_id(row));

@@ -78,20 +78,24 @@ impl Column {
         &self.text[start..self.ends[row] as usize]
     }
 
-    /// Starts loading what [`Column::get`] reads for `row`: `stage` 0 the cell's bounds, 1 its
-    /// text (whose place the bounds give: fetch them some rows earlier). A cache hint for
-    /// loops reading many cells at scattered rows.
+    /// Starts loading the bounds of cell `row` (a cache hint for loops reading cells at
+    /// scattered rows: fetch the bounds first, the text some rows later).
     #[inline]
-    pub(crate) fn prefetch(&self, row: usize, stage: u8) {
-        if stage == 0 {
-            if let Some(end) = self.ends.get(row.saturating_sub(1)) {
-                prefetch(end);
+    pub(crate) fn prefetch_bounds(&self, row: usize) {
+        if let Some(end) = self.ends.get(row.saturating_sub(1)) {
+            prefetch(end);
+        }
+    }
+
+    /// Starts loading the text of cell `row` (its bounds are read to find it: see
+    /// [`Column::prefetch_bounds`]).
+    #[inline]
+    pub(crate) fn prefetch_text(&self, row: usize) {
+        if row < self.len() {
+            let (start, _) = self.span(row);
+            if let Some(first_byte) = self.text.as_bytes().get(start as usize) {
+                prefetch(first_byte);
             }
-        } else if let Some(first_byte) = self.ends.get(row).and_then(|&end| {
-            let start = if row == 0 { 0 } else { self.ends[row - 1] };
-            self.text.as_bytes().get(start.min(end) as usize)
-        }) {
-            prefetch(first_byte);
         }
     }
 
