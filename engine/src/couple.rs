@@ -35,7 +35,7 @@ use thiserror::Error;
 use crate::derive::{derive, Derivation};
 use crate::fuzzy::{Blocks, CharProfile, Comparator, Fuzzy};
 use crate::hint::{prefetch, AHEAD};
-use crate::index::{same_text, Dictionary, Found, Groups, KeyHasher, TupleIndex};
+use crate::index::{same_text, Dictionary, Groups, KeyHasher, TupleIndex};
 use crate::mapping::{CouplingSpec, ExistingCouplings, PriorityMode, TableFilter};
 use crate::outcome::{
     no_criteria_message, unmatched_message, Holder, JobLog, LevelResult, LevelTrace, Outcome,
@@ -305,9 +305,8 @@ impl Matcher<'_> {
     }
 
     /// Looks up the first level's keys of every record at once, partition by partition
-    /// ([`Dictionary::lookup_batch`]): nearly every record needs them, and a batch keeps each
-    /// partition's table in cache instead of missing it key by key. Later levels' keys are looked
-    /// up one by one, for the few records that get there.
+    /// ([`Matcher::look_up_batch`]): nearly every record needs them, and a batch keeps each
+    /// partition's table in cache instead of missing it key by key.
     fn look_up_first_level(&self, local: &Table, rows: &[u32], codes: &mut [u32], parallel: bool) {
         let ncrit = self.criteria.len();
         let Some(level) = self.levels.first() else {
@@ -317,64 +316,117 @@ impl Matcher<'_> {
             if self.fuzzy_bits & (1u64 << c) != 0 {
                 continue;
             }
-            let criterion = &self.criteria[c];
-            let dictionary = &self.dictionaries[criterion.dictionary];
-            // One query per record (a record not pending asks for any hash, and its answer is
-            // ignored: few records are, and queries by record need no mapping back).
-            let hash_of = |buf: &mut String, (record_codes, &row): (&[u32], &u32)| {
-                let key = (record_codes[c] == PENDING)
-                    .then(|| self.local_key(local, row, c, buf))
-                    .flatten();
-                key.map_or(0, |key| dictionary.hash(key))
-            };
-            let mut hashes = Vec::with_capacity(rows.len());
-            if parallel {
-                codes
-                    .par_chunks(ncrit)
-                    .zip(rows)
-                    .with_min_len(4096)
-                    .map_init(String::new, hash_of)
-                    .collect_into_vec(&mut hashes);
-            } else {
-                let mut buf = String::new();
-                hashes.extend(codes.chunks(ncrit).zip(rows).map(|q| hash_of(&mut buf, q)));
-            }
-            // By record: what the batch found (settled below, in record order).
-            let found = dictionary.lookup_batch(hashes, parallel);
-            let settle = |buf: &mut Scratch,
-                          (i, ((record_codes, &row), &answer)): (
-                usize,
-                ((&mut [u32], &u32), &Found),
-            )| {
-                if let Some(&ahead) = found.get(i + AHEAD) {
-                    dictionary.prefetch_settle(ahead);
+            let pending = |i: usize| codes[i * ncrit + c] == PENDING;
+            let found = self.look_up_batch(local, c, rows, pending, parallel);
+            let store = |(record_codes, &code): (&mut [u32], &u32)| {
+                if record_codes[c] == PENDING {
+                    record_codes[c] = code;
                 }
-                if record_codes[c] != PENDING {
-                    return;
-                }
-                record_codes[c] = self
-                    .local_key(local, row, c, &mut buf.key)
-                    .and_then(|key| dictionary.settle(answer, key, &mut buf.fold))
-                    .unwrap_or(ABSENT);
             };
             if parallel {
                 codes
                     .par_chunks_mut(ncrit)
-                    .zip(rows)
                     .zip(&found)
-                    .enumerate()
                     .with_min_len(4096)
-                    .for_each_init(Scratch::default, settle);
+                    .for_each(store);
             } else {
-                let mut buf = Scratch::default();
-                codes
-                    .chunks_mut(ncrit)
-                    .zip(rows)
-                    .zip(&found)
-                    .enumerate()
-                    .for_each(|item| settle(&mut buf, item));
+                codes.chunks_mut(ncrit).zip(&found).for_each(store);
             }
         }
+    }
+
+    /// Looks up, in one batch per criterion, the second level's keys of the records the first
+    /// level leaves undecided (a quarter of them in generated data): one by one, each would
+    /// miss the dictionary's table and then the cell that confirms it. Later levels' keys are
+    /// looked up one by one, for the few records that get there.
+    fn look_up_second_level(
+        &self,
+        local: &Table,
+        rows: &[u32],
+        codes: &mut [u32],
+        probes: &[Probe],
+        taken_before: &[bool],
+        parallel: bool,
+    ) {
+        let (ncrit, nlevels) = (self.criteria.len(), self.levels.len());
+        if nlevels < 2 || !self.first_level_probed {
+            return;
+        }
+        for &c in &self.levels[1] {
+            if self.fuzzy_bits & (1u64 << c) != 0 {
+                continue;
+            }
+            // The records whose second level will look this key up: the first level did not
+            // decide, the key is in force, and no key in force is known to match nothing.
+            let needs_key = |i: usize| {
+                let first = &probes[i * nlevels];
+                let decided = first.count == 1 && !taken_before[first.first as usize];
+                let record_codes = &codes[i * ncrit..(i + 1) * ncrit];
+                if decided || record_codes[c] != PENDING {
+                    return false;
+                }
+                let mut second = None;
+                self.for_each_level(record_codes, |level, mask| {
+                    if level == 1 {
+                        second = mask;
+                    }
+                });
+                second.is_some_and(|mask| {
+                    mask & (1u64 << c) != 0
+                        && !criteria_of(mask & !self.fuzzy_bits).any(|k| record_codes[k] == ABSENT)
+                })
+            };
+            let records: Vec<u32> = if parallel {
+                (0..rows.len() as u32)
+                    .into_par_iter()
+                    .with_min_len(4096)
+                    .filter(|&i| needs_key(i as usize))
+                    .collect()
+            } else {
+                (0..rows.len() as u32)
+                    .filter(|&i| needs_key(i as usize))
+                    .collect()
+            };
+            let their_rows: Vec<u32> = records.iter().map(|&i| rows[i as usize]).collect();
+            let found = self.look_up_batch(local, c, &their_rows, |_| true, parallel);
+            for (&i, code) in records.iter().zip(found) {
+                codes[i as usize * ncrit + c] = code;
+            }
+        }
+    }
+
+    /// The codes of criterion `c`'s keys of local rows `rows`, looked up in one batch, partition
+    /// by partition ([`Dictionary::lookup_batch`]), then confirmed in order. A query that is not
+    /// `pending` is not looked up (its answer is [`PENDING`]).
+    fn look_up_batch(
+        &self,
+        local: &Table,
+        c: usize,
+        rows: &[u32],
+        pending: impl Fn(usize) -> bool + Sync,
+        parallel: bool,
+    ) -> Vec<u32> {
+        let dictionary = &self.dictionaries[self.criteria[c].dictionary];
+        // One query per row (a query not pending asks for any hash, and its answer is ignored:
+        // few are, and queries in row order need no mapping back).
+        let hashes = map_indices(parallel, rows.len(), |buf: &mut String, i| {
+            let key = pending(i)
+                .then(|| self.local_key(local, rows[i], c, buf))
+                .flatten();
+            key.map_or(0, |key| dictionary.hash(key))
+        });
+        let found = dictionary.lookup_batch(hashes, parallel);
+        map_indices(parallel, rows.len(), |buf: &mut Scratch, i| {
+            if let Some(&ahead) = found.get(i + AHEAD) {
+                dictionary.prefetch_settle(ahead);
+            }
+            if !pending(i) {
+                return PENDING;
+            }
+            self.local_key(local, rows[i], c, &mut buf.key)
+                .and_then(|key| dictionary.settle(found[i], key, &mut buf.fold))
+                .unwrap_or(ABSENT)
+        })
     }
 
     /// Frees the tables of the dictionaries only first-level criteria use: after
@@ -1052,6 +1104,14 @@ pub fn couple<'a>(
     let (mut probes, first_level_probed) =
         matcher.first_level_probes(&local_codes, options.parallel);
     matcher.first_level_probed = first_level_probed;
+    matcher.look_up_second_level(
+        local,
+        &local_rows,
+        &mut local_codes,
+        &probes,
+        &taken_before,
+        options.parallel,
+    );
     probe_all(&matcher, &mut local_codes, &mut probes, false);
     clock.lap("probe");
     let deferred: Vec<u64> =
@@ -1588,6 +1648,27 @@ fn join<A: Send, B: Send>(
     } else {
         (a(), b())
     }
+}
+
+/// `f(scratch, i)` for every `i < len`, in order; on all cores when `parallel`, each task with
+/// its own scratch.
+fn map_indices<S: Default, R: Send>(
+    parallel: bool,
+    len: usize,
+    f: impl Fn(&mut S, usize) -> R + Sync + Send,
+) -> Vec<R> {
+    let mut out = Vec::with_capacity(len);
+    if parallel {
+        (0..len)
+            .into_par_iter()
+            .with_min_len(4096)
+            .map_init(S::default, f)
+            .collect_into_vec(&mut out);
+    } else {
+        let mut scratch = S::default();
+        out.extend((0..len).map(|i| f(&mut scratch, i)));
+    }
+    out
 }
 
 fn map_slice<T: Sync, R: Send>(
