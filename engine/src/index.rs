@@ -132,23 +132,34 @@ fn home_slot(check: u32, len: usize) -> usize {
     ((check as u64 * len as u64) >> 32) as usize
 }
 
-/// The entry of `table` with check `check` that `same` accepts (linear probing).
+/// The slot of `table` holding the entry with check `check` that `same` accepts, or else the
+/// free slot where that entry belongs (linear probing; the table is never full).
 #[inline]
-fn find_entry(table: &[Entry], check: u32, mut same: impl FnMut(&Entry) -> bool) -> Option<&Entry> {
+fn find_slot(
+    table: &[Entry],
+    check: u32,
+    mut same: impl FnMut(&Entry) -> bool,
+) -> Result<usize, usize> {
     let mut i = home_slot(check, table.len());
     loop {
         let entry = &table[i];
         if entry.code == Entry::EMPTY {
-            return None;
+            return Err(i);
         }
         if entry.check == check && same(entry) {
-            return Some(entry);
+            return Ok(i);
         }
         i += 1;
         if i == table.len() {
             i = 0;
         }
     }
+}
+
+/// The entry of `table` with check `check` that `same` accepts.
+#[inline]
+fn find_entry(table: &[Entry], check: u32, same: impl FnMut(&Entry) -> bool) -> Option<&Entry> {
+    find_slot(table, check, same).ok().map(|i| &table[i])
 }
 
 /// Puts `entry` in the first free slot from its home (the table is never full).
@@ -534,15 +545,16 @@ impl Tables {
             let mut next = 0u32;
             for ((hash, (_, span)), code_out) in partitioned.partition(p).zip(codes.iter_mut()) {
                 let check = hash as u32;
-                let found = find_entry(table, check, |e| {
+                // One walk finds the key or the free slot it takes.
+                let slot = find_slot(table, check, |e| {
                     same_key(column, fold, span, e.span, &mut bufs)
                 });
-                *code_out = match found {
-                    Some(e) => e.code,
-                    None => {
+                *code_out = match slot {
+                    Ok(found) => table[found].code,
+                    Err(free) => {
                         let code = next;
                         next += 1;
-                        insert_entry(table, Entry { check, code, span });
+                        table[free] = Entry { check, code, span };
                         code
                     }
                 };
