@@ -336,8 +336,8 @@ impl Matcher<'_> {
     }
 
     /// Looks up, in one batch per criterion, the second level's keys of the records the first
-    /// level leaves undecided (a quarter of them in generated data): one by one, each would
-    /// miss the dictionary's table and then the cell that confirms it. Later levels' keys are
+    /// level leaves undecided (in generated data a tenth of them need one): one by one, each
+    /// would miss the dictionary's table and then the cell that confirms it. Later levels' keys are
     /// looked up one by one, for the few records that get there.
     fn look_up_second_level(
         &self,
