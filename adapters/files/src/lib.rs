@@ -9,7 +9,10 @@
 //! - [`FilesError`] is the one error type; its `Display` text is the message users see.
 //!
 //! Why these libraries:
-//! - `csv` (BurntSushi): the RFC 4180 writer behind the outputs. Reading uses the same record
+//! - `csv` (BurntSushi): the reference for both directions. Outputs are written in its RFC 4180
+//!   "necessary" quoting by this crate's own encoder ([`RowEncoder`], checked against the crate
+//!   byte for byte), which skips the crate writer's per-field state machine and second copy.
+//!   It reads the first record of a file, and reading uses the same record
 //!   grammar (csv_core's: quoted delimiters, doubled quotes, embedded newlines, CR/LF/CRLF,
 //!   blank lines skipped), run by this crate's own tokenizer (`read/tokenize.rs`): it classifies
 //!   64 bytes at a time with SIMD, validates UTF-8 once per block, counts lines exactly, and

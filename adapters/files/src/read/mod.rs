@@ -23,7 +23,7 @@ pub(crate) use csv_file::open_csv;
 
 /// A deterministic pseudo-random sequence (xorshift64) for this module's randomized tests.
 #[cfg(test)]
-fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
     move || {
         state ^= state << 13;
         state ^= state >> 7;
