@@ -12,9 +12,9 @@
 //! - `csv` (BurntSushi): the reference for both directions. Outputs are written in its RFC 4180
 //!   "necessary" quoting by this crate's own encoder ([`RowEncoder`], checked against the crate
 //!   byte for byte), which skips the crate writer's per-field state machine and second copy.
-//!   It reads the first record of a file, and reading uses the same record
-//!   grammar (csv_core's: quoted delimiters, doubled quotes, embedded newlines, CR/LF/CRLF,
-//!   blank lines skipped), run by this crate's own tokenizer (`read/tokenize.rs`): it classifies
+//!   It reads a file's header record; the rest is read in its grammar (csv_core's: quoted
+//!   delimiters, doubled quotes, embedded newlines, CR/LF/CRLF, blank lines skipped) by this
+//!   crate's own tokenizer (`read/tokenize.rs`): it classifies
 //!   64 bytes at a time with SIMD, validates UTF-8 once per block, counts lines exactly, and
 //!   hands over only the requested values, so reading two 1M-row exports costs less than the
 //!   `csv` crate's bare parse of them. Tested against the `csv` crate record for record.
