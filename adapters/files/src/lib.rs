@@ -12,12 +12,13 @@
 //! - `csv` (BurntSushi): the reference for both directions. Outputs are written in its RFC 4180
 //!   "necessary" quoting by this crate's own encoder ([`RowEncoder`], checked against the crate
 //!   byte for byte), which skips the crate writer's per-field state machine and second copy.
-//!   It reads a file's header record; the rest is read in its grammar (csv_core's: quoted
-//!   delimiters, doubled quotes, embedded newlines, CR/LF/CRLF, blank lines skipped) by this
-//!   crate's own tokenizer (`read/tokenize.rs`): it classifies
-//!   64 bytes at a time with SIMD, validates UTF-8 once per block, counts lines exactly, and
-//!   hands over only the requested values, so reading two 1M-row exports costs less than the
-//!   `csv` crate's bare parse of them. Tested against the `csv` crate record for record.
+//!   Files are read in its grammar (csv_core's: quoted delimiters, doubled quotes, embedded
+//!   newlines, CR/LF/CRLF, blank lines skipped) by this crate's own tokenizer
+//!   (`read/tokenize.rs`), which fills its `ByteRecord`s where whole records are wanted: it
+//!   classifies 64 bytes at a time with SIMD, validates UTF-8 once per block, counts lines
+//!   exactly, and hands over only the requested values, so reading two 1M-row exports costs
+//!   less than the `csv` crate's bare parse of them. Tested against the `csv` crate record for
+//!   record.
 //! - `encoding_rs`: the WHATWG decoders Firefox uses; windows-1252 is what Excel writes for
 //!   "CSV" on Western Windows. Decoding is streamed in front of the parser.
 //! - `calamine`: pure-Rust XLSX reader (no Excel/LibreOffice needed) that exposes cell types, so
