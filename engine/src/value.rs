@@ -208,11 +208,21 @@ fn push_lowercase_unicode(s: &str, buf: &mut String) {
         buf.push_str(&s.to_lowercase());
         return;
     }
-    for c in s.chars() {
-        if c.is_ascii() {
-            buf.push(c.to_ascii_lowercase());
-        } else {
+    // Runs of ASCII are copied and lower-cased in bulk; only the other characters go through
+    // the Unicode tables (most names hold a few, if any).
+    let mut rest = s;
+    while !rest.is_empty() {
+        let ascii = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        let start = buf.len();
+        buf.push_str(&rest[..ascii]);
+        buf[start..].make_ascii_lowercase();
+        rest = &rest[ascii..];
+        if let Some(c) = rest.chars().next() {
             buf.extend(c.to_lowercase());
+            rest = &rest[c.len_utf8()..];
         }
     }
 }
