@@ -26,6 +26,7 @@
 //! - `tempfile`: temp files in the target folder that are deleted unless persisted, which gives
 //!   atomic replace-by-rename.
 
+mod block_file;
 mod error;
 pub mod read;
 pub mod write;
