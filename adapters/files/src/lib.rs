@@ -25,6 +25,8 @@
 //!   numbers, booleans and dates can be rendered the way users see them in Excel.
 //! - `tempfile`: temp files in the target folder that are deleted unless persisted, which gives
 //!   atomic replace-by-rename.
+//! - `rustix` (Linux only, already in the tree through `tempfile`): switches an output's temp
+//!   file to `O_DIRECT` with a safe `fcntl` (why outputs skip the page cache: `block_file.rs`).
 
 mod block_file;
 mod error;

@@ -226,7 +226,7 @@ impl RowEncoder {
 /// Streams a CSV file to disk atomically, guarding against formula injection.
 ///
 /// UTF-8 without BOM, `\n` line endings, standard CSV quoting. Rows go in 2 MiB blocks (past
-/// the page cache where the file system allows it: see `block_file.rs`) into a temp file in the
+/// the page cache where the file system allows it, see `block_file.rs`) into a temp file in the
 /// target folder; [`finish`](Self::finish) fsyncs it and renames it over
 /// `path`. Dropping the writer without `finish` (e.g. on an error path) deletes the temp file
 /// and leaves any existing file at `path` untouched.
