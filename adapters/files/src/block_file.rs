@@ -151,16 +151,14 @@ fn set_direct(_file: &std::fs::File, on: bool) -> io::Result<()> {
 }
 
 /// `EINVAL` from a direct write: this file system (or this buffer) takes no direct I/O.
+#[cfg(target_os = "linux")]
 fn refuses_direct(error: &io::Error) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        error.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = error;
-        false
-    }
+    error.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn refuses_direct(_error: &io::Error) -> bool {
+    false
 }
 
 #[cfg(test)]
@@ -173,18 +171,27 @@ mod tests {
         (0..len).map(|i| (i % 251) as u8).collect()
     }
 
+    fn open_in(dir: &std::path::Path) -> BlockFile {
+        BlockFile::new(NamedTempFile::new_in(dir).unwrap())
+    }
+
+    /// Finishes `file` and reads back what it holds.
+    fn read_back(file: BlockFile) -> Vec<u8> {
+        let temp = file.finish().unwrap();
+        std::fs::read(temp.path()).unwrap()
+    }
+
     fn written(pieces: &[usize]) -> (Vec<u8>, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let total: usize = pieces.iter().sum();
         let data = pattern(total);
-        let mut file = BlockFile::new(NamedTempFile::new_in(dir.path()).unwrap());
+        let mut file = open_in(dir.path());
         let mut at = 0;
         for &n in pieces {
             file.write_all(&data[at..at + n]).unwrap();
             at += n;
         }
-        let temp = file.finish().unwrap();
-        (data, std::fs::read(temp.path()).unwrap())
+        (data, read_back(file))
     }
 
     #[test]
@@ -214,16 +221,14 @@ mod tests {
         for blocks_before in [0, 1] {
             let dir = tempfile::tempdir().unwrap();
             let data = pattern(2 * BLOCK + 12_345);
-            let mut file = BlockFile::new(NamedTempFile::new_in(dir.path()).unwrap());
+            let mut file = open_in(dir.path());
             let (first, rest) = data.split_at(blocks_before * BLOCK);
             file.write_all(first).unwrap();
             file.stop_direct().unwrap();
             assert!(!file.is_direct());
             file.write_all(rest).unwrap();
-            let temp = file.finish().unwrap();
-            let written = std::fs::read(temp.path()).unwrap();
             assert!(
-                written == data,
+                read_back(file) == data,
                 "direct I/O off after {blocks_before} blocks"
             );
         }
@@ -237,14 +242,13 @@ mod tests {
         // the bytes arrive; on a file system that takes direct I/O the writer stays direct.
         let shm = std::path::Path::new("/dev/shm");
         if shm.is_dir() {
-            let mut file = BlockFile::new(NamedTempFile::new_in(shm).unwrap());
+            let mut file = open_in(shm);
             let data = pattern(BLOCK + 1);
             file.write_all(&data).unwrap();
-            let temp = file.finish().unwrap();
-            assert!(std::fs::read(temp.path()).unwrap() == data);
+            assert!(read_back(file) == data);
         }
         let dir = tempfile::tempdir_in(".").unwrap();
-        let mut file = BlockFile::new(NamedTempFile::new_in(dir.path()).unwrap());
+        let mut file = open_in(dir.path());
         if file.is_direct() {
             file.write_all(&pattern(BLOCK)).unwrap();
             assert!(
