@@ -1,17 +1,114 @@
 //! Couplings: reading them (the "taken" set of every job), committing a job's pairs with the
 //! double-coupling rules, and uncoupling.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 
 use crate::types::{
-    CommitReport, ConflictKind, CouplingConflict, MappingRef, StoredCoupling, BC_COUNTERS,
+    CommitReport, ConflictKind, CouplingConflict, JobCommit, JobIntent, MappingRef, PlannedWrite,
+    StoredCoupling, BC_COUNTERS,
 };
 use crate::{Store, StoreError, NOW_SQL};
 
-const COLUMNS: &str =
-    "mapping, local_table, integration_table, local_id, integration_id, job_id, created_at";
+const COLUMNS: &str = "mapping, local_table, integration_table, local_id, integration_id, job_id,
+     created_at, pending_write IS NOT NULL";
+
+/// Checks and inserts couplings inside a commit transaction (see [`Store::commit_couplings`]
+/// for the rules), collecting the journal writes that go with them.
+struct Committer<'t, 'a> {
+    by_local: rusqlite::CachedStatement<'t>,
+    by_integration: rusqlite::CachedStatement<'t>,
+    insert: rusqlite::CachedStatement<'t>,
+    job_id: &'a str,
+    mapping: &'a MappingRef,
+    now: &'a str,
+    journal: Vec<&'a PlannedWrite>,
+}
+
+impl<'t, 'a> Committer<'t, 'a> {
+    fn new(
+        tx: &'t rusqlite::Transaction<'_>,
+        job_id: &'a str,
+        mapping: &'a MappingRef,
+        now: &'a str,
+    ) -> rusqlite::Result<Self> {
+        Ok(Committer {
+            by_local: tx.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM couplings WHERE mapping = ?1 AND local_id = ?2"
+            ))?,
+            by_integration: tx.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM couplings WHERE integration_id = ?1"
+            ))?,
+            insert: tx.prepare_cached(
+                "INSERT INTO couplings (mapping, local_table, integration_table, local_id,
+                     integration_id, job_id, created_at, pending_write)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?,
+            job_id,
+            mapping,
+            now,
+            journal: Vec::new(),
+        })
+    }
+
+    /// Commits one pair into `report`; `pending` is the journal key of the create the coupling
+    /// waits for. Returns whether it was inserted.
+    fn commit(
+        &mut self,
+        local_id: &str,
+        integration_id: &str,
+        pending: Option<&str>,
+        report: &mut CommitReport,
+    ) -> rusqlite::Result<bool> {
+        let held_local = self
+            .by_local
+            .query_row(params![self.mapping.mapping, local_id], coupling)
+            .optional()?;
+        let (holder, kind) = match held_local {
+            Some(h) if h.integration_id == integration_id => {
+                report
+                    .unchanged
+                    .push((local_id.to_owned(), integration_id.to_owned()));
+                return Ok(false);
+            }
+            Some(h) => (h, ConflictKind::LocalAlreadyCoupled),
+            None => match self
+                .by_integration
+                .query_row([integration_id], coupling)
+                .optional()?
+            {
+                Some(h) => (h, ConflictKind::IntegrationTaken),
+                None => {
+                    self.insert.execute(params![
+                        self.mapping.mapping,
+                        self.mapping.local_table,
+                        self.mapping.integration_table,
+                        local_id,
+                        integration_id,
+                        self.job_id,
+                        self.now,
+                        pending
+                    ])?;
+                    report
+                        .inserted
+                        .push((local_id.to_owned(), integration_id.to_owned()));
+                    return Ok(true);
+                }
+            },
+        };
+        report.conflicts.push(CouplingConflict {
+            local_id: local_id.to_owned(),
+            integration_id: integration_id.to_owned(),
+            kind,
+            holder_mapping: holder.mapping,
+            holder_local_id: holder.local_id,
+            holder_integration_id: holder.integration_id,
+            holder_job_id: holder.job_id,
+        });
+        Ok(false)
+    }
+}
 
 fn coupling(r: &Row<'_>) -> rusqlite::Result<StoredCoupling> {
     Ok(StoredCoupling {
@@ -22,6 +119,7 @@ fn coupling(r: &Row<'_>) -> rusqlite::Result<StoredCoupling> {
         integration_id: r.get(4)?,
         job_id: r.get(5)?,
         created_at: r.get(6)?,
+        pending: r.get(7)?,
     })
 }
 
@@ -79,16 +177,56 @@ impl Store {
         mapping: &MappingRef,
         pairs: &[(String, String)],
     ) -> Result<CommitReport, StoreError> {
+        let intent = JobIntent {
+            pairs: pairs.to_vec(),
+            ..JobIntent::default()
+        };
+        Ok(self.commit_job(job_id, mapping, &intent)?.couplings)
+    }
+
+    /// Commits a job's couplings together with the intent of every effect that depends on
+    /// them, in one `BEGIN IMMEDIATE` transaction: intent before effect.
+    ///
+    /// - `pairs` are committed as [`Store::commit_couplings`] does;
+    /// - each of `pair_writes` is journaled (state `planned`) when its pair was newly inserted
+    ///   here, and dropped otherwise (the pair is someone else's, or was stored before);
+    /// - each create's coupling is inserted *pending* (its row does not exist yet) with the same
+    ///   rules, and its write journaled when the coupling was inserted.
+    ///
+    /// So a process that dies after this returns leaves nothing planned that the next run
+    /// cannot find ([`Store::journal_pending`]); one that dies before leaves nothing at all.
+    /// Marking a create `done` confirms its coupling; marking it `failed` withdraws it
+    /// ([`Store::journal_mark`]).
+    pub fn commit_job(
+        &mut self,
+        job_id: &str,
+        mapping: &MappingRef,
+        intent: &JobIntent,
+    ) -> Result<JobCommit, StoreError> {
         const ACTION: &str = "committing couplings";
         if mapping.mapping.is_empty() {
             return Err(self.invalid(ACTION, "the mapping name is empty"));
         }
-        if let Some((l, i)) = pairs.iter().find(|(l, i)| l.is_empty() || i.is_empty()) {
+        let create_pairs = intent
+            .creates
+            .iter()
+            .map(|c| (&c.local_id, &c.integration_id));
+        let all_pairs = intent.pairs.iter().map(|(l, i)| (l, i)).chain(create_pairs);
+        if let Some((l, i)) = all_pairs
+            .clone()
+            .find(|(l, i)| l.is_empty() || i.is_empty())
+        {
             return Err(self.invalid(
                 ACTION,
                 format!("empty id in pair (local '{l}', integration '{i}')"),
             ));
         }
+        let writes = intent
+            .pair_writes
+            .iter()
+            .map(|(_, w)| w)
+            .chain(intent.creates.iter().map(|c| &c.write));
+        crate::journal::check_writes(self, ACTION, writes)?;
         let path = self.path.clone();
         let timeout = self.busy_timeout;
         let err = |source| crate::store_err(&path, timeout, ACTION, source);
@@ -131,78 +269,47 @@ impl Store {
             }
             Some(_) => {}
         }
-        let mut report = CommitReport::default();
         // One timestamp for the whole commit: SQLite's 'now' may move between statements.
         let now: String = tx
             .query_row(&format!("SELECT {NOW_SQL}"), [], |r| r.get(0))
             .map_err(err)?;
-        {
-            let mut by_local = tx
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM couplings WHERE mapping = ?1 AND local_id = ?2"
-                ))
+        let mut committer = Committer::new(&tx, job_id, mapping, &now).map_err(err)?;
+        let mut result = JobCommit::default();
+        for (local_id, integration_id) in &intent.pairs {
+            committer
+                .commit(local_id, integration_id, None, &mut result.couplings)
                 .map_err(err)?;
-            let mut by_integration = tx
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM couplings WHERE integration_id = ?1"
-                ))
+        }
+        for c in &intent.creates {
+            let inserted = committer
+                .commit(
+                    &c.local_id,
+                    &c.integration_id,
+                    Some(&c.write.key),
+                    &mut result.creates,
+                )
                 .map_err(err)?;
-            let mut insert = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO couplings ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                ))
-                .map_err(err)?;
-            for (local_id, integration_id) in pairs {
-                let held_local = by_local
-                    .query_row(params![mapping.mapping, local_id], coupling)
-                    .optional()
-                    .map_err(err)?;
-                let (holder, kind) = match held_local {
-                    Some(h) if h.integration_id == *integration_id => {
-                        report
-                            .unchanged
-                            .push((local_id.clone(), integration_id.clone()));
-                        continue;
-                    }
-                    Some(h) => (h, ConflictKind::LocalAlreadyCoupled),
-                    None => match by_integration
-                        .query_row([integration_id], coupling)
-                        .optional()
-                        .map_err(err)?
-                    {
-                        Some(h) => (h, ConflictKind::IntegrationTaken),
-                        None => {
-                            insert
-                                .execute(params![
-                                    mapping.mapping,
-                                    mapping.local_table,
-                                    mapping.integration_table,
-                                    local_id,
-                                    integration_id,
-                                    job_id,
-                                    now
-                                ])
-                                .map_err(err)?;
-                            report
-                                .inserted
-                                .push((local_id.clone(), integration_id.clone()));
-                            continue;
-                        }
-                    },
-                };
-                report.conflicts.push(CouplingConflict {
-                    local_id: local_id.clone(),
-                    integration_id: integration_id.clone(),
-                    kind,
-                    holder_mapping: holder.mapping,
-                    holder_local_id: holder.local_id,
-                    holder_integration_id: holder.integration_id,
-                    holder_job_id: holder.job_id,
-                });
+            if inserted {
+                committer.journal.push(&c.write);
             }
         }
+        let inserted: HashSet<&str> = result
+            .couplings
+            .inserted
+            .iter()
+            .map(|(l, _)| l.as_str())
+            .collect();
+        for (local_id, w) in &intent.pair_writes {
+            if inserted.contains(local_id.as_str()) {
+                committer.journal.push(w);
+            }
+        }
+        let journal = std::mem::take(&mut committer.journal);
+        drop(committer);
+        result.journaled =
+            crate::journal::insert_writes(&tx, job_id, journal.into_iter()).map_err(err)?;
         tx.commit().map_err(err)?;
-        Ok(report)
+        Ok(result)
     }
 
     /// Removes couplings of `mapping`: the given local ids (ids not coupled are ignored), or all
@@ -294,6 +401,17 @@ impl Store {
                 }
             }
         }
+        // A create whose pending coupling is gone must not be sent: its row would be an orphan.
+        tx.execute(
+            &format!(
+                "UPDATE journal SET state = 'failed', updated_at = {NOW_SQL},
+                     detail = 'withdrawn: its record was uncoupled before the row was confirmed'
+                 WHERE mapping = ?1 AND operation = 'create' AND state IN ('planned', 'sent')
+                   AND NOT EXISTS (SELECT 1 FROM couplings c WHERE c.pending_write = journal.key)"
+            ),
+            [mapping],
+        )
+        .map_err(err)?;
         let mut counters: BTreeMap<String, u64> =
             BC_COUNTERS.iter().map(|c| (c.to_string(), 0)).collect();
         counters.insert("uncoupled".to_owned(), removed.len() as u64);

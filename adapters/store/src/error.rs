@@ -22,6 +22,23 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
     },
+    /// The path names a folder, or is empty.
+    #[error("{}: {reason}", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The store kept changing while a read-only snapshot of it was taken (another process
+    /// writing heavily); trying again later works.
+    #[error("{}: the store changed while it was being read ({attempts} attempts); another coupler process is writing to it — try again when it has finished", path.display())]
+    Unstable {
+        /// The file.
+        path: PathBuf,
+        /// How many snapshots were tried.
+        attempts: u32,
+    },
     /// The store was written by a newer coupler (a schema version this build does not know).
     #[error("{}: the coupling store has schema version {found}, newer than this coupler build supports ({supported}); use a newer coupler", path.display())]
     TooNew {
@@ -139,6 +156,8 @@ impl StoreError {
         match self {
             StoreError::NotAStore { path, .. }
             | StoreError::Missing { path }
+            | StoreError::NotAFile { path, .. }
+            | StoreError::Unstable { path, .. }
             | StoreError::TooNew { path, .. }
             | StoreError::Busy { path, .. }
             | StoreError::Sqlite { path, .. }

@@ -36,18 +36,7 @@ impl Store {
         writes: &[PlannedWrite],
     ) -> Result<usize, StoreError> {
         const ACTION: &str = "planning journal writes";
-        if let Some(w) = writes
-            .iter()
-            .find(|w| w.key.is_empty() || w.mapping.is_empty() || w.target.is_empty())
-        {
-            return Err(self.invalid(
-                ACTION,
-                format!(
-                    "a planned write needs a key, a mapping and a target (key '{}', target '{}')",
-                    w.key, w.target
-                ),
-            ));
-        }
+        check_writes(self, ACTION, writes.iter())?;
         let path = self.path.clone();
         let timeout = self.busy_timeout;
         let err = |source| crate::store_err(&path, timeout, ACTION, source);
@@ -69,39 +58,7 @@ impl Store {
                 job_id: job_id.to_owned(),
             });
         }
-        let mut seq: i64 = tx
-            .query_row("SELECT coalesce(max(seq), 0) FROM journal", [], |r| {
-                r.get(0)
-            })
-            .map_err(err)?;
-        let mut planned = 0;
-        {
-            let mut insert = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO journal (key, job_id, mapping, target, operation, payload, state,
-                         attempts, detail, planned_at, updated_at, seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'planned', 0, NULL, {NOW_SQL}, {NOW_SQL}, ?7)
-                     ON CONFLICT (key) DO NOTHING"
-                ))
-                .map_err(err)?;
-            for w in writes {
-                let n = insert
-                    .execute(params![
-                        w.key,
-                        job_id,
-                        w.mapping,
-                        w.target,
-                        w.operation,
-                        w.payload,
-                        seq + 1
-                    ])
-                    .map_err(err)?;
-                if n > 0 {
-                    seq += 1;
-                    planned += 1;
-                }
-            }
-        }
+        let planned = insert_writes(&tx, job_id, writes.iter()).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(planned)
     }
@@ -215,16 +172,7 @@ impl Store {
             action: ACTION,
             reason: format!("journal entry '{key}' has an unknown state '{current}'"),
         })?;
-        use WriteState::*;
-        let allowed = match (from, state) {
-            (Done, Done) => return Ok(()),
-            (Done, _) => false,
-            (_, Done) => true,
-            (Planned | Sent | Failed, Sent | Failed) => true,
-            (Planned | Failed, Planned) => true,
-            (Sent, Planned) => false,
-        };
-        if !allowed {
+        let Some(allowed) = transition_allowed(from, state) else {
             return Err(StoreError::InvalidTransition {
                 path: path.clone(),
                 action: ACTION,
@@ -232,6 +180,9 @@ impl Store {
                 from,
                 to: state,
             });
+        };
+        if !allowed {
+            return Ok(());
         }
         tx.execute(
             &format!(
@@ -239,9 +190,81 @@ impl Store {
                      detail = coalesce(?4, detail), updated_at = {NOW_SQL}
                  WHERE key = ?1"
             ),
-            params![key, state.as_str(), i64::from(state == Sent), detail],
+            params![
+                key,
+                state.as_str(),
+                i64::from(state == WriteState::Sent),
+                detail
+            ],
         )
         .map_err(err)?;
+        settle_pending_coupling(&tx, key, state).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(())
+    }
+
+    /// Marks several entries in one transaction (one checkpoint per `$batch`), with the same
+    /// rules as [`Store::journal_mark`]; refused as a whole if one transition is not allowed.
+    pub fn journal_mark_all(
+        &mut self,
+        marks: &[(&str, WriteState, Option<&str>)],
+    ) -> Result<(), StoreError> {
+        const ACTION: &str = "marking journal writes";
+        let path = self.path.clone();
+        let timeout = self.busy_timeout;
+        let err = |source| crate::store_err(&path, timeout, ACTION, source);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        for &(key, state, detail) in marks {
+            let current: Option<String> = tx
+                .query_row("SELECT state FROM journal WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(err)?;
+            let Some(current) = current else {
+                return Err(StoreError::UnknownWrite {
+                    path: path.clone(),
+                    action: ACTION,
+                    key: key.to_owned(),
+                });
+            };
+            let from = WriteState::parse(&current).ok_or_else(|| StoreError::InvalidInput {
+                path: path.clone(),
+                action: ACTION,
+                reason: format!("journal entry '{key}' has an unknown state '{current}'"),
+            })?;
+            match transition_allowed(from, state) {
+                Some(true) => {}
+                Some(false) => continue,
+                None => {
+                    return Err(StoreError::InvalidTransition {
+                        path: path.clone(),
+                        action: ACTION,
+                        key: key.to_owned(),
+                        from,
+                        to: state,
+                    })
+                }
+            }
+            tx.execute(
+                &format!(
+                    "UPDATE journal SET state = ?2, attempts = attempts + ?3,
+                         detail = coalesce(?4, detail), updated_at = {NOW_SQL}
+                     WHERE key = ?1"
+                ),
+                params![
+                    key,
+                    state.as_str(),
+                    i64::from(state == WriteState::Sent),
+                    detail
+                ],
+            )
+            .map_err(err)?;
+            settle_pending_coupling(&tx, key, state).map_err(err)?;
+        }
         tx.commit().map_err(err)?;
         Ok(())
     }
@@ -253,4 +276,95 @@ impl Store {
             reason: format!("the journal holds an unknown state '{s}'"),
         })
     }
+}
+
+/// Whether `from → to` is allowed: `Some(true)` to apply it, `Some(false)` for a no-op
+/// (`done` again), `None` when refused.
+fn transition_allowed(from: WriteState, to: WriteState) -> Option<bool> {
+    use WriteState::*;
+    match (from, to) {
+        (Done, Done) => Some(false),
+        (Done, _) => None,
+        (_, Done) => Some(true),
+        (Planned | Sent | Failed, Sent | Failed) => Some(true),
+        (Planned | Failed, Planned) => Some(true),
+        (Sent, Planned) => None,
+    }
+}
+
+/// A create's coupling follows its journal entry, in the same transaction: confirmed when the
+/// row exists (`done`), withdrawn when the create was refused for good (`failed`), so that no
+/// coupling points at a row that will never exist and no created row lacks its record.
+fn settle_pending_coupling(
+    tx: &rusqlite::Transaction<'_>,
+    key: &str,
+    state: WriteState,
+) -> rusqlite::Result<()> {
+    match state {
+        WriteState::Done => {
+            tx.execute(
+                "UPDATE couplings SET pending_write = NULL WHERE pending_write = ?1",
+                [key],
+            )?;
+        }
+        WriteState::Failed => {
+            tx.execute("DELETE FROM couplings WHERE pending_write = ?1", [key])?;
+        }
+        WriteState::Planned | WriteState::Sent => {}
+    }
+    Ok(())
+}
+
+/// Refuses writes without a key, a mapping or a target (nothing is written then).
+pub(crate) fn check_writes<'w>(
+    store: &Store,
+    action: &'static str,
+    mut writes: impl Iterator<Item = &'w PlannedWrite>,
+) -> Result<(), StoreError> {
+    match writes.find(|w| w.key.is_empty() || w.mapping.is_empty() || w.target.is_empty()) {
+        Some(w) => Err(store.invalid(
+            action,
+            format!(
+                "a planned write needs a key, a mapping and a target (key '{}', target '{}')",
+                w.key, w.target
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Journals `writes` (state `planned`, in order, after every entry planned so far) inside the
+/// caller's transaction; keys already in the journal are left as they are. Returns how many were
+/// newly planned.
+pub(crate) fn insert_writes<'w>(
+    tx: &rusqlite::Transaction<'_>,
+    job_id: &str,
+    writes: impl Iterator<Item = &'w PlannedWrite>,
+) -> rusqlite::Result<usize> {
+    let mut seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM journal", [], |r| {
+        r.get(0)
+    })?;
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO journal (key, job_id, mapping, target, operation, payload, state,
+             attempts, detail, planned_at, updated_at, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'planned', 0, NULL, {NOW_SQL}, {NOW_SQL}, ?7)
+         ON CONFLICT (key) DO NOTHING"
+    ))?;
+    let mut planned = 0;
+    for w in writes {
+        let n = insert.execute(params![
+            w.key,
+            job_id,
+            w.mapping,
+            w.target,
+            w.operation,
+            w.payload,
+            seq + 1
+        ])?;
+        if n > 0 {
+            seq += 1;
+            planned += 1;
+        }
+    }
+    Ok(planned)
 }

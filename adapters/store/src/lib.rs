@@ -43,6 +43,7 @@ mod error;
 mod jobs;
 mod journal;
 mod schema;
+mod snapshot;
 mod types;
 
 use std::path::{Path, PathBuf};
@@ -55,9 +56,9 @@ pub use error::StoreError;
 pub use jobs::MIN_JOB_PREFIX;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use types::{
-    CommitReport, ConflictKind, CouplingConflict, FinishedJob, JobDetail, JobSummary, JournalEntry,
-    MappingRef, NewJob, PlannedWrite, ResultRecord, StoredCoupling, WriteState, BC_COUNTERS,
-    JOB_TYPES, RESULT_COLUMNS,
+    CommitReport, ConflictKind, CouplingConflict, FinishedJob, JobCommit, JobDetail, JobIntent,
+    JobSummary, JournalEntry, MappingRef, NewJob, PlannedCreate, PlannedWrite, ResultRecord,
+    StoredCoupling, WriteState, BC_COUNTERS, JOB_TYPES, RESULT_COLUMNS,
 };
 
 /// How long a writer waits for another process's write lock by default.
@@ -92,6 +93,8 @@ pub struct Store {
     path: PathBuf,
     busy_timeout: Duration,
     version: u32,
+    /// A read-only snapshot's private copy (see [`Store::open_read_only`]), removed on drop.
+    snapshot: Option<snapshot::Snapshot>,
 }
 
 impl Store {
@@ -105,6 +108,7 @@ impl Store {
     /// newer than this build (without changing it), applies pending migrations, and sets WAL
     /// mode, `synchronous = NORMAL`, foreign keys and the busy timeout.
     pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        check_path(path)?;
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if options.create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
@@ -124,6 +128,7 @@ impl Store {
             path: path.to_owned(),
             busy_timeout: options.busy_timeout,
             version: 0,
+            snapshot: None,
         };
         store
             .conn
@@ -260,6 +265,27 @@ impl Store {
     }
 }
 
+/// Refuses an empty path and a folder before SQLite does (its message, "unable to open database
+/// file", does not say why).
+pub(crate) fn check_path(path: &Path) -> Result<(), StoreError> {
+    if path.as_os_str().is_empty() {
+        return Err(StoreError::NotAFile {
+            path: path.to_owned(),
+            reason: "the store path is empty; name a file, e.g. coupler.db".to_owned(),
+        });
+    }
+    if path.is_dir() {
+        return Err(StoreError::NotAFile {
+            path: path.to_owned(),
+            reason: format!(
+                "is a folder; the store is a file — name one, e.g. {}",
+                path.join("coupler.db").display()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Classifies an SQLite error: lock timeouts and "not a database" get their own variants.
 fn store_err(
     path: &Path,
@@ -308,7 +334,9 @@ mod tests {
                 conn.execute_batch(
                     "INSERT INTO jobs (job_id, mapping, job_type, dry_run, started_at)
                          VALUES ('job-1', 'CUSTOMER', 'coupling', 0, '2024-01-01T00:00:00.000Z');
-                     INSERT INTO couplings VALUES ('CUSTOMER', 'Customer', 'accounts', 'C1', 'guid-1',
+                     INSERT INTO couplings (mapping, local_table, integration_table, local_id,
+                         integration_id, job_id, created_at)
+                         VALUES ('CUSTOMER', 'Customer', 'accounts', 'C1', 'guid-1',
                          'job-1', '2024-01-01T00:00:01.000Z');",
                 )
                 .unwrap();

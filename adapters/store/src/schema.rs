@@ -13,12 +13,12 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 pub const APPLICATION_ID: i32 = 0x4350_4C52;
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 type Migration = fn(&Transaction<'_>) -> rusqlite::Result<()>;
 
 /// `MIGRATIONS[n - 1]` migrates version `n - 1` to `n`.
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [v1];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [v1, v2];
 
 /// What an opened file is.
 #[derive(Debug, PartialEq, Eq)]
@@ -175,6 +175,39 @@ CREATE INDEX journal_pending ON journal (mapping, seq) WHERE state IN ('planned'
 "#
         .replace("CRATE_VERSION", env!("CARGO_PKG_VERSION"))
         .as_str(),
+    )
+}
+
+/// Version 2: a coupling can wait for the create of its integration row
+/// (`couplings.pending_write` = the create's journal key; NULL once the row exists). The
+/// coupling and the create's intent are committed together, so a created row always has its
+/// record. Creates that version 1 left pending (keyed `MAPPING:create:LOCAL_ID`, coupled only
+/// after the server answered) get their pending coupling here when neither side is coupled yet,
+/// and are withdrawn (marked failed, with the reason) otherwise.
+fn v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        r#"
+ALTER TABLE couplings ADD COLUMN pending_write TEXT;
+CREATE INDEX couplings_pending ON couplings (pending_write) WHERE pending_write IS NOT NULL;
+
+INSERT INTO couplings (mapping, local_table, integration_table, local_id, integration_id,
+                       job_id, created_at, pending_write)
+SELECT j.mapping, j.mapping, substr(j.target, 11, instr(j.target, '(') - 11),
+       substr(j.key, length(j.mapping) + 9), json_extract(j.payload, '$.id'),
+       j.job_id, j.planned_at, j.key
+FROM journal j
+WHERE j.operation = 'create' AND j.state IN ('planned', 'sent')
+  AND j.key = j.mapping || ':create:' || substr(j.key, length(j.mapping) + 9)
+  AND json_valid(j.payload) AND json_extract(j.payload, '$.id') IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM couplings c
+                  WHERE (c.mapping = j.mapping AND c.local_id = substr(j.key, length(j.mapping) + 9))
+                     OR c.integration_id = json_extract(j.payload, '$.id'));
+
+UPDATE journal SET state = 'failed',
+    detail = 'withdrawn when the store was upgraded: the record or the row was coupled meanwhile'
+WHERE operation = 'create' AND state IN ('planned', 'sent')
+  AND NOT EXISTS (SELECT 1 FROM couplings c WHERE c.pending_write = journal.key);
+"#,
     )
 }
 

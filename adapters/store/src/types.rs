@@ -34,6 +34,11 @@ pub struct StoredCoupling {
     pub job_id: String,
     /// When it was committed, RFC 3339 UTC with milliseconds.
     pub created_at: String,
+    /// The integration row is still being created (the create's journal entry is pending): the
+    /// coupling holds both sides, but the row may not exist in Dataverse yet. The next
+    /// `couple --apply` of the mapping sends the create and clears this.
+    #[serde(default)]
+    pub pending: bool,
 }
 
 /// What `commit_couplings` did with each pair.
@@ -249,6 +254,50 @@ pub struct PlannedWrite {
     pub operation: String,
     /// The request body (JSON).
     pub payload: String,
+}
+
+/// A row to create for an unmatched local record, and the coupling that waits for it
+/// ([`Store::commit_job`]).
+///
+/// [`Store::commit_job`]: crate::Store::commit_job
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedCreate {
+    /// The local record that asked for the row.
+    pub local_id: String,
+    /// The new row's id, chosen by the caller.
+    pub integration_id: String,
+    /// The create itself (operation `create`).
+    pub write: PlannedWrite,
+}
+
+/// Everything one coupling job commits in one transaction: its couplings and the intent of
+/// every effect that depends on them ([`Store::commit_job`]).
+///
+/// [`Store::commit_job`]: crate::Store::commit_job
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobIntent {
+    /// The pairs the job matched `(local_id, integration_id)`.
+    pub pairs: Vec<(String, String)>,
+    /// Writes that exist because of a pair, keyed by the pair's local id (the first
+    /// synchronization's updates, the local-side update rows): journaled only when that pair is
+    /// newly stored by this job.
+    pub pair_writes: Vec<(String, PlannedWrite)>,
+    /// Rows to create, each coupled (pending) to its record in the same transaction.
+    pub creates: Vec<PlannedCreate>,
+}
+
+/// What [`Store::commit_job`] did.
+///
+/// [`Store::commit_job`]: crate::Store::commit_job
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCommit {
+    /// The matched pairs, as [`CommitReport`].
+    pub couplings: CommitReport,
+    /// The creates' pending couplings: `inserted` ones were journaled; a `conflicts` entry is a
+    /// record another job coupled meanwhile (its create is not planned).
+    pub creates: CommitReport,
+    /// Journal entries newly recorded (writes and creates).
+    pub journaled: usize,
 }
 
 /// A journal entry as stored.

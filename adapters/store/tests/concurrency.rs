@@ -147,7 +147,7 @@ fn writer_waits_for_the_lock_then_sees_the_other_commit() {
             locked.wait();
             std::thread::sleep(Duration::from_millis(300));
             tx.execute(
-                "INSERT INTO couplings VALUES ('CUSTOMER', 'Customer', 'accounts', 'C1', 'g1', 'job-a', '2024-01-01T00:00:00.000Z')",
+                "INSERT INTO couplings (mapping, local_table, integration_table, local_id, integration_id, job_id, created_at) VALUES ('CUSTOMER', 'Customer', 'accounts', 'C1', 'g1', 'job-a', '2024-01-01T00:00:00.000Z')",
                 [],
             )
             .unwrap();

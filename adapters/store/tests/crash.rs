@@ -130,7 +130,7 @@ fn killed_inside_a_write_transaction_leaves_nothing() {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .unwrap();
         tx.execute(
-            "INSERT INTO couplings VALUES ('CUSTOMER', 'Customer', 'accounts', 'C1', 'g1', 'job-1', 'now')",
+            "INSERT INTO couplings (mapping, local_table, integration_table, local_id, integration_id, job_id, created_at) VALUES ('CUSTOMER', 'Customer', 'accounts', 'C1', 'g1', 'job-1', 'now')",
             [],
         )
         .unwrap();
@@ -161,7 +161,7 @@ fn transaction_dropped_without_commit_leaves_nothing() {
         let mut conn = raw(&path);
         let tx = conn.transaction().unwrap();
         tx.execute(
-            "INSERT INTO couplings VALUES ('CUSTOMER', 'Customer', 'accounts', 'C1', 'g1', 'job-1', 'now')",
+            "INSERT INTO couplings (mapping, local_table, integration_table, local_id, integration_id, job_id, created_at) VALUES ('CUSTOMER', 'Customer', 'accounts', 'C1', 'g1', 'job-1', 'now')",
             [],
         )
         .unwrap();
