@@ -153,6 +153,7 @@ fn export_formats_and_uncouple() {
             "CUSTOMER",
             "--format",
             "bc",
+            "--allow-non-guid",
         ],
         d,
     ));
@@ -205,6 +206,7 @@ fn export_formats_and_uncouple() {
             "--mapping",
             "CUSTOMER",
             "--all",
+            "--yes",
         ],
         d,
     );
@@ -324,5 +326,156 @@ fn sync_with_a_file_integration_side_writes_the_updates_as_files() {
     assert_eq!(
         job(d, "a")["sync"]["to_integration_updates"],
         updates as u64
+    );
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Runs `coupler` as another OS user (uid/gid 65534, "nobody") — possible when the tests run
+/// as root, as in CI.
+#[cfg(unix)]
+fn coupler_as_nobody(args: &[&str], cwd: &Path) -> Output {
+    use std::os::unix::process::CommandExt;
+    Command::new(env!("CARGO_BIN_EXE_coupler"))
+        .args(args)
+        .current_dir(cwd)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run coupler as nobody")
+}
+
+#[test]
+fn a_dry_run_creates_nothing_beside_the_store_and_never_blocks_its_owner() {
+    let dir = demo();
+    let d = dir.path();
+    let apply = [
+        "couple",
+        "--config",
+        "coupling.toml",
+        "--out",
+        "a",
+        "--apply",
+    ];
+    let dry = ["couple", "--config", "coupling.toml", "--out", "dry"];
+    ok(&coupler(&apply, d));
+    let before: Vec<String> = listing(d)
+        .into_iter()
+        .filter(|n| n.starts_with("coupler.db"))
+        .collect();
+    assert_eq!(before, ["coupler.db"]);
+    ok(&coupler(&dry, d));
+    let after: Vec<String> = listing(d)
+        .into_iter()
+        .filter(|n| n.starts_with("coupler.db"))
+        .collect();
+    assert_eq!(after, before, "the dry run left files beside the store");
+
+    // The same as another OS user who may read the store but not write it: the owner (root
+    // here) applies, "nobody" runs the dry run. SQLite's read-only mode alone would leave
+    // coupler.db-wal and coupler.db-shm behind, owned by nobody.
+    #[cfg(unix)]
+    {
+        if is_root() {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = demo();
+            let d = dir.path();
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+            ok(&coupler(&apply, d));
+            let out = coupler_as_nobody(&dry, d);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let files: Vec<String> = listing(d)
+                .into_iter()
+                .filter(|n| n.starts_with("coupler.db"))
+                .collect();
+            assert_eq!(files, ["coupler.db"], "another user's dry run left files");
+            // The dry run saw the owner's couplings.
+            let job: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(d.join("dry/CUSTOMER/job.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(job["outcomes"]["skipped"], 302);
+            ok(&coupler(
+                &[
+                    "couple",
+                    "--config",
+                    "coupling.toml",
+                    "--out",
+                    "b",
+                    "--apply",
+                ],
+                d,
+            ));
+        } else {
+            eprintln!("note: not root; the second-OS-user part of this test was skipped");
+        }
+    }
+}
+
+/// Whether this process runs as root (uid 0), read from /proc without unsafe code.
+#[cfg(unix)]
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_run_that_dies_while_writing_leaves_the_previous_folder_whole() {
+    let dir = demo();
+    let d = dir.path();
+    ok(&coupler(
+        &["couple", "--config", "coupling.toml", "--out", "o"],
+        d,
+    ));
+    let folder = d.join("o/CUSTOMER");
+    let before: Vec<(String, Vec<u8>)> = listing(&folder)
+        .into_iter()
+        .map(|n| (n.clone(), std::fs::read(folder.join(&n)).unwrap()))
+        .collect();
+    // The next run changes the data, then dies after writing its files, before the swap.
+    let customers = std::fs::read_to_string(d.join("customers.csv")).unwrap();
+    let fewer: Vec<&str> = customers.lines().take(50).collect();
+    std::fs::write(d.join("customers.csv"), fewer.join("\n") + "\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_coupler"))
+        .args(["couple", "--config", "coupling.toml", "--out", "o"])
+        .current_dir(d)
+        .env("FAILPOINTS", "apply::outputs_staged=return")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let after: Vec<(String, Vec<u8>)> = listing(&folder)
+        .into_iter()
+        .map(|n| (n.clone(), std::fs::read(folder.join(&n)).unwrap()))
+        .collect();
+    assert_eq!(
+        after, before,
+        "the previous folder is untouched, file for file"
+    );
+    // The next run replaces it whole and removes the dead run's staging folder.
+    ok(&coupler(
+        &["couple", "--config", "coupling.toml", "--out", "o"],
+        d,
+    ));
+    assert_eq!(listing(&d.join("o")), ["CUSTOMER"]);
+    let job: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("job.json")).unwrap()).unwrap();
+    assert!(job["local_records"].as_u64().unwrap() < 50);
+    let results = std::fs::read_to_string(folder.join("results.csv")).unwrap();
+    assert_eq!(
+        results.lines().count() as u64,
+        job["local_records"].as_u64().unwrap() + 1
     );
 }

@@ -427,7 +427,28 @@ fn an_unclosed_quote_does_not_swallow_the_rest_of_the_file() {
     );
     fails_with(
         dir.path(),
-        &["customers.csv", "after line 2", "never closed"],
+        &["customers.csv", "line 3: malformed CSV", "never closed"],
+    );
+}
+
+#[test]
+fn invalid_bytes_in_a_mapped_column_that_is_not_a_criterion_are_refused() {
+    // A windows-1252 export read as UTF-8: `Müller` in Name, a mapped field that no criterion
+    // uses — its value would be synchronized later.
+    let config = format!("{CONFIG}[[mappings.fields]]\nlocal = \"Name\"\nintegration = \"name\"\n");
+    let dir = scenario(
+        &config,
+        b"No.,Phone No.,Name\nC1,1,Adatum\nC2,2,M\xfcller GmbH\n",
+        b"accountid,telephone1,name\nA1,1,Adatum\n",
+    );
+    fails_with(
+        dir.path(),
+        &[
+            "customers.csv",
+            "line 3, column 'Name'",
+            "invalid UTF-8",
+            "windows-1252",
+        ],
     );
 }
 

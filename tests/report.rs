@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The customer number (and name) of the extra demo record that checks escaping.
-const HOSTILE_ID: &str = "<script>alert(1)</script>";
-const HOSTILE_ID_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt;";
+const HOSTILE_ID: &str = "<SCRIPT>ALERT(1)</SCRIPT>";
+const HOSTILE_ID_ESCAPED: &str = "&lt;SCRIPT&gt;ALERT(1)&lt;/SCRIPT&gt;";
 
 /// A copy of the demo with one more customer first in the export: id and name are markup, the
 /// phone is blank and the name matches no account, so it is a `no_match` sample.
@@ -250,7 +250,7 @@ fn couple_report_is_self_contained_escaped_and_renders_in_chromium() {
 
     // User data is escaped wherever it appears.
     assert!(html.contains(HOSTILE_ID_ESCAPED));
-    assert!(!html.contains("<script>alert(1)"));
+    assert!(!html.contains("<SCRIPT>ALERT(1)"));
 
     // Samples of each failure kind present: the first rows of results.csv of that kind, at
     // most 20 of them.

@@ -147,7 +147,7 @@ pub struct DataverseConfig {
 
 /// A filter value; numbers and booleans are compared as their text.
 #[derive(Debug, Deserialize, Clone)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected a text, an integer or a boolean")]
 pub enum FilterValue {
     Text(String),
     Integer(i64),
@@ -299,6 +299,11 @@ pub struct PlannedMapping {
     pub create_new: Option<SyncSpec>,
     /// Mappings this one depends on (review order), as configured.
     pub depends_on: Vec<String>,
+    /// Every local column a field mapping names, and every integration column one reads (not
+    /// constants' targets): a `couple` validates them all as text even when the job does not
+    /// use them, so that no unreadable value passes into a later synchronization.
+    pub mapped_local: Vec<String>,
+    pub mapped_integration: Vec<String>,
 }
 
 /// A loaded, validated config.
@@ -318,7 +323,7 @@ impl Plan {
     pub fn load(path: &Path) -> Result<Plan> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let config: Config = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+        let config: Config = parse_toml(path, &text)?;
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         if config.mappings.is_empty() {
             bail!(
@@ -326,17 +331,12 @@ impl Plan {
                 path.display()
             );
         }
+        check_mapping_names(path, &text, &config.mappings)?;
+        let store = checked_store(path, &text, &base, config.store.as_deref())?;
         let mut mappings: Vec<PlannedMapping> = Vec::new();
         for m in &config.mappings {
             let planned = plan_mapping(m, &base, config.dataverse.as_ref())
                 .with_context(|| format!("{}: mapping '{}'", path.display(), m.name))?;
-            if mappings.iter().any(|p| p.spec.mapping_name == m.name) {
-                bail!(
-                    "{}: mapping name '{}' is used twice",
-                    path.display(),
-                    m.name
-                );
-            }
             mappings.push(planned);
         }
         for m in &config.mappings {
@@ -375,7 +375,7 @@ impl Plan {
             path: path.to_path_buf(),
             mappings,
             dataverse: config.dataverse,
-            store: base.join(config.store.as_deref().unwrap_or(Path::new("coupler.db"))),
+            store,
             base,
         })
     }
@@ -409,9 +409,6 @@ fn plan_mapping(
     base: &Path,
     dataverse: Option<&DataverseConfig>,
 ) -> Result<PlannedMapping> {
-    if m.name.trim().is_empty() {
-        bail!("the mapping name is blank");
-    }
     if m.collation_language.is_some() && m.collation != Collation::Dataverse {
         bail!("collation_language applies only with collation = \"dataverse\"");
     }
@@ -572,6 +569,13 @@ fn plan_mapping(
         sync,
         create_new,
         depends_on: m.depends_on.clone(),
+        mapped_local: m.fields.iter().filter_map(|f| f.local.clone()).collect(),
+        mapped_integration: m
+            .fields
+            .iter()
+            .filter(|f| f.constant.is_none())
+            .map(|f| f.integration.clone())
+            .collect(),
     };
     // The conflict text names the integration table by its caption.
     let caption = planned.spec.integration_caption.clone();
@@ -581,18 +585,209 @@ fn plan_mapping(
     Ok(planned)
 }
 
-/// A TOML error as one line: `file line L, column C: message`.
-fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
-    let message = e.message().trim_end().replace('\n', " ");
-    match e.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            anyhow!("{} line {line}, column {column}: {message}", path.display())
+/// Parses a TOML file into `T`. An error is one line naming the file, the line and column, the
+/// key (`mappings[0].fields[2].priority`) and, inside a `[[mappings]]` or `[[variants]]` table,
+/// that table's name.
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
+        let message = e.inner().message().trim_end().replace('\n', " ");
+        let place = located(path, text, e.inner().span());
+        let key = e.path().to_string();
+        if key == "." {
+            // A syntax error, or one about the file as a whole: no key to name.
+            return anyhow!("{place}: {message}");
         }
-        None => anyhow!("{}: {message}", path.display()),
+        match table_name(text, e.path()) {
+            Some(named) => anyhow!("{place}: {key} ({named}): {message}"),
+            None => anyhow!("{place}: {key}: {message}"),
+        }
+    })
+}
+
+/// `mapping 'CUSTOMER'` when `key` lies inside `mappings[i]` whose `name` is a string (likewise
+/// `variant '…'` for `variants[i]`).
+fn table_name(text: &str, key: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut segments = key.iter();
+    let (Some(Segment::Map { key: array }), Some(Segment::Seq { index })) =
+        (segments.next(), segments.next())
+    else {
+        return None;
+    };
+    let kind = match array.as_str() {
+        "mappings" => "mapping",
+        "variants" => "variant",
+        _ => return None,
+    };
+    let document: toml::Table = toml::from_str(text).ok()?;
+    let name = document.get(array)?.get(*index)?.get("name")?.as_str()?;
+    Some(format!("{kind} '{}'", shown(name)))
+}
+
+/// `file: line L, column C` for a byte span of `text` (the column counts characters), or just
+/// the file.
+fn located(path: &Path, text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else {
+        return path.display().to_string();
+    };
+    let mut start = span.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
     }
+    let before = &text[..start];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    format!("{}: line {line}, column {column}", path.display())
+}
+
+/// A name as messages show it: control characters escaped, so the message stays one line.
+fn shown(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Where the values [`Plan::load`] checks after parsing are written (for messages).
+#[derive(Debug, Deserialize)]
+struct Spans {
+    #[serde(default)]
+    mappings: Vec<MappingSpans>,
+    store: Option<toml::Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MappingSpans {
+    name: Option<toml::Spanned<toml::Value>>,
+}
+
+impl Spans {
+    fn of(text: &str) -> Option<Spans> {
+        toml::from_str(text).ok()
+    }
+
+    fn mapping_name(text: &str, index: usize) -> Option<std::ops::Range<usize>> {
+        let spans = Spans::of(text)?;
+        Some(spans.mappings.get(index)?.name.as_ref()?.span())
+    }
+}
+
+/// Windows' reserved device names: no file or folder may be called so, with any extension.
+const RESERVED_NAMES: [&str; 22] = [
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// Why `name` cannot name a mapping, if it cannot: the name is the mapping's output folder
+/// (`coupler-out/<name>`), so it must be one valid folder name on Windows, macOS and Linux.
+fn mapping_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("the name is empty".into());
+    }
+    if name.trim().is_empty() {
+        return Some("the name is blank".into());
+    }
+    if name == "." || name == ".." {
+        return Some(format!("the name cannot be '{name}'"));
+    }
+    if let Some(c) = name.chars().find(|c| matches!(c, '/' | '\\')) {
+        return Some(format!("the name contains '{c}', a path separator"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|'))
+    {
+        return Some(format!(
+            "the name contains '{c}', which Windows does not allow in a folder name"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Some(format!(
+            "the name contains the control character {}",
+            c.escape_default()
+        ));
+    }
+    if name.ends_with(['.', ' ']) {
+        return Some(
+            "the name ends with a dot or a space, which Windows drops from folder names".into(),
+        );
+    }
+    let stem = name.split('.').next().unwrap_or(name).trim_end();
+    if RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
+        return Some(format!(
+            "'{stem}' is a reserved device name on Windows, not a valid folder name"
+        ));
+    }
+    None
+}
+
+/// Every mapping name is a valid folder name, and no two are equal ignoring case (they would
+/// share an output folder on Windows and macOS).
+fn check_mapping_names(path: &Path, text: &str, mappings: &[MappingConfig]) -> Result<()> {
+    let at = |index: usize| located(path, text, Spans::mapping_name(text, index));
+    for (i, m) in mappings.iter().enumerate() {
+        if let Some(problem) = mapping_name_problem(&m.name) {
+            bail!(
+                "{}: mappings[{i}].name: mapping '{}': {problem}; a mapping's name is its output folder's name (coupler-out/<name>)",
+                at(i),
+                shown(&m.name)
+            );
+        }
+        let earlier = mappings[..i]
+            .iter()
+            .position(|o| o.name.to_lowercase() == m.name.to_lowercase());
+        if let Some(j) = earlier {
+            let other = &mappings[j].name;
+            if *other == m.name {
+                bail!(
+                    "{}: mappings[{i}].name: mapping name '{}' is used twice (also mappings[{j}])",
+                    at(i),
+                    m.name
+                );
+            }
+            bail!(
+                "{}: mappings[{i}].name: mapping '{}' and mapping '{other}' (mappings[{j}]) differ only in case; they would share one output folder on Windows and macOS",
+                at(i),
+                m.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The coupling store's file: `store = "…"` (relative to the config's folder), or `coupler.db`
+/// beside the config. A blank value, or one naming a folder, is an error.
+fn checked_store(path: &Path, text: &str, base: &Path, store: Option<&Path>) -> Result<PathBuf> {
+    let Some(store) = store else {
+        return Ok(base.join("coupler.db"));
+    };
+    let at = || {
+        let span = Spans::of(text).and_then(|s| s.store.map(|v| v.span()));
+        located(path, text, span)
+    };
+    let written = store.to_string_lossy();
+    if written.trim().is_empty() {
+        bail!(
+            "{}: store is empty; name the coupling store's file, e.g. store = \"coupler.db\", or leave store out (coupler.db beside the config)",
+            at()
+        );
+    }
+    let resolved = base.join(store);
+    if resolved.is_dir() || written.ends_with(['/', '\\']) {
+        bail!(
+            "{}: store = \"{}\" is a folder; name a file, e.g. \"{}\"",
+            at(),
+            written,
+            store.join("coupler.db").display()
+        );
+    }
+    Ok(resolved)
 }
 
 /// Languages whose Dataverse collation is accent-sensitive (`_CI_AS`); all others are `_CI_AI`
@@ -728,6 +923,14 @@ fn check_dataverse(d: &DataverseConfig) -> Result<()> {
     .count();
     if credentials != 1 {
         bail!("set exactly one credential: client_secret_env = \"VARIABLE\" (the secret is read from that environment variable), client_secret_file = \"path\", or certificate = \"app.pem\"; secrets never go in the config itself");
+    }
+    for (key, path) in [
+        ("certificate", &d.certificate),
+        ("client_secret_file", &d.client_secret_file),
+    ] {
+        if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            bail!("[dataverse] {key} is empty; name the file, e.g. {key} = \"app.pem\"");
+        }
     }
     if let Some(alg) = &d.certificate_algorithm {
         if d.certificate.is_none() {
@@ -874,12 +1077,11 @@ struct VariantsFile {
 pub fn load_variants(path: &Path, only_variants: bool) -> Result<Vec<VariantConfig>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read variants file {}", path.display()))?;
-    let variants = if only_variants {
-        toml::from_str::<VariantsFile>(&text).map(|f| f.variants)
+    if only_variants {
+        parse_toml::<VariantsFile>(path, &text).map(|f| f.variants)
     } else {
-        toml::from_str::<ConfigVariants>(&text).map(|f| f.variants)
-    };
-    variants.map_err(|e| toml_error(path, &text, &e))
+        parse_toml::<ConfigVariants>(path, &text).map(|f| f.variants)
+    }
 }
 
 impl VariantConfig {
@@ -929,7 +1131,7 @@ impl VariantConfig {
 pub fn mapped_fields(path: &Path, mapping: &str) -> Result<Vec<(String, String, FieldType)>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    let config: Config = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+    let config: Config = parse_toml(path, &text)?;
     let m = config
         .mappings
         .into_iter()

@@ -1,6 +1,6 @@
 //! `coupler couple` and `coupler validate`: sources → engine → files, one mapping at a time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -13,12 +13,13 @@ use coupler_engine::{
     couple as run_coupling, Collation, CouplingSpec, ExistingCouplings, Outcome, RunOptions, Table,
 };
 use coupler_files::{
-    read_couplings, read_header, read_table, write_atomically, FileSource, RowEncoder,
-    SafeCsvWriter,
+    read_couplings, read_header, read_table_checking, write_atomically, FileSource, RowEncoder,
+    SafeCsvWriter, StagedFolder,
 };
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::apply;
 use crate::config::{file_name, IntegrationSource, Plan, PlannedMapping};
 use crate::dataverse_link::{DataverseLink, IntegrationRead};
 use crate::progress;
@@ -285,9 +286,10 @@ struct RunEnv<'a> {
     made_in_run: &'a mut Vec<(String, String)>,
     /// Whether mappings follow that need this one's couplings.
     collect_couplings: bool,
-    /// Every coupling in the store (taken in every job).
+    /// A dry run: every coupling in the store, read once (taken in every job).
     stored: &'a [StoredCoupling],
-    /// With `--apply`: the store the couplings are committed to.
+    /// With `--apply`: the store the couplings are committed to (its couplings are read afresh
+    /// for each mapping, after the journal's leftovers are finished).
     store: Option<&'a mut Store>,
     config_path: &'a Path,
     out: &'a Path,
@@ -298,9 +300,16 @@ struct RunEnv<'a> {
 }
 
 pub fn couple(args: CoupleArgs) -> Result<()> {
-    if let Some(n) = args.threads {
+    if let Some(asked) = args.threads {
+        // More workers than cores only add idle ones, and rayon's idle workers cost more the
+        // more there are (each scans every other's queue): 1024 took seconds, 10000 hours.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if asked > cores {
+            let s = if cores == 1 { "" } else { "s" };
+            eprintln!("coupler: warning: --threads {asked} is more than this machine's {cores} core{s}; using {cores}");
+        }
         rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
+            .num_threads(asked.min(cores))
             .build_global()
             .context("cannot start the worker threads")?;
     }
@@ -318,9 +327,10 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
     let coupling_files = read_all_couplings(&plan)?;
     // A dry run reads the store's couplings if there is a store, and never creates or writes it.
     let mut store = store::open_for(&plan, args.apply)?;
-    let stored = match &store {
-        Some(s) => s.couplings()?,
-        None => Vec::new(),
+    let stored = if args.apply {
+        Vec::new()
+    } else {
+        store::read_couplings(&plan, &mut store)?
     };
     let mut made_in_run: Vec<(String, String)> = Vec::new();
     let mut jobs = Vec::new();
@@ -428,9 +438,23 @@ pub(crate) fn check_mapping(
     if let IntegrationSource::File(_) = m.integration {
         m.spec.validate()?;
     }
-    check_columns(&m.local, &m.local_columns())?;
+    let with_mapped = |columns: Vec<String>, mapped: &[String]| {
+        let mut all = columns;
+        all.extend(
+            mapped
+                .iter()
+                .filter(|c| !all.contains(c))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        all
+    };
+    check_columns(&m.local, &with_mapped(m.local_columns(), &m.mapped_local))?;
     match (&m.integration, link) {
-        (IntegrationSource::File(f), _) => check_columns(f, &m.integration_columns())?,
+        (IntegrationSource::File(f), _) => check_columns(
+            f,
+            &with_mapped(m.integration_columns(), &m.mapped_integration),
+        )?,
         (IntegrationSource::Dataverse(t), Some(link)) => {
             let extra = m.integration_columns();
             link.prepare(&mut m.spec, t, &extra)?;
@@ -466,15 +490,39 @@ pub(crate) fn read_all_couplings(plan: &Plan) -> Result<Vec<CouplingFile>> {
 }
 
 pub(crate) fn read_source(source: &FileSource, columns: &[String]) -> Result<Table> {
+    read_source_checking(source, columns, &[])
+}
+
+/// Reads `columns` of a source and checks `checked` ones as text too (without keeping them).
+fn read_source_checking(
+    source: &FileSource,
+    columns: &[String],
+    checked: &[String],
+) -> Result<Table> {
     let size = std::fs::metadata(&source.path)
         .map(|m| m.len())
         .unwrap_or(0);
     let bar = progress::reading(&file_name(&source.path), size);
-    let table = read_table(source, columns, &|bytes| bar.set_position(bytes))?;
+    let table = read_table_checking(source, columns, checked, &|bytes| bar.set_position(bytes))?;
     bar.finish_and_clear();
     Ok(table)
 }
 
+/// One mapping's job. A dry run reads, matches and writes its folder. With `--apply` it is the
+/// state machine of `docs/apply.md`:
+///
+/// 1. start the job in the store;
+/// 2. **resume**: send what earlier runs of the mapping left pending in the journal (so the
+///    server holds their writes and their creates' couplings are settled before reading);
+/// 3. read both sides and match against the couplings the store holds now;
+/// 4. **commit the intent**: the couplings, every planned write and create (with the ids they
+///    will use) and the file rows, in one transaction;
+/// 5. **effects**: send the journal's writes, a checkpoint per `$batch`;
+/// 6. **outputs**: write the folder aside and swap it in whole; then mark its file rows
+///    delivered and store the finished job.
+///
+/// A crash anywhere leaves either nothing (before 4) or a journal the next run of the same
+/// command finishes in its step 2 (after 4).
 fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     let RunEnv {
         link,
@@ -489,41 +537,48 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
         compare_collation,
     } = env;
     let spec = &m.spec;
+    let mapping = spec.mapping_name.as_str();
     let started_at = chrono::Utc::now();
     let started_text = started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let job_id = uuid::Uuid::new_v4().to_string();
-    if let Some(store) = store.as_deref_mut() {
-        // Recorded first: a run that dies half-way shows as unfinished in `jobs list`.
-        store.start_job(&NewJob {
-            job_id: job_id.clone(),
-            mapping: spec.mapping_name.clone(),
-            job_type: "coupling".into(),
-            dry_run: false,
-            started_at: started_text.clone(),
-            config_path: Some(config_path.display().to_string()),
-        })?;
-    }
-    let t0 = Instant::now();
     let mut link = link;
+    let mut sent = apply::Sent::default();
+    let fresh_stored;
+    let stored: &[StoredCoupling] = match store.as_deref_mut() {
+        Some(store) => {
+            // Recorded first: a run that dies half-way shows as unfinished in `jobs list`.
+            store.start_job(&NewJob {
+                job_id: job_id.clone(),
+                mapping: mapping.to_string(),
+                job_type: "coupling".into(),
+                dry_run: false,
+                started_at: started_text.clone(),
+                config_path: Some(config_path.display().to_string()),
+            })?;
+            sent = apply::send_pending(store, link.as_deref_mut(), mapping, &job_id)?;
+            crate::crash_point!("apply::after_resume");
+            fresh_stored = store.couplings()?;
+            &fresh_stored
+        }
+        None => stored,
+    };
+    let t0 = Instant::now();
     let (local, integration, integration_read) = match (&m.integration, link.as_deref_mut()) {
         (IntegrationSource::File(file), _) => {
             let (local, integration) = rayon::join(
-                || read_source(&m.local, &m.local_columns()),
-                || read_source(file, &m.integration_columns()),
+                || read_source_checking(&m.local, &m.local_columns(), &m.mapped_local),
+                || read_source_checking(file, &m.integration_columns(), &m.mapped_integration),
             );
             (local?, integration?, None)
         }
         (IntegrationSource::Dataverse(table), Some(link)) => {
             // The local side first: a lookup read needs its values.
-            let local = read_source(&m.local, &m.local_columns())?;
+            let local = read_source_checking(&m.local, &m.local_columns(), &m.mapped_local)?;
             let (integration, how) = link.read(spec, table, &m.integration_columns(), &local)?;
             (local, integration, Some(how))
         }
         (IntegrationSource::Dataverse(_), None) => {
-            bail!(
-                "mapping '{}' reads from Dataverse but no connection is configured",
-                spec.mapping_name
-            )
+            bail!("mapping '{mapping}' reads from Dataverse but no connection is configured")
         }
     };
     let mut peak_memory = BTreeMap::new();
@@ -533,20 +588,20 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     // This mapping's couplings first, so their holders win; then every other coupling.
     let mut existing = ExistingCouplings::new();
     for (name, rows) in coupling_files {
-        if *name == spec.mapping_name {
+        if name == mapping {
             for (l, i, _) in rows {
                 existing.add_own(l, i);
             }
         }
     }
-    for c in stored.iter().filter(|c| c.mapping == spec.mapping_name) {
+    for c in stored.iter().filter(|c| c.mapping == mapping) {
         existing.add_own(&c.local_id, &c.integration_id);
     }
-    for c in stored.iter().filter(|c| c.mapping != spec.mapping_name) {
+    for c in stored.iter().filter(|c| c.mapping != mapping) {
         existing.add_other(&c.local_id, &c.integration_id);
     }
     for (name, rows) in coupling_files {
-        if *name != spec.mapping_name {
+        if name != mapping {
             for (l, i, _) in rows {
                 existing.add_other(l, i);
             }
@@ -557,17 +612,76 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     }
     let t1 = Instant::now();
     let mut run = run_coupling(spec, &local, &integration, &existing, RunOptions::default())
-        .with_context(|| format!("mapping '{}'", spec.mapping_name))?;
-    let committed = match store.as_deref_mut() {
-        Some(store) => Some(store::commit(store, &job_id, m, &mut run)?),
+        .with_context(|| format!("mapping '{mapping}'"))?;
+
+    let entity_set = match &m.integration {
+        IntegrationSource::Dataverse(t) => Some(t.entity_set.as_str()),
+        IntegrationSource::File(_) => None,
+    };
+    let dataverse_table = match (&store, entity_set, link.as_deref_mut()) {
+        (Some(_), Some(set), Some(link)) => Some((set, link.table(set)?.clone())),
+        _ => None,
+    };
+    let dataverse = dataverse_table.as_ref().map(|(set, info)| (*set, info));
+    let planned_sync = match &m.sync {
+        Some(sync) => Some(sync_step::plan_sync(
+            sync,
+            &run,
+            &local,
+            &integration,
+            dataverse,
+            &job_id,
+        )?),
         None => None,
     };
+    let mut committed = None;
+    let mut dropped = HashSet::new();
+    let mut create_report = None;
+    if let Some(store) = store.as_deref_mut() {
+        let creates = match (&m.create_new, dataverse) {
+            (Some(create), Some((set, info))) => {
+                sync_step::plan_creates(create, &run, &local, set, info, &job_id)?
+            }
+            (Some(_), None) => bail!("mapping '{mapping}': create_new_if_no_match needs the integration side in Dataverse (dataverse_table)"),
+            (None, _) => Vec::new(),
+        };
+        let writes = planned_sync
+            .as_ref()
+            .map(|p| p.writes.clone())
+            .unwrap_or_default();
+        let (done, commit, not_ours) = store::commit(store, &job_id, m, &mut run, writes, creates)?;
+        crate::crash_point!("apply::after_commit");
+        committed = Some(done);
+        dropped = not_ours;
+        sent.absorb(apply::send_pending(
+            store,
+            link.as_deref_mut(),
+            mapping,
+            &job_id,
+        )?);
+        let creates = &sent.creates;
+        if m.create_new.is_some() || creates.done + creates.already_existed + creates.failed > 0 {
+            create_report = Some(sync_step::CreateReport {
+                planned: commit.creates.inserted.len() as u64,
+                created: creates.done + creates.already_existed,
+                already_existed: creates.already_existed,
+                resumed: creates.resumed,
+                failed: creates.failed,
+                pending: creates.pending,
+                withdrawn: commit.creates.conflicts.len() as u64,
+                file: String::new(),
+            });
+        }
+    }
     let t2 = Instant::now();
     if let Some(mb) = peak_memory_mb() {
         peak_memory.insert("2_match", mb);
     }
 
-    let dir = out.join(folder_name(&spec.mapping_name));
+    // Outputs: written aside, swapped in whole (a failed run leaves the previous folder).
+    let staged = StagedFolder::new(&out.join(folder_name(mapping)))?;
+    let dir = staged.path();
+    let shown = |path: &Path| staged.final_path(path).display().to_string();
     let results_path = dir.join("results.csv");
     let couplings_path = dir.join("couplings.csv");
     let job_path = dir.join("job.json");
@@ -581,13 +695,9 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
         SafeCsvWriter::new(&couplings_path, &COUPLINGS_HEADER, &COUPLINGS_ID_COLUMNS)?;
     let scored = write_rows(&renderer, &mut results, &mut couplings, samples)?;
     let collation_diff = if compare_collation {
-        Some(compare_collations(
-            &renderer,
-            &local,
-            &integration,
-            &existing,
-            &dir,
-        )?)
+        let mut diff = compare_collations(&renderer, &local, &integration, &existing, dir)?;
+        diff.file = shown(Path::new(&diff.file));
+        Some(diff)
     } else {
         None
     };
@@ -616,55 +726,61 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
         .collect();
     results.finish()?;
     couplings.finish()?;
-    let entity_set = match &m.integration {
-        IntegrationSource::Dataverse(t) => Some(t.entity_set.as_str()),
-        IntegrationSource::File(_) => None,
+    let mut sync_report = match &planned_sync {
+        Some(planned) => {
+            let mut report = sync_step::write_plan(
+                planned,
+                &run,
+                &sync_step::PlanFate {
+                    job_id: &job_id,
+                    dropped_local_rows: &dropped,
+                    notes: &sent.notes,
+                },
+                dir,
+            )?;
+            report.plan = shown(Path::new(&report.plan));
+            Some(report)
+        }
+        None => None,
     };
-    let mut create_report = None;
-    let mut sync_report = None;
-    if let Some(store) = store.as_deref_mut() {
-        let mut apply = sync_step::Apply {
-            store,
-            link: link.as_deref_mut(),
-            entity_set,
-            job_id: &job_id,
-        };
-        if let Some(create) = &m.create_new {
-            create_report = Some(sync_step::create_new(
-                create, &run, &local, &dir, &mut apply,
-            )?);
+    // File rows any run planned and no folder has delivered yet go into this one.
+    let mut delivered = Vec::new();
+    if let Some(store) = store.as_deref() {
+        let updates = &sent.updates;
+        if sync_report.is_none() && updates.done + updates.failed + updates.not_found > 0 {
+            // Updates an earlier run planned, finished now although this config syncs nothing.
+            sync_report = Some(sync_step::SyncReport::default());
         }
-        if let Some(sync) = &m.sync {
-            sync_report = Some(sync_step::synchronize(
-                sync,
-                &run,
-                &local,
-                &integration,
-                &dir,
-                Some(&mut apply),
-            )?);
+        let bc_rows = apply::undelivered(store, mapping, apply::BC_UPDATE)?;
+        if let Some(report) = sync_report.as_mut() {
+            report.applied = Some(sent.updates);
+            let path = dir.join("bc-updates.csv");
+            sync_step::write_file_rows(&path, "local_id", &bc_rows)?;
+            report.bc_updates = Some(shown(&path));
         }
-    } else {
-        if let Some(sync) = &m.sync {
-            sync_report = Some(sync_step::synchronize(
-                sync,
-                &run,
-                &local,
-                &integration,
-                &dir,
-                None,
-            )?);
+        let file_rows = apply::undelivered(store, mapping, apply::FILE_UPDATE)?;
+        if !file_rows.is_empty() {
+            let path = dir.join("integration-updates.csv");
+            sync_step::write_file_rows(&path, "integration_id", &file_rows)?;
         }
-        if m.create_new.is_some() {
-            let unmatched = run.log().outcomes.no_match;
-            eprintln!("coupler: note: mapping '{}': create_new_if_no_match: {unmatched} unmatched record(s) would get a new Dataverse row with --apply", spec.mapping_name);
+        if sync_report.is_some() {
+            delivered.extend(bc_rows.into_iter().map(|(key, _)| key));
         }
+        delivered.extend(file_rows.into_iter().map(|(key, _)| key));
+        if let Some(report) = create_report.as_mut() {
+            let path = dir.join("created.csv");
+            sync_step::write_created(&path, &sent.created)?;
+            report.file = shown(&path);
+        }
+    } else if m.create_new.is_some() {
+        let unmatched = run.log().outcomes.no_match;
+        eprintln!("coupler: note: mapping '{mapping}': create_new_if_no_match: {unmatched} unmatched record(s) would get a new Dataverse row with --apply");
     }
     let log = run.log();
     let c = &log.counters;
     let mut job = JobJson {
         job_id: job_id.clone(),
-        mapping: spec.mapping_name.clone(),
+        mapping: mapping.to_string(),
         job_type: "coupling",
         dry_run: store.is_none(),
         started_at: started_text,
@@ -710,9 +826,9 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
         integration_records_read: log.integration_records_read,
         by_priority,
         files: Files {
-            results: results_path.display().to_string(),
-            couplings: couplings_path.display().to_string(),
-            job: job_path.display().to_string(),
+            results: shown(&results_path),
+            couplings: shown(&couplings_path),
+            job: shown(&job_path),
         },
         threads: rayon::current_num_threads(),
         peak_memory_mb: BTreeMap::new(),
@@ -735,7 +851,12 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     let mut bytes = serde_json::to_vec_pretty(&job)?;
     bytes.push(b'\n');
     write_atomically(&job_path, &bytes)?;
+    crate::crash_point!("apply::outputs_staged");
+    staged.commit()?;
+    crate::crash_point!("apply::outputs_swapped");
     if let Some(store) = store {
+        apply::mark_delivered(store, &delivered)?;
+        crate::crash_point!("apply::before_finish");
         store::finish(store, &job, &bytes, &renderer)?;
     }
     Ok(job)

@@ -7,11 +7,14 @@
 //! workspace root package's `src/main.rs`, so that the end-to-end tests in `tests/` can run the
 //! real executable (`CARGO_BIN_EXE_coupler` exists only for a package's own binaries).
 
+mod apply;
 mod config;
 mod connection_cmd;
 mod couple_cmd;
 mod criteria_cmd;
 mod dataverse_link;
+#[doc(hidden)]
+pub mod failpoints;
 mod generate;
 mod init_cmd;
 mod match_settings;
@@ -61,9 +64,9 @@ enum Command {
         /// Print the job.json of every mapping as one JSON array instead of the summary.
         #[arg(long)]
         json: bool,
-        /// Worker threads (default: all cores).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-        threads: Option<u16>,
+        /// Worker threads (default: all cores; at most the number of cores).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        threads: Option<u64>,
         /// Also write a self-contained HTML report (viewable offline).
         #[arg(long, value_name = "FILE.html")]
         report: Option<PathBuf>,
@@ -142,6 +145,9 @@ enum Command {
         /// Uncouple every record of the mapping.
         #[arg(long)]
         all: bool,
+        /// Confirms --all (which removes every coupling of the mapping).
+        #[arg(long, requires = "all")]
+        yes: bool,
     },
     /// Write realistic BC customer / Dataverse account exports with a known truth file and a
     /// ready config, for trying coupler and for benchmarks.
@@ -264,6 +270,9 @@ enum CouplingsAction {
         /// BC's table number for --format bc when the local table is not a standard one.
         #[arg(long)]
         table_id: Option<u32>,
+        /// With --format bc: write ids that are not GUIDs (BC's import needs SystemIds).
+        #[arg(long)]
+        allow_non_guid: bool,
     },
 }
 
@@ -297,6 +306,8 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
     restore_sigpipe();
+    #[cfg(feature = "failpoints")]
+    let _crash_points = fail::FailScenario::setup();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Couple {
@@ -314,7 +325,7 @@ pub fn main() -> ExitCode {
             out,
             apply,
             json,
-            threads: threads.map(usize::from),
+            threads: threads.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             report,
             compare_collation,
         }),
@@ -371,14 +382,32 @@ pub fn main() -> ExitCode {
                     mapping,
                     format,
                     table_id,
+                    allow_non_guid,
                 },
-        } => store_cmd::couplings_export(&location.location(), &mapping, &format, table_id),
+        } => store_cmd::couplings_export_with(
+            &location.location(),
+            &store_cmd::ExportArgs {
+                mapping,
+                format,
+                table_id,
+                allow_non_guid,
+            },
+        ),
         Command::Uncouple {
             location,
             mapping,
             local_ids,
             all,
-        } => store_cmd::uncouple(&location.location(), &mapping, &local_ids, all),
+            yes,
+        } => store_cmd::uncouple_with(
+            &location.location(),
+            &store_cmd::UncoupleArgs {
+                mapping,
+                local_ids,
+                all,
+                yes,
+            },
+        ),
         Command::Connection {
             action: ConnectionAction::Test { config },
         } => match connection_cmd::test(&config) {
@@ -393,5 +422,17 @@ pub fn main() -> ExitCode {
             eprintln!("coupler: error: {}", one_line(&e));
             ExitCode::from(1)
         }
+    }
+}
+
+/// Entry points for the cargo-fuzz target `config` in `fuzz/`: the config loader as the
+/// commands call it. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::config::{load_variants, mapped_fields, Plan};
+
+    /// An error as the command line prints it.
+    pub fn error_line(e: &anyhow::Error) -> String {
+        crate::one_line(e)
     }
 }

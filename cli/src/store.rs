@@ -1,14 +1,17 @@
 //! The coupling store from a run's side: which file, opening it (created only by `--apply`; a
-//! dry run reads an existing store's couplings and writes nothing), committing a job's
-//! couplings — records another job coupled first are demoted, as BC would report them — and
+//! dry run reads an existing store's couplings read-only and writes nothing), committing a job's
+//! couplings with the intent of their effects — records another job coupled first are demoted, as BC would report them — and
 //! keeping the finished job with its per-record results for `jobs show`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
 use coupler_engine::report::{Renderer, ResultRow};
 use coupler_engine::{CouplingRun, Outcome};
-use coupler_store::{ConflictKind, FinishedJob, MappingRef, ResultRecord, Store, StoreOptions};
+use coupler_store::{
+    ConflictKind, FinishedJob, JobCommit, JobIntent, MappingRef, PlannedCreate, PlannedWrite,
+    ResultRecord, Store, StoredCoupling,
+};
 use serde::Serialize;
 
 use crate::config::{Plan, PlannedMapping};
@@ -26,29 +29,51 @@ pub struct Committed {
     pub conflicts: u64,
 }
 
-/// The store for a run: created with `--apply`; otherwise opened only if it exists.
+/// The store for a run: created with `--apply`; otherwise opened read-only (nothing written
+/// to it or created beside it) if it exists.
 pub fn open_for(plan: &Plan, apply: bool) -> Result<Option<Store>> {
     if apply {
         return Ok(Some(Store::open(&plan.store)?));
     }
     if plan.store.exists() {
-        let options = StoreOptions {
-            create: false,
-            ..StoreOptions::default()
-        };
-        return Ok(Some(Store::open_with(&plan.store, options)?));
+        return Ok(Some(Store::open_read_only(&plan.store)?));
     }
     Ok(None)
 }
 
-/// Commits the run's couplings in one transaction and demotes the records whose pair another
-/// job stored first (two concurrent `--apply` runs: the loser reports `already_coupled`).
+/// Every stored coupling, read from one consistent state of the store: a read-only store whose
+/// file another process changed meanwhile is opened and read again.
+pub fn read_couplings(plan: &Plan, store: &mut Option<Store>) -> Result<Vec<StoredCoupling>> {
+    for _ in 0..5 {
+        let Some(s) = store.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let couplings = s.couplings()?;
+        if s.verify_snapshot().is_ok() {
+            return Ok(couplings);
+        }
+        *store = Some(Store::open_read_only(&plan.store)?);
+    }
+    Ok(store
+        .as_ref()
+        .map(|s| s.couplings())
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// Commits the run's couplings and the intent of their effects in one transaction
+/// (`Store::commit_job`), and demotes the records whose pair another job stored first (two
+/// concurrent `--apply` runs: the loser reports `already_coupled`, or `skipped`). Returns what
+/// was committed and the local rows whose pair was not committed by this job (their planned
+/// writes were dropped with them).
 pub fn commit(
     store: &mut Store,
     job_id: &str,
     m: &PlannedMapping,
     run: &mut CouplingRun<'_>,
-) -> Result<Committed> {
+    pair_writes: Vec<(String, PlannedWrite)>,
+    creates: Vec<PlannedCreate>,
+) -> Result<(Committed, JobCommit, HashSet<u32>)> {
     let spec = &m.spec;
     let pairs: Vec<(String, String)> = run
         .outcomes()
@@ -68,7 +93,14 @@ pub fn commit(
         local_table: spec.local_caption.clone(),
         integration_table: spec.integration_caption.clone(),
     };
-    let report = store.commit_couplings(job_id, &mapping, &pairs)?;
+    let intent = JobIntent {
+        pairs,
+        pair_writes,
+        creates,
+    };
+    let done = store.commit_job(job_id, &mapping, &intent)?;
+    let report = &done.couplings;
+    let mut dropped = HashSet::new();
     // This job commits once, so a pair the store already held was stored by another job
     // (a concurrent run, or one that finished while this one matched): not booked here.
     if !report.conflicts.is_empty() || !report.unchanged.is_empty() {
@@ -98,18 +130,26 @@ pub fn commit(
             .collect();
         drop(index);
         for (i, kind, holder) in demotions {
+            dropped.insert(run.outcomes()[i].local_row);
             match kind {
                 ConflictKind::IntegrationTaken => run.demote_to_already_coupled(i, &holder),
                 ConflictKind::LocalAlreadyCoupled => run.demote_to_skipped(i, &holder),
             };
         }
     }
-    Ok(Committed {
+    for c in &done.creates.conflicts {
+        eprintln!(
+            "coupler: warning: mapping '{}': {} was coupled by another job while this one ran; no row is created for it",
+            spec.mapping_name, c.local_id
+        );
+    }
+    let committed = Committed {
         path: store.path().display().to_string(),
         inserted: report.inserted.len() as u64,
         unchanged: report.unchanged.len() as u64,
         conflicts: report.conflicts.len() as u64,
-    })
+    };
+    Ok((committed, done, dropped))
 }
 
 /// Stores the finished job: its job.json and every results row.

@@ -85,6 +85,26 @@ pub fn print(job: &Value) {
             n(&store["conflicts"])
         );
     }
+    if let Some(applied) = job["sync"]["applied"].as_object() {
+        println!(
+            "  Dataverse updates: {} done, {} not found, {} failed, {} still pending ({} resumed from an interrupted run)",
+            n(&applied["done"]),
+            n(&applied["not_found"]),
+            n(&applied["failed"]),
+            n(&applied["pending"]),
+            n(&applied["resumed"])
+        );
+    }
+    if let Some(create) = job["create_new"].as_object() {
+        println!(
+            "  new rows:  {} planned, {} created and coupled, {} failed, {} still pending ({} resumed from an interrupted run)",
+            n(&create["planned"]),
+            n(&create["created"]),
+            n(&create["failed"]),
+            n(&create["pending"]),
+            n(&create["resumed"])
+        );
+    }
     if let Some(diff) = job["collation_diff"].as_object() {
         println!(
             "  collation: {} record(s) couple differently under {} than under {}: {}",

@@ -1,29 +1,32 @@
-//! After matching: BC's first synchronization of the pairs this job coupled
-//! (`sync_after_coupling`), and "Create New If Unable to Find a Match" (`create_new_if_no_match`).
+//! After matching: BC's first synchronization of the pairs a job coupled (`sync_after_coupling`)
+//! and "Create New If Unable to Find a Match" (`create_new_if_no_match`) — planned here, as
+//! journal writes and output files.
 //!
-//! A dry run writes the field-level plan (`sync-plan.csv`). With `--apply`, writes to Dataverse
-//! go through the store's journal: every write is recorded before it is sent and marked when the
-//! server answers, so an interrupted run (kill, network loss, throttling past the retry budget)
-//! is finished by running the same command again — the journal's pending writes are sent first.
-//! Writes are idempotent on the wire (updates are `If-Match: *` PATCHes of absolute values, a
-//! vanished row is an error and never a silent create; creates are `If-None-Match: *` PATCHes of a
-//! client-chosen id, so a repeat answers 412 instead of creating twice), which makes "sent twice
-//! after a crash" harmless. Updates for the local (BC) side are written as `bc-updates.csv` for
-//! import into BC.
+//! Planning is separate from doing: [`plan_sync`] and [`plan_creates`] turn a job's outcomes into
+//! the writes it intends (each keyed by the job and the record, with the id it will use), which
+//! `couple_cmd` commits to the store together with the couplings (`Store::commit_job`); the
+//! effects are then sent from the journal only ([`crate::apply`]). A dry run writes the
+//! field-level plan (`sync-plan.csv`) and sends nothing.
+//!
+//! Updates for the local (BC) side become `bc-updates.csv` for import into BC; updates for an
+//! integration side that is a file become `integration-updates.csv`. Both are journaled too, and
+//! every run's folder carries the rows no earlier folder delivered.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use coupler_dataverse::{write_batch, AttributeKind, TableInfo, WriteKind, WriteOp, WriteOutcome};
-use coupler_engine::sync::{PlanDirection, PlanStatus};
-use coupler_engine::{plan_sync, CouplingRun, FieldType, Outcome, SyncSpec, Table};
+use coupler_dataverse::{AttributeKind, TableInfo};
+use coupler_engine::sync::{PlanDirection, PlanStatus, SyncPlan};
+use coupler_engine::{CouplingRun, FieldType, Outcome, SyncSpec, Table};
 use coupler_files::SafeCsvWriter;
-use coupler_store::{MappingRef, PlannedWrite, Store, WriteState};
+use coupler_store::{PlannedCreate, PlannedWrite};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::dataverse_link::DataverseLink;
+use crate::apply::{
+    Applied, DataverseWrite, FileRow, WriteNote, BC_UPDATE, CREATE, FILE_UPDATE, UPDATE,
+};
 
 /// `sync-plan.csv`'s columns (contract), plus `message` (an extension).
 const PLAN_HEADER: [&str; 8] = [
@@ -37,9 +40,6 @@ const PLAN_HEADER: [&str; 8] = [
     "message",
 ];
 
-/// Ops per `$batch`, and per journal checkpoint.
-const CHUNK: usize = 100;
-
 /// What the synchronization did (job.json `sync`).
 #[derive(Debug, Default, Serialize)]
 pub struct SyncReport {
@@ -50,7 +50,8 @@ pub struct SyncReport {
     pub unchanged: u64,
     pub conflicts: u64,
     pub failed: u64,
-    /// With `--apply`: what the server confirmed.
+    /// With `--apply`: what the server confirmed (this job's writes and any an interrupted run
+    /// left pending).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied: Option<Applied>,
     /// With `--apply`: the local-side updates, for import into BC.
@@ -58,50 +59,46 @@ pub struct SyncReport {
     pub bc_updates: Option<String>,
 }
 
-/// Writes sent through the journal (this job's and any an interrupted run left pending).
-#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
-pub struct Applied {
-    pub done: u64,
-    /// Creates a previous attempt had already made (412 on the repeat).
-    pub already_existed: u64,
-    /// Updates of rows deleted in Dataverse since they were read: not recreated.
-    pub not_found: u64,
-    pub failed: u64,
-    /// Throttled or refused for a while past the retry budget: still pending in the journal;
-    /// running the same command again sends them.
-    pub pending: u64,
-    /// Of these, writes left pending by an earlier, interrupted run.
-    pub resumed: u64,
-}
-
 /// What `create_new_if_no_match` did (job.json `create_new`).
 #[derive(Debug, Default, Serialize)]
 pub struct CreateReport {
-    /// Unmatched records a new Dataverse row is planned for.
+    /// Unmatched records this job planned a new Dataverse row for.
     pub planned: u64,
-    /// Rows created (or found created by an earlier attempt) and coupled.
+    /// Rows whose create the server confirmed in this run (this job's and resumed ones), each
+    /// coupled to the record that asked for it.
     pub created: u64,
+    /// Of these, rows an earlier attempt had already made (412 on the repeat).
+    pub already_existed: u64,
+    /// Creates an earlier, interrupted run had planned, sent in this run.
+    pub resumed: u64,
+    /// Refused by Dataverse: not created, coupling withdrawn.
     pub failed: u64,
+    /// Throttled past the retry budget: still pending (the record stays reserved).
+    pub pending: u64,
+    /// Records another job coupled between matching and committing: no row planned.
+    pub withdrawn: u64,
     pub file: String,
 }
 
-/// Where `--apply` writes go.
-pub struct Apply<'a> {
-    pub store: &'a mut Store,
-    pub link: Option<&'a mut DataverseLink>,
-    pub entity_set: Option<&'a str>,
-    pub job_id: &'a str,
+/// A job's synchronization, planned: the field rows and the writes they make.
+pub struct PlannedSync {
+    pub plan: SyncPlan,
+    /// Integration-side updates (one per pair with changes) and the local-side rows, each with
+    /// the local id of its pair: journaled only if the pair is committed.
+    pub writes: Vec<(String, PlannedWrite)>,
 }
 
-/// Plans (and with `apply`, performs) the first synchronization of the pairs the run coupled.
-pub fn synchronize(
+/// Plans the first synchronization of the pairs the run coupled. With `entity_set` (the
+/// integration side is Dataverse) the integration-side updates are PATCHes; otherwise rows of
+/// `integration-updates.csv`. `info` gives the columns' types for the JSON values.
+pub fn plan_sync(
     spec: &SyncSpec,
     run: &CouplingRun<'_>,
     local: &Table,
     integration: &Table,
-    dir: &Path,
-    apply: Option<&mut Apply<'_>>,
-) -> Result<SyncReport> {
+    dataverse: Option<(&str, &TableInfo)>,
+    job_id: &str,
+) -> Result<PlannedSync> {
     let pairs: Vec<(u32, u32)> = run
         .outcomes()
         .iter()
@@ -112,167 +109,79 @@ pub fn synchronize(
             _ => None,
         })
         .collect();
-    let mut plan = plan_sync(spec, local, integration, &pairs)
+    let plan = coupler_engine::plan_sync(spec, local, integration, &pairs)
         .with_context(|| format!("mapping '{}': synchronization", spec.mapping_name))?;
-    let local_key = run.spec().local_key.as_str();
-    let integration_key = run.spec().integration_key.as_str();
-    let local_id = column_reader(local, local_key);
-    let integration_id = column_reader(integration, integration_key);
-    let mut report = SyncReport {
-        pairs: pairs.len() as u64,
-        ..SyncReport::default()
+    // The run's ids are the canonical ones (GUIDs lower-case, codes upper-case).
+    let local_id = |row: u32| run.local_id_of_row(row);
+    let integration_id = |row: u32| run.integration_id(row);
+    let mapping = spec.mapping_name.as_str();
+    let mut writes = Vec::new();
+    // Plan rows come grouped by pair and direction; one write per group.
+    let updates = |d| {
+        plan.rows
+            .iter()
+            .filter(move |r| r.direction == d && r.status == PlanStatus::Update)
     };
-    if let Some(apply) = apply {
-        // Local-side updates: a file for BC.
-        let path = dir.join("bc-updates.csv");
-        let mut bc = SafeCsvWriter::new(
-            &path,
-            &["local_id", "field", "new_value"],
-            &[true, false, false],
-        )?;
-        for r in plan.rows.iter().filter(|r| {
-            r.direction == PlanDirection::FromIntegration && r.status == PlanStatus::Update
-        }) {
-            bc.write_row([local_id(r.local_row), r.field.as_str(), &r.new_value])?;
-        }
-        bc.finish()?;
-        report.bc_updates = Some(path.display().to_string());
-        // Integration-side updates: one PATCH of the changed columns per pair.
-        let to_integration: Vec<usize> = (0..plan.rows.len())
-            .filter(|&i| {
-                let r = &plan.rows[i];
-                r.direction == PlanDirection::ToIntegration && r.status == PlanStatus::Update
-            })
-            .collect();
-        if !to_integration.is_empty() && apply.entity_set.is_none() {
-            // The integration side is a file: the updates become a file too.
-            let path = dir.join("integration-updates.csv");
-            let mut out = SafeCsvWriter::new(
-                &path,
-                &["integration_id", "field", "new_value"],
-                &[true, false, false],
-            )?;
-            for &i in &to_integration {
-                let r = &plan.rows[i];
-                out.write_row([
-                    integration_id(r.integration_row),
-                    r.field.as_str(),
-                    &r.new_value,
-                ])?;
-            }
-            out.finish()?;
-        } else if !to_integration.is_empty() {
-            let (Some(link), Some(entity_set)) = (apply.link.as_deref_mut(), apply.entity_set)
-            else {
-                bail!(
-                    "mapping '{}': no Dataverse connection for the synchronization",
-                    spec.mapping_name
-                );
-            };
-            let info = link.table(entity_set)?.clone();
-            let mut writes: Vec<PlannedWrite> = Vec::new();
-            let mut start = 0;
-            while start < to_integration.len() {
-                let pair = plan.rows[to_integration[start]].integration_row;
+    let mut group_start = 0;
+    let to_integration: Vec<_> = updates(PlanDirection::ToIntegration).collect();
+    while group_start < to_integration.len() {
+        let row = to_integration[group_start].integration_row;
+        let end = group_start
+            + to_integration[group_start..]
+                .iter()
+                .take_while(|r| r.integration_row == row)
+                .count();
+        let group = &to_integration[group_start..end];
+        let (lid, iid) = (local_id(group[0].local_row), integration_id(row));
+        let write = match dataverse {
+            Some((entity_set, info)) => {
                 let mut fields = Map::new();
-                let mut end = start;
-                while end < to_integration.len()
-                    && plan.rows[to_integration[end]].integration_row == pair
-                {
-                    let r = &plan.rows[to_integration[end]];
-                    fields.insert(r.field.clone(), json_value(&info, &r.field, &r.new_value)?);
-                    end += 1;
+                for r in group {
+                    fields.insert(r.field.clone(), json_value(info, &r.field, &r.new_value)?);
                 }
-                let id = integration_id(pair).to_string();
-                writes.push(planned(
-                    apply.job_id,
-                    &spec.mapping_name,
-                    &format!("update:{id}"),
-                    WriteKind::Update,
-                    entity_set,
-                    &id,
-                    fields,
-                ));
-                start = end;
+                dataverse_write(job_id, mapping, UPDATE, entity_set, iid, fields, iid)
             }
-            apply.store.journal_plan(apply.job_id, &writes)?;
-        }
-        let (applied, outcomes) = send_pending(
-            apply.store,
-            apply.link.as_deref_mut(),
-            &spec.mapping_name,
-            apply.job_id,
-        )?;
-        report.applied = Some(applied);
-        // Rows whose write the server refused are not updated: say so in the plan.
-        for r in plan.rows.iter_mut().filter(|r| {
-            r.direction == PlanDirection::ToIntegration && r.status == PlanStatus::Update
-        }) {
-            let key = format!(
-                "{}:update:{}",
-                apply.job_id,
-                integration_id(r.integration_row)
-            );
-            match outcomes.get(&key) {
-                Some(WriteNote::Pending(message)) => r.message = message.clone(),
-                Some(WriteNote::Refused(message)) => {
-                    r.status = PlanStatus::Failed;
-                    r.message = message.clone();
-                }
-                None => {}
-            }
-        }
+            None => file_row(job_id, mapping, FILE_UPDATE, iid, group),
+        };
+        writes.push((lid.to_string(), write));
+        group_start = end;
     }
-    let path = dir.join("sync-plan.csv");
-    let mut out = SafeCsvWriter::new(
-        &path,
-        &PLAN_HEADER,
-        &[true, true, false, false, false, false, false, false],
-    )?;
-    for r in &plan.rows {
-        match (r.status, r.direction) {
-            (PlanStatus::Update, PlanDirection::ToIntegration) => {
-                report.to_integration_updates += 1
-            }
-            (PlanStatus::Update, PlanDirection::FromIntegration) => {
-                report.from_integration_updates += 1
-            }
-            (PlanStatus::Unchanged, _) => report.unchanged += 1,
-            (PlanStatus::Conflict, _) => report.conflicts += 1,
-            (PlanStatus::Failed, _) => report.failed += 1,
-        }
-        out.write_row([
-            local_id(r.local_row),
-            integration_id(r.integration_row),
-            r.direction.name(),
-            r.field.as_str(),
-            &r.old_value,
-            &r.new_value,
-            r.status.name(),
-            &r.message,
-        ])?;
+    let from_integration: Vec<_> = updates(PlanDirection::FromIntegration).collect();
+    let mut group_start = 0;
+    while group_start < from_integration.len() {
+        let row = from_integration[group_start].local_row;
+        let end = group_start
+            + from_integration[group_start..]
+                .iter()
+                .take_while(|r| r.local_row == row)
+                .count();
+        let lid = local_id(row);
+        let write = file_row(
+            job_id,
+            mapping,
+            BC_UPDATE,
+            lid,
+            &from_integration[group_start..end],
+        );
+        writes.push((lid.to_string(), write));
+        group_start = end;
     }
-    out.finish()?;
-    report.plan = path.display().to_string();
-    Ok(report)
+    Ok(PlannedSync { plan, writes })
 }
 
-/// Creates a Dataverse row for every unmatched record (BC: "Create New If Unable to Find a
-/// Match") and couples it. The new row's id is chosen here and kept in the journal under a key
-/// made of the mapping and the local id, so a rerun after a crash reuses it: never two rows.
-pub fn create_new(
+/// Plans a new Dataverse row for every unmatched record (BC: "Create New If Unable to Find a
+/// Match"): its id is chosen here, and the create is keyed by this job and the record, so a
+/// rerun after a crash sends the same create (never a second row), and a later job that finds
+/// the record unmatched again (its row deleted and the coupling removed) plans a new one.
+pub fn plan_creates(
     spec: &SyncSpec,
     run: &CouplingRun<'_>,
     local: &Table,
-    dir: &Path,
-    apply: &mut Apply<'_>,
-) -> Result<CreateReport> {
-    let (Some(link), Some(entity_set)) = (apply.link.as_deref_mut(), apply.entity_set) else {
-        bail!("mapping '{}': create_new_if_no_match needs the integration side in Dataverse (dataverse_table)", spec.mapping_name);
-    };
-    let info = link.table(entity_set)?.clone();
-    let local_key = run.spec().local_key.as_str();
-    let mut writes = Vec::new();
+    entity_set: &str,
+    info: &TableInfo,
+    job_id: &str,
+) -> Result<Vec<PlannedCreate>> {
+    let mut creates = Vec::new();
     for record in run.outcomes() {
         if !matches!(record.outcome, Outcome::NoMatch { .. }) {
             continue;
@@ -296,215 +205,186 @@ pub fn create_new(
             };
             fields.insert(
                 f.integration_field.clone(),
-                json_value(&info, &f.integration_field, &value)?,
+                json_value(info, &f.integration_field, &value)?,
             );
         }
-        let local_id = cell(local, local_key, record.local_row);
-        writes.push(planned(
-            &spec.mapping_name,
-            &spec.mapping_name,
-            &format!("create:{local_id}"),
-            WriteKind::Create,
-            entity_set,
-            &id,
-            fields,
-        ));
+        let local_id = run.local_id(record);
+        creates.push(PlannedCreate {
+            local_id: local_id.to_string(),
+            integration_id: id.clone(),
+            write: dataverse_write(
+                job_id,
+                &spec.mapping_name,
+                CREATE,
+                entity_set,
+                &id,
+                fields,
+                local_id,
+            ),
+        });
     }
-    let planned_count = writes.len() as u64;
-    apply.store.journal_plan(apply.job_id, &writes)?;
-    send_pending(
-        apply.store,
-        apply.link.as_deref_mut(),
-        &spec.mapping_name,
-        apply.job_id,
+    Ok(creates)
+}
+
+/// What became of a job's planned writes, for `sync-plan.csv`.
+pub struct PlanFate<'a> {
+    pub job_id: &'a str,
+    /// Local rows whose pair another job committed first: their rows are not this job's.
+    pub dropped_local_rows: &'a HashSet<u32>,
+    /// By journal key, the writes that did not succeed.
+    pub notes: &'a std::collections::HashMap<String, WriteNote>,
+}
+
+/// Writes `sync-plan.csv` (the rows of committed pairs; a row whose write the server refused
+/// says so) and counts the rows for job.json.
+pub fn write_plan(
+    planned: &PlannedSync,
+    run: &CouplingRun<'_>,
+    fate: &PlanFate<'_>,
+    dir: &Path,
+) -> Result<SyncReport> {
+    let PlanFate {
+        job_id,
+        dropped_local_rows,
+        notes,
+    } = *fate;
+    // The run's ids are the canonical ones (GUIDs lower-case, codes upper-case).
+    let local_id = |row: u32| run.local_id_of_row(row);
+    let integration_id = |row: u32| run.integration_id(row);
+    let path = dir.join("sync-plan.csv");
+    let mut out = SafeCsvWriter::new(
+        &path,
+        &PLAN_HEADER,
+        &[true, true, false, false, false, false, false, false],
     )?;
-    // Couple every row whose create the server confirmed (now or in an interrupted run).
-    let mut pairs = Vec::new();
-    let mut failed = 0;
-    for w in &writes {
-        let Some(entry) = apply.store.journal_entry(&w.key)? else {
+    let mut report = SyncReport::default();
+    let mut pairs = HashSet::new();
+    for r in &planned.plan.rows {
+        if dropped_local_rows.contains(&r.local_row) {
             continue;
-        };
-        let op: WriteOp = serde_json::from_str::<JournalOp>(&entry.payload)?.into_op(&entry.key);
-        match entry.state {
-            WriteState::Done => {
-                let local_id = entry
-                    .key
-                    .rsplit_once(":create:")
-                    .map_or("", |(_, l)| l)
-                    .to_string();
-                pairs.push((local_id, op.id));
+        }
+        pairs.insert(r.local_row);
+        let (mut status, mut message) = (r.status, r.message.as_str());
+        if r.direction == PlanDirection::ToIntegration && status == PlanStatus::Update {
+            let key = format!("{job_id}:{UPDATE}:{}", integration_id(r.integration_row));
+            match notes.get(&key) {
+                Some(WriteNote::Pending(m)) => message = m,
+                Some(WriteNote::Refused(m)) => {
+                    status = PlanStatus::Failed;
+                    message = m;
+                }
+                None => {}
             }
-            _ => failed += 1,
+        }
+        match (status, r.direction) {
+            (PlanStatus::Update, PlanDirection::ToIntegration) => {
+                report.to_integration_updates += 1
+            }
+            (PlanStatus::Update, PlanDirection::FromIntegration) => {
+                report.from_integration_updates += 1
+            }
+            (PlanStatus::Unchanged, _) => report.unchanged += 1,
+            (PlanStatus::Conflict, _) => report.conflicts += 1,
+            (PlanStatus::Failed, _) => report.failed += 1,
+        }
+        out.write_row([
+            local_id(r.local_row),
+            integration_id(r.integration_row),
+            r.direction.name(),
+            r.field.as_str(),
+            &r.old_value,
+            &r.new_value,
+            status.name(),
+            message,
+        ])?;
+    }
+    out.finish()?;
+    report.pairs = run
+        .outcomes()
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Coupled { .. }))
+        .count() as u64;
+    report.plan = path.display().to_string();
+    Ok(report)
+}
+
+/// Writes file rows (`bc-updates.csv`: `local_id, field, new_value`; `integration-updates.csv`:
+/// `integration_id, field, new_value`).
+pub fn write_file_rows(path: &Path, id_column: &str, rows: &[(String, FileRow)]) -> Result<()> {
+    let mut out = SafeCsvWriter::new(
+        path,
+        &[id_column, "field", "new_value"],
+        &[true, false, false],
+    )?;
+    for (_, row) in rows {
+        for (field, value) in &row.fields {
+            out.write_row([row.id.as_str(), field.as_str(), value.as_str()])?;
         }
     }
-    let mapping = MappingRef {
-        mapping: run.spec().mapping_name.clone(),
-        local_table: run.spec().local_caption.clone(),
-        integration_table: run.spec().integration_caption.clone(),
-    };
-    let report = apply
-        .store
-        .commit_couplings(apply.job_id, &mapping, &pairs)?;
-    let path = dir.join("created.csv");
-    let mut out = SafeCsvWriter::new(&path, &["local_id", "integration_id"], &[true, true])?;
-    for (l, i) in report.inserted.iter().chain(report.unchanged.iter()) {
+    out.finish()?;
+    Ok(())
+}
+
+/// Writes `created.csv`: the rows created in this run and the records they are coupled to.
+pub fn write_created(path: &Path, created: &[(String, String)]) -> Result<()> {
+    let mut out = SafeCsvWriter::new(path, &["local_id", "integration_id"], &[true, true])?;
+    for (l, i) in created {
         out.write_row([l.as_str(), i.as_str()])?;
     }
     out.finish()?;
-    Ok(CreateReport {
-        planned: planned_count,
-        created: (report.inserted.len() + report.unchanged.len()) as u64,
-        failed,
-        file: path.display().to_string(),
-    })
+    Ok(())
 }
 
-/// A journal payload: what to send.
-#[derive(Serialize, serde::Deserialize)]
-struct JournalOp {
-    create: bool,
-    entity_set: String,
-    id: String,
-    fields: Map<String, Value>,
-}
-
-impl JournalOp {
-    fn into_op(self, key: &str) -> WriteOp {
-        WriteOp {
-            key: key.to_string(),
-            kind: if self.create {
-                WriteKind::Create
-            } else {
-                WriteKind::Update
-            },
-            entity_set: self.entity_set,
-            id: self.id,
-            fields: self.fields,
-        }
-    }
-}
-
-fn planned(
-    scope: &str,
+fn dataverse_write(
+    job_id: &str,
     mapping: &str,
-    what: &str,
-    kind: WriteKind,
+    operation: &str,
     entity_set: &str,
     id: &str,
     fields: Map<String, Value>,
+    key_id: &str,
 ) -> PlannedWrite {
-    let create = matches!(kind, WriteKind::Create);
-    let op = JournalOp {
-        create,
+    let write = DataverseWrite {
+        create: operation == CREATE,
         entity_set: entity_set.to_string(),
         id: id.to_string(),
         fields,
     };
     PlannedWrite {
-        key: format!("{scope}:{what}"),
+        key: format!("{job_id}:{operation}:{key_id}"),
         mapping: mapping.to_string(),
         target: format!("dataverse:{entity_set}({id})"),
-        operation: if create { "create" } else { "update" }.into(),
-        payload: serde_json::to_string(&op).unwrap_or_default(),
+        operation: operation.into(),
+        payload: serde_json::to_string(&write).unwrap_or_default(),
     }
 }
 
-/// Why a journal write did not succeed.
-enum WriteNote {
-    /// Still pending (transient failure past the retry budget): the next run sends it.
-    Pending(String),
-    /// Refused for good.
-    Refused(String),
-}
-
-/// Sends every pending journal write of the mapping (oldest first), a checkpoint per batch.
-/// Returns the counts and, by journal key, the writes that did not succeed.
-fn send_pending(
-    store: &mut Store,
-    link: Option<&mut DataverseLink>,
-    mapping: &str,
+fn file_row(
     job_id: &str,
-) -> Result<(Applied, HashMap<String, WriteNote>)> {
-    let pending = store.journal_pending(mapping)?;
-    let mut applied = Applied::default();
-    let mut outcomes = HashMap::new();
-    if pending.is_empty() {
-        return Ok((applied, outcomes));
-    }
-    let Some(link) = link else {
-        bail!("mapping '{mapping}': {} planned Dataverse write(s) are pending in the store, but this run has no Dataverse connection", pending.len());
-    };
-    for chunk in pending.chunks(CHUNK) {
-        let ops: Vec<WriteOp> = chunk
+    mapping: &str,
+    operation: &str,
+    id: &str,
+    rows: &[&coupler_engine::sync::PlanRow],
+) -> PlannedWrite {
+    let row = FileRow {
+        id: id.to_string(),
+        fields: rows
             .iter()
-            .map(|e| Ok(serde_json::from_str::<JournalOp>(&e.payload)?.into_op(&e.key)))
-            .collect::<Result<_>>()?;
-        for e in chunk {
-            store.journal_mark(&e.key, WriteState::Sent, None)?;
-        }
-        let results = write_batch(&link.session, &ops, CHUNK, &|_| {})?;
-        for (e, r) in chunk.iter().zip(results) {
-            if e.job_id != job_id {
-                applied.resumed += 1;
-            }
-            let (state, message) = match r.outcome {
-                WriteOutcome::Done => {
-                    applied.done += 1;
-                    (WriteState::Done, None)
-                }
-                WriteOutcome::AlreadyExisted => {
-                    applied.already_existed += 1;
-                    (WriteState::Done, None)
-                }
-                WriteOutcome::NotFound => {
-                    applied.not_found += 1;
-                    (
-                        WriteState::Failed,
-                        Some("the Dataverse row no longer exists (deleted since it was read); it was not recreated".to_string()),
-                    )
-                }
-                WriteOutcome::Failed {
-                    status,
-                    code,
-                    message,
-                } if matches!(status, 429 | 502 | 503 | 504) => {
-                    // Transient, past the retry budget: stays pending for the next run.
-                    applied.pending += 1;
-                    outcomes.insert(
-                        e.key.clone(),
-                        WriteNote::Pending(format!("not sent yet (HTTP {status} {code}: {message}); run the same command again to send it")),
-                    );
-                    continue;
-                }
-                WriteOutcome::Failed {
-                    status,
-                    code,
-                    message,
-                } => {
-                    applied.failed += 1;
-                    (
-                        WriteState::Failed,
-                        Some(format!("HTTP {status} {code}: {message}")),
-                    )
-                }
-            };
-            store.journal_mark(&e.key, state, message.as_deref())?;
-            if let Some(message) = message {
-                outcomes.insert(e.key.clone(), WriteNote::Refused(message));
-            }
-        }
+            .map(|r| (r.field.clone(), r.new_value.clone()))
+            .collect(),
+    };
+    let file = if operation == BC_UPDATE {
+        "bc-updates.csv"
+    } else {
+        "integration-updates.csv"
+    };
+    PlannedWrite {
+        key: format!("{job_id}:{operation}:{id}"),
+        mapping: mapping.to_string(),
+        target: format!("file:{file}({id})"),
+        operation: operation.into(),
+        payload: serde_json::to_string(&row).unwrap_or_default(),
     }
-    if applied.pending > 0 {
-        eprintln!("coupler: warning: mapping '{mapping}': {} Dataverse write(s) are still pending after the retry budget (throttling or server errors); run the same command again to send them", applied.pending);
-    }
-    Ok((applied, outcomes))
-}
-
-/// Reads the cells of a named column, the column looked up once.
-fn column_reader<'t>(table: &'t Table, column: &str) -> impl Fn(u32) -> &'t str {
-    let index = table.column_index(column);
-    move |row| index.map_or("", |c| table.cell(row as usize, c))
 }
 
 /// A cell of a named column (the engine's tables are read with every column the job needs).

@@ -35,6 +35,7 @@ use thiserror::Error;
 use crate::derive::{derive, Derivation};
 use crate::fuzzy::{Blocks, CharProfile, Comparator, Fuzzy};
 use crate::hint::{prefetch, AHEAD};
+use crate::ids::{column_surely_canonical, push_canonical, surely_canonical, IdSide};
 use crate::index::{same_text, Dictionary, Groups, KeyHasher, TupleIndex};
 use crate::mapping::{CouplingSpec, ExistingCouplings, PriorityMode, TableFilter};
 use crate::outcome::{
@@ -57,12 +58,15 @@ pub enum EngineError {
         column: String,
         available: Vec<String>,
     },
-    #[error("{table} line {line}: duplicate id '{id}' (first seen on line {first_line})")]
+    /// Two rows have one id ([`crate::ids`]: codes trimmed and upper-cased, GUIDs whatever their
+    /// case and braces); `id` and `first_id` are the two spellings as read.
+    #[error("{table} line {line}: duplicate id '{id}' (first seen on line {first_line}{})", spelled_as(.id, .first_id))]
     DuplicateId {
         table: String,
         id: String,
         line: u64,
         first_line: u64,
+        first_id: String,
     },
     #[error("{table} line {line}: the id column '{column}' is blank")]
     BlankId {
@@ -106,6 +110,17 @@ pub enum EngineError {
     },
     #[error("{table}: the values derived from column '{column}' pass 4 GiB; split the export")]
     ColumnTooLarge { table: String, column: String },
+}
+
+/// How a duplicate's first occurrence was spelled, when not as the duplicate.
+fn spelled_as(id: &str, first_id: &str) -> String {
+    if id == first_id {
+        String::new()
+    } else {
+        format!(
+            " as '{first_id}'; BC reads both as one id: codes are trimmed and upper-cased, GUIDs have no case or braces"
+        )
+    }
 }
 
 impl EngineError {
@@ -791,10 +806,11 @@ impl Matcher<'_> {
 pub struct CouplingRun<'a> {
     spec: &'a CouplingSpec,
     local: &'a Table,
-    integration: &'a Table,
     existing: &'a ExistingCouplings,
-    local_key: usize,
-    integration_key: usize,
+    /// The local ids by row, in canonical form ([`crate::ids`]).
+    local_ids: Cow<'a, Column>,
+    /// The integration ids by row, in canonical form.
+    integration_ids: Cow<'a, Column>,
     priorities: Vec<u32>,
     matcher: Matcher<'a>,
     /// Codes of every (record, criterion), record-major, by position in `outcomes`.
@@ -872,8 +888,8 @@ pub fn couple<'a>(
     let integration_key = column(integration, &spec.integration_key)?;
     let (local_ids, integration_ids) = join(
         options,
-        || check_ids(local, local_key, options),
-        || check_ids(integration, integration_key, options),
+        || check_ids(local, local_key, IdSide::Local, options),
+        || check_ids(integration, integration_key, IdSide::Integration, options),
     );
     let (local_ids, integration_ids) = (local_ids?, integration_ids?);
     clock.lap("check ids");
@@ -890,8 +906,9 @@ pub fn couple<'a>(
         },
     );
     let ((local_rows, skipped), (candidates, taken_before)) = (local_side?, integration_side?);
-    // The id maps are large; free them before the dictionaries are built.
-    drop((local_ids, integration_ids));
+    // The sorted ids are large; free them before the dictionaries are built (the canonical
+    // ids stay: outcomes name records by them).
+    let (local_ids, integration_ids) = (local_ids.into_ids(), integration_ids.into_ids());
     clock.lap("filter");
 
     // Criteria beyond BC compare derived values (normalized, folded, option-mapped).
@@ -1128,10 +1145,9 @@ pub fn couple<'a>(
     let mut run = CouplingRun {
         spec,
         local,
-        integration,
         existing,
-        local_key,
-        integration_key,
+        local_ids,
+        integration_ids,
         priorities,
         matcher,
         local_codes,
@@ -1392,20 +1408,26 @@ impl<'a> CouplingRun<'a> {
         &self.priorities
     }
 
-    /// The local id of a record.
-    pub fn local_id(&self, record: &RecordOutcome) -> &'a str {
-        self.local.cell(record.local_row as usize, self.local_key)
+    /// The local id of a record, in canonical form ([`crate::ids`]: GUIDs lower-case without
+    /// braces, other ids trimmed and upper-cased).
+    pub fn local_id(&self, record: &RecordOutcome) -> &str {
+        self.local_id_of_row(record.local_row)
     }
 
-    /// The integration table's id column.
-    pub(crate) fn integration_ids(&self) -> &'a Column {
-        self.integration.column(self.integration_key)
+    /// The local id of a local row, in canonical form.
+    pub fn local_id_of_row(&self, local_row: u32) -> &str {
+        self.local_ids.get(local_row as usize)
     }
 
-    /// The id of an integration row.
-    pub fn integration_id(&self, integration_row: u32) -> &'a str {
-        self.integration
-            .cell(integration_row as usize, self.integration_key)
+    /// The integration ids by row, in canonical form.
+    pub(crate) fn integration_ids(&self) -> &Column {
+        &self.integration_ids
+    }
+
+    /// The id of an integration row, in canonical form ([`crate::ids`]: GUIDs lower-case
+    /// without braces, other ids as read).
+    pub fn integration_id(&self, integration_row: u32) -> &str {
+        self.integration_ids.get(integration_row as usize)
     }
 
     /// The per-level trace of a record, level 0 first.
@@ -1423,7 +1445,7 @@ impl<'a> CouplingRun<'a> {
     /// Ids of the first `limit` integration records that the multiple-match record at position
     /// `i` of [`CouplingRun::outcomes`] matched at its last level, in source order (empty for
     /// other outcomes). Recomputed on demand rather than stored for every record.
-    pub fn candidates(&self, i: usize, limit: usize) -> Vec<&'a str> {
+    pub fn candidates(&self, i: usize, limit: usize) -> Vec<&str> {
         let Outcome::MultipleMatches { level, .. } = self.outcomes[i].outcome else {
             return Vec::new();
         };
@@ -1533,7 +1555,7 @@ impl<'a> CouplingRun<'a> {
     /// The local id that holds an already-coupled candidate.
     pub fn holder_id(&self, integration_row: u32, holder: Holder) -> &str {
         match holder {
-            Holder::ThisJob(row) => self.local.cell(row as usize, self.local_key),
+            Holder::ThisJob(row) => self.local_id_of_row(row),
             Holder::Existing => self
                 .existing
                 .holder_of(self.integration_id(integration_row))
@@ -1704,12 +1726,13 @@ pub(crate) fn position_or_push<T: PartialEq>(items: &mut Vec<T>, item: T) -> usi
     }
 }
 
-/// A table's ids sorted by hash: enough to check that they are unique and to find the rows of
-/// given ids, by sorting (sequential passes) rather than with a hash table of every row, whose
-/// inserts miss the cache once a table outgrows it.
+/// A table's ids, in their canonical form ([`crate::ids`]), sorted by hash: enough to check that
+/// they are unique and to find the rows of given ids, by sorting (sequential passes) rather than
+/// with a hash table of every row, whose inserts miss the cache once a table outgrows it.
 struct IdIndex<'t> {
-    table: &'t Table,
-    key: usize,
+    /// The ids in canonical form: the key column itself when every id is (the usual case: BC
+    /// numbers are upper-case, Dataverse GUIDs lower-case), else a canonical copy.
+    ids: Cow<'t, Column>,
     hasher: KeyHasher,
     /// Per non-blank id: the upper 32 bits of its hash, then its row; ascending, so rows of
     /// equal hash bits are in row order (the sort is stable).
@@ -1745,12 +1768,18 @@ fn hash_runs(sorted: &[u64]) -> impl Iterator<Item = &[u64]> {
     sorted.chunk_by(|a, b| a >> 32 == b >> 32)
 }
 
-impl IdIndex<'_> {
+impl<'t> IdIndex<'t> {
     fn id(&self, tagged: u64) -> &str {
-        self.table.cell(tagged as u32 as usize, self.key)
+        self.ids.get(tagged as u32 as usize)
     }
 
-    /// Which rows have one of `ids` (ids the table lacks are passed over), as a flag per row.
+    /// The canonical ids, by row (the sorted hashes are dropped).
+    fn into_ids(self) -> Cow<'t, Column> {
+        self.ids
+    }
+
+    /// Which rows have one of `ids` (canonical ids; ids the table lacks are passed over), as a
+    /// flag per row.
     fn mark_rows<'i>(&self, ids: impl Iterator<Item = &'i str>) -> Vec<bool> {
         let ids: Vec<&str> = ids.collect();
         let mut queries: Vec<u64> = ids
@@ -1762,7 +1791,7 @@ impl IdIndex<'_> {
         // A merge of the two sorted lists, run by run of equal hash bits; the ids asked for are
         // usually far fewer than the rows, so the rows between two of them are skipped by
         // galloping rather than stepped through.
-        let mut marked = vec![false; self.table.len()];
+        let mut marked = vec![false; self.ids.len()];
         let mut rows = self.sorted.as_slice();
         for asked in hash_runs(&queries) {
             let bits = asked[0] >> 32;
@@ -1782,37 +1811,72 @@ impl IdIndex<'_> {
     }
 }
 
-/// Sorts the ids of `table` by hash; fails on the first (by row) blank or repeated id.
-fn check_ids(table: &Table, key: usize, options: RunOptions) -> Result<IdIndex<'_>, EngineError> {
-    check_ids_with(table, key, options, KeyHasher::default())
+/// Brings the ids of `table` to their canonical form and sorts them by hash; fails on the first
+/// (by row) blank or repeated id.
+fn check_ids(
+    table: &Table,
+    key: usize,
+    side: IdSide,
+    options: RunOptions,
+) -> Result<IdIndex<'_>, EngineError> {
+    check_ids_with(table, key, side, options, KeyHasher::default())
 }
 
 fn check_ids_with(
     table: &Table,
     key: usize,
+    side: IdSide,
     options: RunOptions,
     hasher: KeyHasher,
 ) -> Result<IdIndex<'_>, EngineError> {
     let cells = table.column(key);
-    let tag = |row: u32| {
-        let id = cells.get(row as usize);
+    // One pass hashes every id's canonical form and notes whether any id is spelled otherwise
+    // (only then is the column copied). A column whose text holds nothing a canonical form
+    // changes skips the test per id.
+    let respelled = AtomicBool::new(false);
+    let plain = column_surely_canonical(side, cells, options.parallel);
+    let tag = |buf: &mut String, row: u32| {
+        let cell = cells.get(row as usize);
+        let id = if plain || surely_canonical(side, cell) {
+            cell
+        } else {
+            buf.clear();
+            push_canonical(side, cell, buf);
+            if buf != cell && !respelled.load(Ordering::Relaxed) {
+                respelled.store(true, Ordering::Relaxed);
+            }
+            buf.as_str()
+        };
         (!id.is_empty()).then(|| hash_tagged(hasher.hash(id), row))
     };
     let rows = 0..table.len() as u32;
     let mut sorted: Vec<u64> = if options.parallel {
-        rows.into_par_iter().filter_map(tag).collect()
+        rows.into_par_iter()
+            .map_init(String::new, tag)
+            .flatten_iter()
+            .collect()
     } else {
-        rows.filter_map(tag).collect()
+        let mut buf = String::new();
+        rows.filter_map(|row| tag(&mut buf, row)).collect()
+    };
+    let ids = if respelled.into_inner() {
+        Cow::Owned(canonical_column(cells, side, options).map_err(|_| {
+            EngineError::ColumnTooLarge {
+                table: table.name().to_string(),
+                column: table.column_names()[key].clone(),
+            }
+        })?)
+    } else {
+        Cow::Borrowed(cells)
     };
     let first_blank = (sorted.len() < table.len()).then(|| {
         (0..table.len())
-            .find(|&row| cells.get(row).is_empty())
+            .find(|&row| ids.get(row).is_empty())
             .expect("a blank id")
     });
     sort_by_hash(&mut sorted);
     let index = IdIndex {
-        table,
-        key,
+        ids,
         hasher,
         sorted,
     };
@@ -1845,9 +1909,43 @@ fn check_ids_with(
             id: table.cell(row, key).to_string(),
             line: table.origin(row),
             first_line: table.origin(first),
+            first_id: table.cell(first, key).to_string(),
         }),
         _ => Ok(index),
     }
+}
+
+/// The canonical form of every id of `cells` ([`check_ids`] calls it only when some id is
+/// spelled otherwise), built in pieces on all cores when `parallel`.
+fn canonical_column(
+    cells: &Column,
+    side: IdSide,
+    options: RunOptions,
+) -> Result<Column, crate::table::ColumnFull> {
+    const PIECE: usize = 1 << 16;
+    let average = cells.text_len().div_ceil(cells.len().max(1));
+    let build = |rows: std::ops::Range<usize>| {
+        let mut column = Column::with_capacity(rows.len(), rows.len() * average);
+        for row in rows {
+            column.push_with(|text| push_canonical(side, cells.get(row), text))?;
+        }
+        Ok(column)
+    };
+    if !options.parallel || cells.len() <= PIECE {
+        return build(0..cells.len());
+    }
+    let pieces: Vec<Column> = (0..cells.len().div_ceil(PIECE))
+        .into_par_iter()
+        .map(|p| build(p * PIECE..((p + 1) * PIECE).min(cells.len())))
+        .collect::<Result<_, _>>()?;
+    let mut column = Column::with_capacity(
+        cells.len(),
+        pieces.iter().map(Column::text_len).sum::<usize>(),
+    );
+    for piece in &pieces {
+        column.append(piece)?;
+    }
+    Ok(column)
 }
 
 /// The rows of `table` that pass `filter`, in order.
@@ -2027,22 +2125,49 @@ fn prepare_local_codes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::canonical_id;
     use proptest::prelude::*;
 
-    /// What the id check must say, from a plain left-to-right scan: the first blank id, or the
-    /// first id seen before (with the line of its first occurrence).
-    fn first_bad_id(ids: &[String]) -> Option<(bool, usize, usize)> {
+    /// What the id check must say, from a plain left-to-right scan of the canonical ids: the
+    /// first blank id, or the first id seen before (with the line of its first occurrence).
+    fn first_bad_id(ids: &[String], side: IdSide) -> Option<(bool, usize, usize)> {
         let mut first_row = std::collections::HashMap::new();
         for (row, id) in ids.iter().enumerate() {
+            let id = canonical_id(side, id);
             if id.is_empty() {
                 return Some((true, row, row));
             }
-            if let Some(&first) = first_row.get(id) {
+            if let Some(&first) = first_row.get(&id) {
                 return Some((false, row, first));
             }
             first_row.insert(id, row);
         }
         None
+    }
+
+    /// Ids drawn from a few values in several spellings: codes in any case with spaces around,
+    /// GUIDs in any case with or without braces, blanks.
+    fn spelled_ids() -> impl Strategy<Value = Vec<String>> {
+        let guid = |n: u8| format!("{n:08x}-48bc-a138-be13-4ea95426dd94");
+        proptest::collection::vec(
+            (0u8..8, 0u8..6).prop_map(move |(value, spelling)| {
+                let id = if value < 4 {
+                    format!("c-{value}")
+                } else {
+                    guid(value)
+                };
+                match spelling {
+                    0 => id,
+                    1 => id.to_uppercase(),
+                    2 => format!("{id} "),
+                    3 if value < 4 => format!(" {}", id.to_uppercase()),
+                    3 => format!("{{{}}}", id.to_uppercase()),
+                    4 => String::new(),
+                    _ => "  ".to_string(),
+                }
+            }),
+            0..40,
+        )
     }
 
     fn id_table(ids: &[String]) -> Table {
@@ -2064,7 +2189,8 @@ mod tests {
             for hasher in hashers() {
                 for parallel in [false, true] {
                     let options = RunOptions { parallel, ..RunOptions::default() };
-                    let got = match check_ids_with(&table, 0, options, hasher.clone()) {
+                    let side = IdSide::Integration;
+                    let got = match check_ids_with(&table, 0, side, options, hasher.clone()) {
                         Ok(_) => None,
                         Err(EngineError::BlankId { line, .. }) => Some((true, line, line)),
                         Err(EngineError::DuplicateId { line, first_line, .. }) => {
@@ -2072,7 +2198,7 @@ mod tests {
                         }
                         Err(other) => panic!("{other}"),
                     };
-                    let expected = first_bad_id(&ids)
+                    let expected = first_bad_id(&ids, side)
                         .map(|(blank, row, first)| (blank, table.origin(row), table.origin(first)));
                     prop_assert_eq!(got, expected);
                 }
@@ -2098,11 +2224,95 @@ mod tests {
             let ids: Vec<String> = ids.into_iter().collect();
             let table = id_table(&ids);
             for hasher in hashers() {
-                let index = check_ids_with(&table, 0, RunOptions::default(), hasher).unwrap();
+                let index =
+                    check_ids_with(&table, 0, IdSide::Integration, RunOptions::default(), hasher)
+                        .unwrap();
                 let marked = index.mark_rows(asked.iter().map(String::as_str));
                 let expected: Vec<bool> = ids.iter().map(|id| asked.contains(id)).collect();
                 prop_assert_eq!(marked, expected);
             }
+        }
+
+        /// Ids spelled differently but equal in canonical form are one id: the check finds the
+        /// first repeat of a canonical id, on both sides, on one thread or many, and the index
+        /// holds the canonical ids.
+        #[test]
+        fn id_check_compares_canonical_ids(ids in spelled_ids()) {
+            let table = id_table(&ids);
+            for side in [IdSide::Local, IdSide::Integration] {
+                for hasher in hashers() {
+                    for parallel in [false, true] {
+                        let options = RunOptions { parallel, ..RunOptions::default() };
+                        let got = match check_ids_with(&table, 0, side, options, hasher.clone()) {
+                            Ok(index) => {
+                                let canonical = index.into_ids();
+                                for (row, id) in ids.iter().enumerate() {
+                                    prop_assert_eq!(canonical.get(row), &*canonical_id(side, id));
+                                }
+                                None
+                            }
+                            Err(EngineError::BlankId { line, .. }) => Some((true, line, line)),
+                            Err(EngineError::DuplicateId { line, first_line, id, first_id, .. }) => {
+                                // The error names both spellings as read.
+                                let row = |l: u64| ids[(l - 2) as usize].as_str();
+                                prop_assert_eq!(id.as_str(), row(line));
+                                prop_assert_eq!(first_id.as_str(), row(first_line));
+                                Some((false, line, first_line))
+                            }
+                            Err(other) => panic!("{other}"),
+                        };
+                        let expected = first_bad_id(&ids, side)
+                            .map(|(blank, row, first)| (blank, table.origin(row), table.origin(first)));
+                        prop_assert_eq!(got, expected);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn canonical_ids_borrow_the_column_unless_an_id_is_respelled() {
+        let guid = "5f641b45-48bc-a138-be13-4ea95426dd94";
+        let table = id_table(&[guid.to_string(), "C00010".to_string()]);
+        for side in [IdSide::Local, IdSide::Integration] {
+            let index = check_ids(&table, 0, side, RunOptions::default()).unwrap();
+            assert!(matches!(index.into_ids(), Cow::Borrowed(_)));
+        }
+        let table = id_table(&[format!("{{{}}}", guid.to_uppercase()), "c00010 ".into()]);
+        let index = check_ids(&table, 0, IdSide::Local, RunOptions::default()).unwrap();
+        let ids = index.into_ids();
+        assert!(matches!(ids, Cow::Owned(_)));
+        assert_eq!((ids.get(0), ids.get(1)), (guid, "C00010"));
+        // The integration side keeps ids that are not GUIDs as read.
+        let index = check_ids(&table, 0, IdSide::Integration, RunOptions::default()).unwrap();
+        let ids = index.into_ids();
+        assert_eq!((ids.get(0), ids.get(1)), (guid, "c00010 "));
+    }
+
+    #[test]
+    fn canonical_columns_built_in_pieces_match_one_built_at_once() {
+        let ids: Vec<String> = (0..150_000)
+            .map(|i| {
+                if i % 3 == 0 {
+                    format!("c{i} ")
+                } else {
+                    format!("{{{i:08X}-48BC-A138-BE13-4EA95426DD94}}")
+                }
+            })
+            .collect();
+        let table = id_table(&ids);
+        let column = table.column(0);
+        let parallel = RunOptions::default();
+        let sequential = RunOptions {
+            parallel: false,
+            ..parallel
+        };
+        let a = canonical_column(column, IdSide::Local, parallel).unwrap();
+        let b = canonical_column(column, IdSide::Local, sequential).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), ids.len());
+        for (row, id) in ids.iter().enumerate() {
+            assert_eq!(a.get(row), canonical_id(IdSide::Local, id));
         }
     }
 }

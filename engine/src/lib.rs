@@ -22,6 +22,7 @@ pub mod couple;
 mod derive;
 pub mod fuzzy;
 mod hint;
+pub mod ids;
 mod index;
 pub mod mapping;
 pub mod metrics;
@@ -37,6 +38,7 @@ pub use couple::{
     couple, CouplingRun, EngineError, MatchDetail, MatchedValue, RunOptions, MAX_CRITERIA,
 };
 pub use fuzzy::{Blocking, Comparator, Fuzzy, Metric};
+pub use ids::{canonical_integration_id, canonical_local_id, is_guid, IdSide};
 pub use mapping::{
     Collation, CouplingSpec, ExistingCouplings, MatchCriterion, OptionMap, PriorityMode,
     TableFilter,

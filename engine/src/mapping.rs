@@ -4,6 +4,7 @@
 use hashbrown::HashMap;
 
 use crate::fuzzy::Comparator;
+use crate::ids::{canonical_integration_id, canonical_local_id};
 use crate::normalize::Normalizer;
 use crate::value::FieldType;
 
@@ -332,6 +333,11 @@ fn unique<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
 ///
 /// BC's rule: an integration id that appears in **any** coupling is taken, whatever table or
 /// mapping it belongs to; a local record is skipped when it is coupled in **this** mapping.
+///
+/// Ids are kept in their canonical form ([`crate::ids`]), so a coupling held as
+/// `C9,{5F641B45-48BC-A138-BE13-4EA95426DD94}` (as BC shows a CRM ID) holds the account
+/// `5f641b45-48bc-a138-be13-4ea95426dd94`, and `c00010 ` is customer `C00010`; lookups take any
+/// spelling.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExistingCouplings {
     own: HashMap<String, String>,
@@ -347,35 +353,51 @@ impl ExistingCouplings {
     /// A coupling of this mapping: the local record is skipped, the integration id is taken.
     /// The first coupling recorded for an id wins.
     pub fn add_own(&mut self, local_id: &str, integration_id: &str) {
-        self.own
-            .entry(local_id.to_string())
-            .or_insert_with(|| integration_id.to_string());
-        self.add_other(local_id, integration_id);
+        let local_id = canonical_local_id(local_id);
+        let integration_id = canonical_integration_id(integration_id);
+        if !self.own.contains_key(&*local_id) {
+            self.own
+                .insert(local_id.to_string(), integration_id.to_string());
+        }
+        self.take(&local_id, &integration_id);
     }
 
     /// A coupling of another mapping (or table): only the integration id is taken.
     pub fn add_other(&mut self, local_id: &str, integration_id: &str) {
-        self.taken
-            .entry(integration_id.to_string())
-            .or_insert_with(|| local_id.to_string());
+        self.take(
+            &canonical_local_id(local_id),
+            &canonical_integration_id(integration_id),
+        );
     }
 
-    /// The integration id a local record of this mapping is coupled to.
+    /// Takes a (canonical) integration id for a (canonical) local id, unless it is taken.
+    fn take(&mut self, local_id: &str, integration_id: &str) {
+        if !self.taken.contains_key(integration_id) {
+            self.taken
+                .insert(integration_id.to_string(), local_id.to_string());
+        }
+    }
+
+    /// The integration id a local record of this mapping is coupled to (canonical).
     pub fn coupled_integration_id(&self, local_id: &str) -> Option<&str> {
-        self.own.get(local_id).map(String::as_str)
+        self.own
+            .get(&*canonical_local_id(local_id))
+            .map(String::as_str)
     }
 
-    /// The local id holding an integration id, if it is taken.
+    /// The local id holding an integration id, if it is taken (canonical).
     pub fn holder_of(&self, integration_id: &str) -> Option<&str> {
-        self.taken.get(integration_id).map(String::as_str)
+        self.taken
+            .get(&*canonical_integration_id(integration_id))
+            .map(String::as_str)
     }
 
-    /// Every taken integration id.
+    /// Every taken integration id (canonical).
     pub fn taken_ids(&self) -> impl Iterator<Item = &str> {
         self.taken.keys().map(String::as_str)
     }
 
-    /// Every local id coupled in this mapping.
+    /// Every local id coupled in this mapping (canonical).
     pub fn coupled_local_ids(&self) -> impl Iterator<Item = &str> {
         self.own.keys().map(String::as_str)
     }
@@ -415,6 +437,39 @@ mod tests {
             local_filter: vec![],
             integration_filter: vec![],
         }
+    }
+
+    #[test]
+    fn existing_couplings_take_any_spelling_of_an_id() {
+        let mut existing = ExistingCouplings::new();
+        existing.add_other("C9", "{5F641B45-48BC-A138-BE13-4EA95426DD94}");
+        existing.add_own(" c00010", "E6F8ED18-C7B7-4A95-A5BC-44AB02629774");
+        // Later spellings of ids already recorded change nothing: the first coupling wins.
+        existing.add_own("C00010", "0e01f176-09a0-41bb-9566-9e3fd49cd429");
+        existing.add_other("C1", "5f641b45-48bc-a138-be13-4ea95426dd94");
+        let guid = "5f641b45-48bc-a138-be13-4ea95426dd94";
+        assert_eq!(existing.holder_of(guid), Some("C9"));
+        assert_eq!(
+            existing.holder_of("{5f641b45-48BC-a138-be13-4ea95426dd94}"),
+            Some("C9")
+        );
+        assert_eq!(
+            existing.coupled_integration_id("C00010 "),
+            Some("e6f8ed18-c7b7-4a95-a5bc-44ab02629774")
+        );
+        // Every coupling's integration id is taken (the second one of C00010's too).
+        assert_eq!(existing.taken_count(), 3);
+        let mut taken: Vec<&str> = existing.taken_ids().collect();
+        taken.sort_unstable();
+        assert_eq!(
+            taken,
+            [
+                "0e01f176-09a0-41bb-9566-9e3fd49cd429",
+                guid,
+                "e6f8ed18-c7b7-4a95-a5bc-44ab02629774"
+            ]
+        );
+        assert_eq!(existing.coupled_local_ids().collect::<Vec<_>>(), ["C00010"]);
     }
 
     #[test]

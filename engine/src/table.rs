@@ -59,11 +59,52 @@ impl Column {
         self.text.len()
     }
 
+    /// Every cell's text, one after another.
+    pub(crate) fn text_bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
+    /// The length in bytes of the longest cell (0 without cells).
+    pub(crate) fn longest(&self) -> usize {
+        let mut previous = 0;
+        self.ends.iter().fold(0, |longest, &end| {
+            let len = end - previous;
+            previous = end;
+            longest.max(len)
+        }) as usize
+    }
+
     /// Appends one cell. Fails only when the column passes 4 GiB.
     pub fn push(&mut self, cell: &str) -> Result<(), ColumnFull> {
         let end = u32::try_from(self.text.len() + cell.len()).map_err(|_| ColumnFull)?;
         self.text.push_str(cell);
         self.ends.push(end);
+        Ok(())
+    }
+
+    /// Appends one cell that `write` appends to the given text (no copy of its own). Fails only
+    /// when the column passes 4 GiB (then unchanged).
+    pub(crate) fn push_with(&mut self, write: impl FnOnce(&mut String)) -> Result<(), ColumnFull> {
+        let start = self.text.len();
+        write(&mut self.text);
+        match u32::try_from(self.text.len()) {
+            Ok(end) => {
+                self.ends.push(end);
+                Ok(())
+            }
+            Err(_) => {
+                self.text.truncate(start);
+                Err(ColumnFull)
+            }
+        }
+    }
+
+    /// Appends every cell of `other`. Fails only when the column passes 4 GiB (then unchanged).
+    pub fn append(&mut self, other: &Column) -> Result<(), ColumnFull> {
+        let base = u32::try_from(self.text.len()).map_err(|_| ColumnFull)?;
+        u32::try_from(self.text.len() + other.text.len()).map_err(|_| ColumnFull)?;
+        self.text.push_str(&other.text);
+        self.ends.extend(other.ends.iter().map(|&end| base + end));
         Ok(())
     }
 

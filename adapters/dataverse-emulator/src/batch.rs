@@ -176,6 +176,10 @@ fn execute_part(
     }
     let response = match decision.fault {
         Some(Fault::DropConnection) => return None,
+        Some(Fault::LoseAnswer) => {
+            run_part(env, part, ids, store);
+            return None;
+        }
         Some(Fault::Status(status)) => status_response(status),
         Some(Fault::Throttle(kind, retry_after)) => {
             let limits = env.settings.service_protection.unwrap_or_default();

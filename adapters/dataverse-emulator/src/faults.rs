@@ -19,6 +19,10 @@ pub enum Fault {
     DropConnection,
     /// Wait this long before processing the request normally (counts as execution time).
     Delay(Duration),
+    /// `$batch` parts only: process the part (the change is made), then abort the connection
+    /// before the answer is sent — the client never learns that its write succeeded, the case
+    /// that idempotent writes exist for.
+    LoseAnswer,
 }
 
 /// Which requests a fault hits.

@@ -62,3 +62,116 @@ pub use faults::{Fault, FaultWhen};
 pub use server::{start, start_on, RunningEmulator};
 pub use throttle::{ServiceProtection, ThrottleKind};
 pub use types::AttrType;
+
+/// Entry points for the cargo-fuzz targets in `fuzz/` (`odata_filter`, `batch_request`): the
+/// emulator's state without a server, so that one input costs microseconds. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::sync::{Arc, Mutex, RwLock};
+
+    use crate::api::{ApiRequest, Env};
+    use crate::odata::{filter::parse_filter, options::QueryOptions};
+    use crate::state::{ClientState, Settings, Shared};
+    use crate::{Collation, Controls, EmulatorConfig, EmulatorError};
+
+    /// The emulator's shared state built from a config (clients with a secret only).
+    pub struct Emulator {
+        shared: Arc<Shared>,
+    }
+
+    impl Emulator {
+        pub fn new(config: &EmulatorConfig) -> Result<Emulator, EmulatorError> {
+            let clients = (config.clients.iter())
+                .map(|c| ClientState {
+                    client_id: c.client_id.clone(),
+                    secret: c.secret.clone(),
+                    certificate: None,
+                    system_administrator: c.system_administrator,
+                    user_id: "00000000-0000-0000-0000-000000000001".to_owned(),
+                })
+                .collect();
+            let shared = Shared {
+                url: "http://127.0.0.1:1".to_owned(),
+                tenant_id: config.tenant_id.clone(),
+                tenant_guid: config.tenant_guid.clone(),
+                clients,
+                page_size_max: config.page_size_max.max(1),
+                dop_hint: config.dop_hint,
+                business_unit_id: "00000000-0000-0000-0000-000000000002".to_owned(),
+                store: RwLock::new(crate::store::Store::from_config(config)?),
+                settings: Mutex::new(Settings {
+                    admin_mode: config.admin_mode,
+                    collation: config.collation,
+                    token_lifetime_secs: config.token_lifetime_secs,
+                    service_protection: None,
+                    log_to_stderr: false,
+                }),
+                tokens: Default::default(),
+                faults: Default::default(),
+                throttle: Default::default(),
+                stats: Default::default(),
+                log: Default::default(),
+            };
+            Ok(Emulator {
+                shared: Arc::new(shared),
+            })
+        }
+
+        /// The runtime switches (rows are added through them).
+        pub fn controls(&self) -> Controls {
+            Controls {
+                shared: self.shared.clone(),
+            }
+        }
+
+        /// A raw query string (`$filter=…&@p1=…`) decoded as a GET does, its `$filter` parsed
+        /// against `entity_set` and evaluated on every row. `Ok(matching rows)`, or the error.
+        pub fn filter(
+            &self,
+            entity_set: &str,
+            query: &str,
+            collation: Collation,
+        ) -> Result<usize, String> {
+            let options = QueryOptions::parse(query).map_err(|e| format!("{e:?}"))?;
+            let Some(text) = options.filter.as_deref() else {
+                return Ok(0);
+            };
+            let store = self.shared.read_store();
+            let table = &store.tables[store.index(entity_set).ok_or("no such entity set")?];
+            let filter = parse_filter(text, &table.def, &options.aliases, collation)
+                .map_err(|e| format!("{e:?}"))?;
+            Ok(table
+                .rows
+                .values()
+                .filter(|r| filter.matches(&r.cells))
+                .count())
+        }
+
+        /// `POST $batch` as `client_id`: (status, headers, body) of the answer (status 0 when
+        /// an injected fault drops the connection).
+        pub fn batch(
+            &self,
+            client_id: &str,
+            headers: Vec<(String, String)>,
+            body: Vec<u8>,
+        ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+            let env = Env {
+                shared: &self.shared,
+                api_base: format!("{}/api/data/v9.2", self.shared.url),
+                client_id: client_id.to_owned(),
+                settings: self.shared.settings(),
+            };
+            let request = ApiRequest {
+                method: "POST".to_owned(),
+                path: "$batch".to_owned(),
+                query: String::new(),
+                headers,
+                body,
+            };
+            let outcome = crate::batch::run(&env, &request);
+            let r = outcome.response;
+            let status = if outcome.drop_connection { 0 } else { r.status };
+            (status, r.headers, r.body)
+        }
+    }
+}

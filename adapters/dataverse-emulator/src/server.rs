@@ -368,7 +368,8 @@ async fn apply_faults(shared: &Arc<Shared>, number: u64, target: FaultTarget) ->
         tokio::time::sleep(decision.delay).await;
     }
     match decision.fault? {
-        Fault::Delay(_) => None,
+        // Parts of a `$batch` only; a whole request is processed normally.
+        Fault::Delay(_) | Fault::LoseAnswer => None,
         Fault::Status(status) => Some(status_response(status).into()),
         Fault::Throttle(kind, retry_after) => {
             let limits = shared.settings().service_protection.unwrap_or_default();

@@ -457,8 +457,16 @@ impl Session {
 /// `Retry-After` in seconds (Dataverse sends whole seconds).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value: &HeaderValue = headers.get("Retry-After")?;
-    let seconds: f64 = value.to_str().ok()?.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    retry_after_secs(value.to_str().ok()?)
+}
+
+/// A `Retry-After` value in seconds. One too large for a `Duration` (`1e30`) is as good as
+/// forever, so longer than any wait the retry policy accepts (it used to panic; found by the
+/// `batch_response` fuzz target).
+pub(crate) fn retry_after_secs(text: &str) -> Option<Duration> {
+    let seconds: f64 = text.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0)
+        .then(|| Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
 
 /// Dataverse's error code and message, or the body's first characters when it is not JSON.
@@ -549,5 +557,24 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
         h.insert("Retry-After", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+    }
+
+    /// Fuzz regression (`batch_response`): a 429 with `Retry-After: 1e30` panicked converting
+    /// the seconds to a `Duration`.
+    #[test]
+    fn retry_after_too_large_for_a_duration_is_forever() {
+        let mut h = HeaderMap::new();
+        for (text, want) in [
+            ("1e30", Some(Duration::MAX)),
+            ("18446744073709551616", Some(Duration::MAX)),
+            ("0.5", Some(Duration::from_millis(500))),
+            ("-0", Some(Duration::ZERO)),
+            ("-1", None),
+            ("inf", None),
+            ("NaN", None),
+        ] {
+            h.insert("Retry-After", HeaderValue::from_static(text));
+            assert_eq!(retry_after(&h), want, "{text}");
+        }
     }
 }

@@ -3,16 +3,15 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine as _;
 use reqwest::Url;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::RsaPrivateKey;
 
 use crate::error::{DataverseError, Result};
+
+mod certificate;
+pub use certificate::Certificate;
 
 /// Microsoft Entra ID's public-cloud authority.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
@@ -194,81 +193,6 @@ pub enum AssertionAlgorithm {
     Rs256,
 }
 
-/// A certificate and its private key, for the client-assertion grant.
-#[derive(Clone)]
-pub struct Certificate {
-    pub(crate) der: Vec<u8>,
-    pub(crate) key: RsaPrivateKey,
-    pub(crate) algorithm: AssertionAlgorithm,
-    path: PathBuf,
-}
-
-impl fmt::Debug for Certificate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Certificate")
-            .field("path", &self.path)
-            .field("algorithm", &self.algorithm)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Certificate {
-    /// Reads a PEM file holding the certificate and its RSA private key (PKCS#8 or PKCS#1,
-    /// unencrypted), in either order.
-    pub fn from_pem_file(path: &Path, algorithm: AssertionAlgorithm) -> Result<Certificate> {
-        let fail = |message: String| DataverseError::CredentialFile {
-            path: path.to_path_buf(),
-            message,
-        };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| fail(format!("cannot read the certificate file: {e}")))?;
-        let cert_body = pem_body(&text, "CERTIFICATE")
-            .ok_or_else(|| fail("no -----BEGIN CERTIFICATE----- block".into()))?;
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(cert_body)
-            .map_err(|e| fail(format!("the certificate block is not valid base64: {e}")))?;
-        let key = if let Some(block) = pem_block(&text, "PRIVATE KEY") {
-            RsaPrivateKey::from_pkcs8_pem(block)
-                .map_err(|e| fail(format!("the private key cannot be read: {e}")))?
-        } else if let Some(block) = pem_block(&text, "RSA PRIVATE KEY") {
-            RsaPrivateKey::from_pkcs1_pem(block)
-                .map_err(|e| fail(format!("the private key cannot be read: {e}")))?
-        } else if text.contains("ENCRYPTED PRIVATE KEY") {
-            return Err(fail(
-                "the private key is encrypted; export it without a password and protect the file instead".into(),
-            ));
-        } else {
-            return Err(fail(
-                "no private key block (-----BEGIN PRIVATE KEY----- or RSA PRIVATE KEY); the file must hold the certificate and its key".into(),
-            ));
-        };
-        Ok(Certificate {
-            der,
-            key,
-            algorithm,
-            path: path.to_path_buf(),
-        })
-    }
-}
-
-/// The whole `-----BEGIN label-----` … `-----END label-----` block, markers included.
-fn pem_block<'a>(text: &'a str, label: &str) -> Option<&'a str> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = text.find(&begin)?;
-    let stop = text[start..].find(&end)? + start + end.len();
-    Some(&text[start..stop])
-}
-
-/// The base64 body of a PEM block, whitespace removed.
-fn pem_body(text: &str, label: &str) -> Option<String> {
-    let block = pem_block(text, label)?;
-    let inner = block
-        .strip_prefix(&format!("-----BEGIN {label}-----"))?
-        .strip_suffix(&format!("-----END {label}-----"))?;
-    Some(inner.chars().filter(|c| !c.is_whitespace()).collect())
-}
-
 /// Retries of transient failures: 429 (after `Retry-After`), 502/503/504, timeouts and
 /// dropped connections (exponential backoff with full jitter), each bounded.
 #[derive(Debug, Clone, Copy)]
@@ -305,6 +229,9 @@ impl RetryPolicy {
         ceiling.mul_f64(fastrand::f64())
     }
 }
+
+#[cfg(test)]
+mod certificate_tests;
 
 #[cfg(test)]
 mod tests {

@@ -49,7 +49,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{DataverseError, Result};
 use crate::odata::is_guid;
-use crate::session::{api_error, debug_note, Answer, Session};
+use crate::session::{api_error, debug_note, retry_after_secs, Answer, Session};
 
 /// Batch size when the caller passes 0.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
@@ -417,9 +417,7 @@ struct PartAnswer {
 impl PartAnswer {
     /// `Retry-After` in seconds, when the part has one.
     fn retry_after(&self) -> Option<Duration> {
-        let value = header(&self.headers, "Retry-After")?;
-        let seconds: f64 = value.trim().parse().ok()?;
-        (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+        retry_after_secs(header(&self.headers, "Retry-After")?)
     }
 }
 
@@ -698,6 +696,18 @@ Content-Type: application/json
         let cut = &LF_ANSWER[..LF_ANSWER.len() - 25];
         assert!(parse_multipart(cut, "batchresponse_1").is_err());
         assert!(parse_http_answer("garbage\n\n").is_err());
+    }
+
+    /// Fuzz regression (`batch_response`): a throttled part answering `Retry-After: 1e30`
+    /// panicked converting the seconds to a `Duration`; it is now a wait longer than any policy
+    /// accepts, so `write_batch` gives up on the part instead of waiting.
+    #[test]
+    fn a_part_retry_after_too_large_for_a_duration() {
+        let text = "--batchresponse_1\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 429 Too Many Requests\r\nRetry-After: 1e30\r\n\r\n\r\n--batchresponse_1--\r\n";
+        let parts = parse_multipart(text, "batchresponse_1").unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].retry_after(), Some(Duration::MAX));
+        assert!(parts[0].retry_after() > Some(crate::RetryPolicy::default().max_retry_after));
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub enum FilesError {
         message: String,
     },
 
-    /// A cell that is used (header or requested column) is not valid UTF-8.
+    /// A cell that is used (header, requested or checked column) is not valid UTF-8.
     #[error(
         "{}: line {line}, column '{column}': invalid UTF-8; {WINDOWS_1252_HINT}",
         path.display()
@@ -77,6 +77,38 @@ pub enum FilesError {
         path: PathBuf,
         line: u64,
         column: String,
+    },
+
+    /// A value holds a NUL byte (0x00), which no text export contains: the file is binary, or
+    /// UTF-16 (where every ASCII character comes with a NUL byte), or damaged.
+    #[error(
+        "{}: line {line}, column '{column}': a NUL byte: the file is binary or UTF-16, not a CSV export",
+        path.display()
+    )]
+    NulByte {
+        path: PathBuf,
+        line: u64,
+        column: String,
+    },
+
+    /// A UTF-8 byte-order mark after the start of the file (where a second export begins).
+    #[error(
+        "{}: line {line}: a byte-order mark in the middle of the file: two exports concatenated?",
+        path.display()
+    )]
+    MidFileBom { path: PathBuf, line: u64 },
+
+    /// A data row whose every value equals the header's name for that column (CSV: `sheet`
+    /// is `None` and `line` a line; XLSX: a sheet row).
+    #[error(
+        "{}: the header repeated at {}: two exports concatenated?",
+        path.display(),
+        RowRef(sheet.as_deref(), *line)
+    )]
+    RepeatedHeader {
+        path: PathBuf,
+        line: u64,
+        sheet: Option<String>,
     },
 
     /// The requested sheet is not in the workbook.
@@ -144,6 +176,9 @@ impl FilesError {
             | FilesError::RaggedRow { path, .. }
             | FilesError::MalformedCsv { path, .. }
             | FilesError::InvalidUtf8 { path, .. }
+            | FilesError::NulByte { path, .. }
+            | FilesError::MidFileBom { path, .. }
+            | FilesError::RepeatedHeader { path, .. }
             | FilesError::SheetNotFound { path, .. }
             | FilesError::CellError { path, .. }
             | FilesError::Xlsx { path, .. }
@@ -158,6 +193,9 @@ impl FilesError {
         match self {
             FilesError::RaggedRow { line, .. }
             | FilesError::InvalidUtf8 { line, .. }
+            | FilesError::NulByte { line, .. }
+            | FilesError::MidFileBom { line, .. }
+            | FilesError::RepeatedHeader { line, .. }
             | FilesError::HalfCoupling { line, .. } => Some(*line),
             FilesError::CellError { row, .. } => Some(*row),
             FilesError::MalformedCsv { line, .. } => *line,
@@ -171,6 +209,7 @@ impl FilesError {
             FilesError::DuplicateHeader { column, .. }
             | FilesError::ColumnNotFound { column, .. }
             | FilesError::InvalidUtf8 { column, .. }
+            | FilesError::NulByte { column, .. }
             | FilesError::CellError { column, .. } => Some(column),
             FilesError::HalfCoupling { blank, .. } => Some(blank),
             _ => None,
@@ -196,6 +235,18 @@ impl fmt::Display for ColumnList<'_> {
             write!(f, "the file has no named columns")
         } else {
             write!(f, "the columns are: {}", self.1.join(", "))
+        }
+    }
+}
+
+/// "line N" (CSV) or "sheet 'S', row N" (XLSX).
+struct RowRef<'a>(Option<&'a str>, u64);
+
+impl fmt::Display for RowRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(sheet) => write!(f, "sheet '{sheet}', row {}", self.1),
+            None => write!(f, "line {}", self.1),
         }
     }
 }

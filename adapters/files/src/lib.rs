@@ -6,6 +6,7 @@
 //!   produces the engine's [`coupler_engine::Table`] holding only the requested columns.
 //! - [`mod@write`] owns producing files: spreadsheet-safe streaming CSV, atomic replacement of
 //!   outputs, and reading a couplings CSV back.
+//! - [`StagedFolder`] makes a job's output folder all-or-nothing (written aside, swapped in).
 //! - [`FilesError`] is the one error type; its `Display` text is the message users see.
 //!
 //! Why these libraries:
@@ -30,12 +31,14 @@
 
 mod block_file;
 mod error;
+mod folder;
 pub mod read;
 pub mod write;
 
 pub use error::{FilesError, WINDOWS_1252_HINT};
+pub use folder::StagedFolder;
 pub use read::{
-    check_columns, detect_delimiter, read_header, read_table, CsvOptions, Encoding, FileSource,
-    SourceFormat,
+    check_columns, detect_delimiter, read_header, read_table, read_table_checking, CsvOptions,
+    Encoding, FileSource, SourceFormat,
 };
 pub use write::{needs_formula_guard, read_couplings, write_atomically, RowEncoder, SafeCsvWriter};

@@ -331,7 +331,8 @@ impl SafeCsvWriter {
 /// The header must contain `local_id` and `integration_id` (other columns are ignored); the
 /// delimiter is detected as for exports; UTF-8 with an optional BOM. Rows where both ids are
 /// blank are skipped; a row with only one of them is an error naming the line. Ids are returned
-/// exactly as written (not trimmed), like every other cell this crate reads.
+/// in the engine's canonical form ([`coupler_engine::ids`]: GUIDs lower-case without braces,
+/// local ids trimmed and upper-cased, other integration ids as written).
 pub fn read_couplings(path: &Path) -> Result<Vec<(String, String, u64)>, FilesError> {
     const LOCAL: &str = "local_id";
     const INTEGRATION: &str = "integration_id";
@@ -359,7 +360,11 @@ pub fn read_couplings(path: &Path) -> Result<Vec<(String, String, u64)>, FilesEr
         let (local, integration) = (cell(0)?, cell(1)?);
         match (local.trim().is_empty(), integration.trim().is_empty()) {
             (true, true) => continue,
-            (false, false) => out.push((local.to_string(), integration.to_string(), line)),
+            (false, false) => out.push((
+                coupler_engine::canonical_local_id(local).into_owned(),
+                coupler_engine::canonical_integration_id(integration).into_owned(),
+                line,
+            )),
             (local_blank, _) => {
                 let (blank, other, value) = if local_blank {
                     (LOCAL, INTEGRATION, integration)

@@ -501,3 +501,213 @@ fn line_numbers_survive_crlf_blank_lines_and_large_files() {
         assert_eq!(t.cell(r, 0), "Müller");
     }
 }
+
+/// Every column of the file requested, as a job mapping all of them would.
+fn read_all(source: &FileSource) -> Result<Table, FilesError> {
+    read_table(source, &read_header(source)?, &|_| {})
+}
+
+/// `text` in UTF-16, little- or big-endian, with or without its byte-order mark.
+fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let units = bom.then_some(0xFEFF).into_iter().chain(text.encode_utf16());
+    for unit in units {
+        let pair = if big_endian {
+            unit.to_be_bytes()
+        } else {
+            unit.to_le_bytes()
+        };
+        bytes.extend_from_slice(&pair);
+    }
+    bytes
+}
+
+#[test]
+fn a_nul_byte_anywhere_is_an_error_naming_line_and_column() {
+    let d = Dir::new();
+    let text = b"No.,Name,Notes\n1,Ann,\"two\nlines\"\n2,Bob,ab\0cd\n3,Cy,x\n";
+    let path = d.file("nul.csv", text);
+    let want = format!(
+        "{}: line 4, column 'Notes': a NUL byte: the file is binary or UTF-16, not a CSV export",
+        path.display()
+    );
+    // Also in a column nobody asked for, and in a windows-1252 file.
+    for encoding in [Encoding::Utf8, Encoding::Windows1252] {
+        let src = csv_with(
+            path.clone(),
+            CsvOptions {
+                encoding,
+                ..CsvOptions::default()
+            },
+        );
+        for columns in [&["No."][..], &["Notes", "Name"]] {
+            let err = read(&src, columns).unwrap_err();
+            assert_eq!(err.to_string(), want);
+            assert_eq!((err.line(), err.column()), (Some(4), Some("Notes")));
+        }
+    }
+    // In a quoted value, far into a large file (past the first read block).
+    let mut big = b"id;name\n".to_vec();
+    for i in 0..100_000 {
+        big.extend_from_slice(format!("{i};\"name\n{i}\"\n").as_bytes());
+    }
+    big.extend_from_slice(b"x;\"\0\"\n");
+    let src = FileSource::csv(d.file("big.csv", &big));
+    let err = read(&src, &["id"]).unwrap_err();
+    assert_eq!(err.line(), Some(200_002), "{err}");
+    assert!(
+        err.to_string().ends_with(
+            "line 200002, column 'name': a NUL byte: the file is binary or UTF-16, not a CSV export"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_utf16_file_is_named_as_such_in_the_header() {
+    let d = Dir::new();
+    let text = "No.\tName\r\nC1\tZoë\r\n";
+    for big_endian in [false, true] {
+        for bom in [false, true] {
+            let path = d.file("unicode.txt", &utf16(text, big_endian, bom));
+            let src = FileSource::csv(path.clone());
+            let want = format!(
+                "{}: line 1, column 'No.': a NUL byte: the file is binary or UTF-16, not a CSV export",
+                path.display()
+            );
+            let err = read_header(&src).unwrap_err();
+            assert_eq!(err.to_string(), want, "BE {big_endian}, BOM {bom}");
+            let err = read(&src, &["No."]).unwrap_err();
+            assert_eq!(err.to_string(), want, "BE {big_endian}, BOM {bom}");
+        }
+    }
+    // With encoding = "windows-1252" a UTF-16 file with its byte-order mark is decoded (the
+    // mark says what the file is); without one it is not.
+    let options = CsvOptions {
+        encoding: Encoding::Windows1252,
+        ..CsvOptions::default()
+    };
+    let src = csv_with(
+        d.file("bom.txt", &utf16(text, false, true)),
+        options.clone(),
+    );
+    let t = read(&src, &["Name", "No."]).unwrap();
+    assert_eq!(rows(&t), vec![row(2, &["Zoë", "C1"])]);
+    let src = csv_with(d.file("nobom.txt", &utf16(text, false, false)), options);
+    let err = read_header(&src).unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "line 1, column 'No.': a NUL byte: the file is binary or UTF-16, not a CSV export"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn two_exports_concatenated_are_an_error_naming_the_line() {
+    let d = Dir::new();
+    let export = b"No.;Name\n1;\"Ann\nSmith\"\n2;Bob\n".to_vec();
+
+    // UTF-8 exports start with a byte-order mark: the second one's is on line 5.
+    let with_bom = [b"\xEF\xBB\xBF".as_slice(), &export].concat();
+    let path = d.file("two.csv", &[with_bom.clone(), with_bom].concat());
+    for encoding in [Encoding::Utf8, Encoding::Windows1252] {
+        let src = csv_with(
+            path.clone(),
+            CsvOptions {
+                encoding,
+                ..CsvOptions::default()
+            },
+        );
+        let err = read(&src, &["No."]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: line 5: a byte-order mark in the middle of the file: two exports concatenated?",
+                path.display()
+            )
+        );
+        assert_eq!(err.line(), Some(5));
+    }
+
+    // Exports without a mark (windows-1252): the header row again, however it is quoted.
+    for second in [&b"No.;Name\n"[..], b"\"No.\";\"Name\"\r\n3;Cy"] {
+        let path = d.file("again.csv", &[&export[..], second].concat());
+        for encoding in [Encoding::Utf8, Encoding::Windows1252] {
+            let src = csv_with(
+                path.clone(),
+                CsvOptions {
+                    encoding,
+                    ..CsvOptions::default()
+                },
+            );
+            let err = read(&src, &["Name"]).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{}: the header repeated at line 5: two exports concatenated?",
+                    path.display()
+                )
+            );
+            assert_eq!(err.line(), Some(5));
+        }
+    }
+
+    // Rows that only partly look like the header are data; so is any row without a header.
+    let path = d.file("like.csv", &[&export[..], b"No.;Nam\nNo.;Name \n"].concat());
+    let t = read(&FileSource::csv(path), &["No.", "Name"]).unwrap();
+    assert_eq!(t.len(), 4);
+    let no_header = CsvOptions {
+        has_headers: false,
+        ..CsvOptions::default()
+    };
+    let path = d.file("nh.csv", &[&export[..], b"No.;Name\n"].concat());
+    let t = read(&csv_with(path, no_header), &["1"]).unwrap();
+    assert_eq!(t.len(), 4);
+}
+
+#[test]
+fn an_unclosed_quote_names_the_line_it_opens_on() {
+    let d = Dir::new();
+    let message = |path: &PathBuf, line: u64, column: &str| {
+        format!(
+            "{}: line {line}: malformed CSV: a quoted value in column '{column}' opens on this line and is never closed (a missing '\"'), so the rest of the file would be read as one value",
+            path.display()
+        )
+    };
+    for (text, line, column) in [
+        // After multi-line values, in the last column.
+        (
+            &b"id,name,note\n1,\"Ann\nSmith\",x\n2,Bob,\"open\n3,Cy,y\n"[..],
+            4,
+            "note",
+        ),
+        // In a middle column (not a ragged row: the quote is what is wrong).
+        (
+            b"id,name,note\n1,\"a\n\nb\",x\n2,\"open,y\n3,c,d\n",
+            5,
+            "name",
+        ),
+        // On the second line of its record.
+        (b"id,name,note\n1,\"a\nb\",\"open\n3,c,d\n", 3, "note"),
+        // At the very end, without a line break after it.
+        (b"id,name\n1,\"Ann\nSmith\"\n2,\"open", 4, "name"),
+        // In the header.
+        (b"id,\"name\n1,2\n", 1, "#2"),
+    ] {
+        let path = d.file("q.csv", text);
+        let err = read_all(&FileSource::csv(path.clone()))
+            .or_else(|_| read(&FileSource::csv(path.clone()), &["id"]))
+            .unwrap_err();
+        let want = message(&path, line, column).replace("'#2'", "#2");
+        assert_eq!(err.to_string(), want, "{}", String::from_utf8_lossy(text));
+        assert_eq!(err.line(), Some(line));
+    }
+    // A closed quoted value may end with a line break.
+    let src = FileSource::csv(d.file("ok.csv", b"id,note\n1,\"Street 1\n\"\n2,x\n"));
+    let t = read(&src, &["id", "note"]).unwrap();
+    assert_eq!(
+        rows(&t),
+        vec![row(2, &["1", "Street 1\n"]), row(4, &["2", "x"])]
+    );
+}

@@ -261,3 +261,43 @@ fn empty_sheet_duplicate_header_and_not_a_workbook() {
     assert!(matches!(err, FilesError::Io { .. }), "{err:?}");
     assert!(err.to_string().contains("missing.xlsx"), "{err}");
 }
+
+#[test]
+fn a_repeated_header_row_names_the_sheet_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.xlsx");
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("Data").unwrap();
+    let header = ["id", "name", "2024"];
+    for (r, values) in [
+        &header[..],
+        &["1", "Ann", "x"],
+        // Rows that only partly look like the header are data.
+        &["id", "name", "x"],
+        &["id", "", "2024"],
+        &header[..],
+        &["2", "Bob", "y"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (c, v) in values.iter().enumerate() {
+            if !v.is_empty() {
+                ws.write_string(r as u32 + 1, c as u16, *v).unwrap();
+            }
+        }
+    }
+    // The second header's year typed as a number shows the same.
+    ws.write_number(5, 2, 2024).unwrap();
+    wb.save(&path).unwrap();
+    let err = read_table(&sheet(&path, None), &cols(&["id"]), &|_| {}).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: the header repeated at sheet 'Data', row 6: two exports concatenated?",
+            path.display()
+        )
+    );
+    assert_eq!(err.line(), Some(6));
+}

@@ -2,8 +2,10 @@
 //!
 //! The first record is the header (or, without headers, the first data row): this module
 //! names, decodes and checks it itself, and every later record must have as many fields. Only
-//! the requested columns of a record are looked at and copied into the table; a record inside a
-//! block that validated as UTF-8 as a whole needs no check per value.
+//! the requested columns of a record are looked at and copied into the table, and the checked
+//! ones looked at; a record inside a block that validated as UTF-8 as a whole needs no check per
+//! value. (NUL bytes, byte-order marks, a repeated header and an unclosed quote are the
+//! tokenizer's business, in every column.)
 //!
 //! A large file read while a core is spare (one file alone, e.g. the local side of a Dataverse
 //! mapping) is read by two threads: one tokenizes, the other builds the columns (see
@@ -47,6 +49,12 @@ impl CsvInput {
     /// File bytes consumed so far.
     pub(crate) fn consumed(&self) -> u64 {
         self.tokens.consumed()
+    }
+
+    /// Names the columns for messages; with `header`, a later record equal to the header row
+    /// is an error (two exports concatenated).
+    pub(crate) fn set_columns(&mut self, names: &[String], header: bool) {
+        self.tokens.set_columns(names, header);
     }
 }
 
@@ -216,9 +224,10 @@ pub(super) fn read_table(
     path: &Path,
     options: &CsvOptions,
     columns: &[String],
+    checked: &[String],
     progress: &dyn Fn(u64),
 ) -> Result<Table, FilesError> {
-    read_table_with(path, options, columns, progress, Plan::default())
+    read_table_with(path, options, columns, checked, progress, Plan::default())
 }
 
 /// How to read a table: with how many threads, in which block size.
@@ -251,6 +260,7 @@ fn read_table_with(
     path: &Path,
     options: &CsvOptions,
     columns: &[String],
+    checked: &[String],
     progress: &dyn Fn(u64),
     plan: Plan,
 ) -> Result<Table, FilesError> {
@@ -258,35 +268,41 @@ fn read_table_with(
     let mut input = open_csv_with(path, options.delimiter, options.encoding, plan.block)?;
     let (first, first_line) = read_first(path, &mut input)?;
     let names = header_from_first(path, options, &first, first_line)?;
+    input.set_columns(&names, options.has_headers);
     let indices = resolve_columns(path, &names, columns)?;
+    // The checked columns that are not kept anyway.
+    let mut checked_only: Vec<String> = Vec::new();
+    for c in checked {
+        if !columns.contains(c) && !checked_only.contains(c) {
+            checked_only.push(c.clone());
+        }
+    }
+    let checked_indices = resolve_columns(path, &names, &checked_only)?;
 
-    // Header position → requested column; the spare span after the requested ones takes the
-    // other values (and those past the header's width, which make the record an error anyway).
-    let spare = columns.len();
+    // Header position → span: the kept columns' values, then the checked ones'; the spare
+    // span after them takes the other values (and those past the header's width, which make
+    // the record an error anyway).
+    let spare = columns.len() + checked_only.len();
     let mut slots = vec![spare; names.len() + 1];
-    for (j, &i) in indices.iter().enumerate() {
+    for (j, &i) in indices.iter().chain(&checked_indices).enumerate() {
         slots[i] = j;
     }
     let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let mut builder = TableBuilder {
         path,
         columns,
+        checked: &checked_only,
         cells: columns.iter().map(|_| Column::default()).collect(),
         origins: Vec::new(),
         file_size,
-        // A quote that is never closed makes the parser read the rest of the file into one
-        // value, which then ends with the file's final line break: stop instead of swallowing
-        // rows, and name the record before it.
-        unclosed_after: None,
-        previous_line: first_line,
         progress,
         next_report: PROGRESS_STEP,
     };
     if !options.has_headers {
-        if ends_with_line_break(&first) {
-            builder.unclosed_after = Some(0);
-        }
-        let values = indices.iter().map(|&i| first.get(i).unwrap_or_default());
+        let values = indices
+            .iter()
+            .chain(&checked_indices)
+            .map(|&i| first.get(i).unwrap_or_default());
         builder.add_checked(values, first_line)?;
     }
     let two = match plan.threads {
@@ -298,19 +314,12 @@ fn read_table_with(
     };
     if !two || !pipelined(&mut input.tokens, &slots, &mut builder)? {
         let mut sink = TableSink {
-            values: RequestedSpans::new(&slots, columns.len()),
+            values: RequestedSpans::new(&slots, spare),
             builder: &mut builder,
         };
         input.tokens.run(&mut sink)?;
     }
     progress(input.consumed());
-    if let Some(line) = builder.unclosed_after {
-        return Err(FilesError::MalformedCsv {
-            path: path.to_path_buf(),
-            line: None,
-            message: format!("the record after line {line} opens a quoted value that is never closed (a missing '\"'), so the rest of the file would be read as one value"),
-        });
-    }
     Table::from_columns(
         table_name(path),
         columns.to_vec(),
@@ -321,14 +330,6 @@ fn read_table_with(
         path: path.to_path_buf(),
         cause: source,
     })
-}
-
-/// Whether the record's last value ends with a line break (the mark of an unclosed quote).
-fn ends_with_line_break(record: &csv::ByteRecord) -> bool {
-    matches!(
-        record.iter().next_back().and_then(|f| f.last()),
-        Some(b'\n' | b'\r')
-    )
 }
 
 /// Rows read before the columns are sized for the whole file.
@@ -366,12 +367,13 @@ impl Drop for Reading {
 /// Builds the table's columns from records.
 struct TableBuilder<'a> {
     path: &'a Path,
+    /// The kept columns.
     columns: &'a [String],
+    /// Columns whose values are only checked (for UTF-8), after the kept ones in each record.
+    checked: &'a [String],
     cells: Vec<Column>,
     origins: Vec<u64>,
     file_size: u64,
-    unclosed_after: Option<u64>,
-    previous_line: u64,
     progress: &'a dyn Fn(u64),
     next_report: u64,
 }
@@ -425,20 +427,40 @@ impl TableBuilder<'_> {
             .map_err(|_| too_large(self.path, &self.columns[j]))
     }
 
-    /// Appends a row of requested values (in column order), checking each for UTF-8.
+    /// Fails when checked value `k` is not valid UTF-8.
+    #[cold]
+    fn check(&self, k: usize, bytes: &[u8], line: u64) -> Result<(), FilesError> {
+        match std::str::from_utf8(bytes) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(FilesError::InvalidUtf8 {
+                path: self.path.to_path_buf(),
+                line,
+                column: self.checked[k].clone(),
+            }),
+        }
+    }
+
+    /// Appends a row of requested values (in column order, then the checked ones), checking
+    /// each for UTF-8.
     fn add_checked<'v>(
         &mut self,
         values: impl Iterator<Item = &'v [u8]>,
         line: u64,
     ) -> Result<(), FilesError> {
+        let kept = self.columns.len();
         for (j, bytes) in values.enumerate() {
-            self.push(j, bytes, false, line)?;
+            if j < kept {
+                self.push(j, bytes, false, line)?;
+            } else {
+                self.check(j - kept, bytes, line)?;
+            }
         }
         self.origins.push(line);
         Ok(())
     }
 
-    /// Appends a tokenized record: `spans` are its requested values, in column order.
+    /// Appends a tokenized record: `spans` are its requested values, in column order, then
+    /// its checked values.
     #[inline(always)]
     fn add(
         &mut self,
@@ -447,12 +469,14 @@ impl TableBuilder<'_> {
         block: &[u8],
         scratch: &[u8],
     ) -> Result<(), FilesError> {
-        if end.ends_with_line_break {
-            self.unclosed_after = Some(self.previous_line);
-        }
-        self.previous_line = end.line;
-        for (j, span) in spans.iter().enumerate() {
+        let (kept, checked) = spans.split_at(self.columns.len());
+        for (j, span) in kept.iter().enumerate() {
             self.push(j, span.get(block, scratch), end.valid_utf8, end.line)?;
+        }
+        if !end.valid_utf8 {
+            for (k, span) in checked.iter().enumerate() {
+                self.check(k, span.get(block, scratch), end.line)?;
+            }
         }
         self.origins.push(end.line);
         if self.origins.len() == PRESIZE_AFTER_ROWS {
@@ -478,7 +502,8 @@ struct RequestedSpans<'s> {
 }
 
 impl<'s> RequestedSpans<'s> {
-    /// `slots` maps header positions to `0..requested`, or to `requested` (not requested).
+    /// `slots` maps header positions to `0..requested`, or to `requested` (not requested);
+    /// "requested" values are the kept ones and the checked ones.
     fn new(slots: &'s [usize], requested: usize) -> Self {
         RequestedSpans {
             slots,
@@ -556,7 +581,7 @@ fn pipelined(
     // Two batches in flight, and their buffers recycled.
     let (batches, received) = mpsc::sync_channel::<Batch>(2);
     let (recycle, recycled) = mpsc::channel::<Batch>();
-    let requested = builder.columns.len();
+    let requested = builder.columns.len() + builder.checked.len();
     std::thread::scope(|scope| {
         // Owned by this closure, so that returning early (on an error) drops it, which makes
         // the tokenizer's next hand-over fail and the thread end: the scope waits for it.
@@ -718,9 +743,20 @@ mod tests {
 
     /// Reads `path` every way; all must agree (rows, or the error's message). Returns that.
     fn read_every_way(path: &Path, options: &CsvOptions, columns: &[&str]) -> Result<Rows, String> {
+        read_every_way_checking(path, options, columns, &[])
+    }
+
+    /// [`read_every_way`], also checking the `checked` columns.
+    fn read_every_way_checking(
+        path: &Path,
+        options: &CsvOptions,
+        columns: &[&str],
+        checked: &[&str],
+    ) -> Result<Rows, String> {
         let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        let checked: Vec<String> = checked.iter().map(|c| c.to_string()).collect();
         let mut results = PLANS.iter().map(|&plan| {
-            read_table_with(path, options, &columns, &|_| {}, plan)
+            read_table_with(path, options, &columns, &checked, &|_| {}, plan)
                 .map(|t| rows(&t))
                 .map_err(|e| e.to_string())
         });
@@ -927,15 +963,84 @@ mod tests {
         let got = read_every_way(&path, &CsvOptions::default(), &["a"]).unwrap();
         assert_eq!(got.len(), 300);
         assert_eq!(got[299], (301, vec!["299".to_string()]));
-        // Unclosed quote near the end.
+        // A NUL byte after invalid UTF-8 in a requested value, and before it.
+        let mut both = utf8_first.clone();
+        both.extend_from_slice(b"302,\0,w\n");
+        let path = d.file("b.csv", &both);
+        let err = read_every_way(&path, &CsvOptions::default(), &["b"]).unwrap_err();
+        assert!(err.contains("line 302, column 'b': invalid UTF-8"), "{err}");
+        let mut nul_first = text.clone();
+        nul_first.extend_from_slice(b"300,x,\0\n301,\xFF,w\n");
+        let path = d.file("n.csv", &nul_first);
+        let err = read_every_way(&path, &CsvOptions::default(), &["b"]).unwrap_err();
+        assert!(err.contains("line 302, column 'c': a NUL byte"), "{err}");
+        // Unclosed quote near the end: the line it opens on.
         let mut unclosed = text.clone();
         unclosed.extend_from_slice(b"300,x,\"open\n301,x,y\n");
         let path = d.file("q.csv", &unclosed);
         let err = read_every_way(&path, &CsvOptions::default(), &["a"]).unwrap_err();
         assert!(
-            err.contains("the record after line 301 opens a quoted value"),
+            err.contains(
+                "line 302: malformed CSV: a quoted value in column 'c' opens on this line"
+            ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn checked_columns_and_corrupt_files_through_every_plan() {
+        let d = Dir::new();
+        let (bytes, expected) = messy_csv(11, 700);
+        // The line after the last record.
+        let (last_line, last) = expected.last().unwrap();
+        let next = last_line
+            + 1
+            + last
+                .iter()
+                .map(|v| v.matches('\n').count() as u64)
+                .sum::<u64>();
+        let read = |tail: &[u8], columns: &[&str], checked: &[&str]| {
+            let path = d.file("m.csv", &[&bytes[..], tail].concat());
+            read_every_way_checking(&path, &CsvOptions::default(), columns, checked)
+        };
+        // Invalid UTF-8 in a checked column fails; elsewhere it does not.
+        let tail = b"700,x,\"\xFCber\nall\",y,z\n701,a,b,c,d\n";
+        let err = read(tail, &["id", "zip"], &["name", "note, long"]).unwrap_err();
+        assert!(
+            err.ends_with(&format!(
+                "line {next}, column 'note, long': invalid UTF-8; {}",
+                crate::WINDOWS_1252_HINT
+            )),
+            "{err}"
+        );
+        let got = read(tail, &["id"], &["zip", "id"]).unwrap();
+        assert_eq!(got.len(), 702);
+        assert_eq!(got[701], (next + 2, vec!["701".to_string()]));
+        // A NUL byte, a byte-order mark, the header repeated, a quote never closed.
+        for (tail, want) in [
+            (
+                &b"700,x,y,z,\0\n"[..],
+                format!("line {next}, column 'zip': a NUL byte"),
+            ),
+            (
+                b"\xEF\xBB\xBFid,name\n",
+                format!("line {next}: a byte-order mark"),
+            ),
+            (
+                b"id,name,\"note, long\",city,zip\n",
+                format!("the header repeated at line {next}: "),
+            ),
+            (
+                b"700,\"x\ny\",\"open\n701,a,b,c,d\n",
+                format!(
+                    "line {}: malformed CSV: a quoted value in column 'note, long' opens",
+                    next + 1
+                ),
+            ),
+        ] {
+            let err = read(tail, &["id"], &[]).unwrap_err();
+            assert!(err.contains(&want), "{err}");
+        }
     }
 
     #[test]
@@ -957,6 +1062,7 @@ mod tests {
                 &path,
                 &CsvOptions::default(),
                 &["b".to_string()],
+                &[],
                 &|_| {},
                 plan,
             )
@@ -1037,7 +1143,7 @@ mod tests {
             threads: Threads::Two,
             block: 4096,
         };
-        let t = read_table_with(&path, &options, &["1".to_string()], &progress, plan).unwrap();
+        let t = read_table_with(&path, &options, &["1".to_string()], &[], &progress, plan).unwrap();
         assert_eq!(t.len(), 5000);
         let calls = calls.into_inner();
         assert!(calls.windows(2).all(|w| w[0] <= w[1]), "{calls:?}");

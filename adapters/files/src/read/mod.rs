@@ -120,18 +120,36 @@ pub fn read_header(source: &FileSource) -> Result<Vec<String>, FilesError> {
 /// 1-based line number where the CSV record starts (header is line 1), or the 1-based sheet row
 /// for XLSX. `progress` gets the number of bytes consumed so far now and then (about every MiB)
 /// and once at the end.
+///
+/// Every file is checked whole for what no export holds: a NUL byte (a binary or UTF-16 file), a
+/// UTF-8 byte-order mark after the start or a data row equal to the header row (two exports
+/// concatenated), a quoted value that is never closed. Values are checked for UTF-8 in the
+/// requested columns only (see [`read_table_checking`] for columns that are used but not read).
 pub fn read_table(
     source: &FileSource,
     columns: &[String],
     progress: &dyn Fn(u64),
 ) -> Result<Table, FilesError> {
+    read_table_checking(source, columns, &[], progress)
+}
+
+/// [`read_table`], also checking the values of the `checked` columns as if they were read
+/// (invalid UTF-8 in a CSV, an error value in an XLSX cell fail the same way) without keeping
+/// them: for columns a job uses later, such as the fields a synchronization would copy.
+/// `checked` columns must exist; those also in `columns` are checked once.
+pub fn read_table_checking(
+    source: &FileSource,
+    columns: &[String],
+    checked: &[String],
+    progress: &dyn Fn(u64),
+) -> Result<Table, FilesError> {
     check_requested(&source.path, columns)?;
     match &source.format {
         SourceFormat::Csv(options) => {
-            csv_file::read_table(&source.path, options, columns, progress)
+            csv_file::read_table(&source.path, options, columns, checked, progress)
         }
         SourceFormat::Xlsx { sheet } => {
-            xlsx::read_table(&source.path, sheet.as_deref(), columns, progress)
+            xlsx::read_table(&source.path, sheet.as_deref(), columns, checked, progress)
         }
     }
 }

@@ -186,11 +186,22 @@ pub(super) fn read_table(
     path: &Path,
     sheet: Option<&str>,
     columns: &[String],
+    checked: &[String],
     progress: &dyn Fn(u64),
 ) -> Result<Table, FilesError> {
     let (sheet, range) = load(path, sheet)?;
     let (names, header_row) = header(path, &sheet, &range)?;
     let indices = resolve_columns(path, &names, columns)?;
+    let mut checked_only: Vec<String> = Vec::new();
+    for c in checked {
+        if !columns.contains(c) && !checked_only.contains(c) {
+            checked_only.push(c.clone());
+        }
+    }
+    let checked_indices = resolve_columns(path, &names, &checked_only)?;
+    // A row equal to the header row (two exports pasted together) is recognised by its first
+    // non-blank header value first.
+    let probe = names.iter().position(|n| !n.trim().is_empty());
 
     // Trailing rows with no value at all are formatting leftovers, not data.
     let data_rows = range
@@ -210,6 +221,24 @@ pub(super) fn read_table(
     let mut text = String::new();
     for (i, row) in range.rows().skip(1).take(data_rows).enumerate() {
         let row_number = header_row + 1 + i as u64;
+        if probe.is_some_and(|p| cell_is(row.get(p), &names[p])) && is_header_row(row, &names) {
+            return Err(FilesError::RepeatedHeader {
+                path: path.to_path_buf(),
+                line: row_number,
+                sheet: Some(sheet.clone()),
+            });
+        }
+        for (&c, column) in checked_indices.iter().zip(&checked_only) {
+            text.clear();
+            let cell = row.get(c).unwrap_or(&Data::Empty);
+            cell_text(cell, &mut text).map_err(|value| FilesError::CellError {
+                path: path.to_path_buf(),
+                sheet: sheet.clone(),
+                row: row_number,
+                column: column.clone(),
+                value,
+            })?;
+        }
         for (j, &c) in indices.iter().enumerate() {
             text.clear();
             // Rows of a Range are as wide as the used area, so shorter rows come padded.
@@ -235,6 +264,27 @@ pub(super) fn read_table(
             cause: source,
         }
     })
+}
+
+/// Whether `cell` shows as `text` (an absent cell as "").
+fn cell_is(cell: Option<&Data>, text: &str) -> bool {
+    let mut shown = String::new();
+    match cell {
+        Some(Data::String(s)) => s == text,
+        None | Some(Data::Empty) => text.is_empty(),
+        Some(other) => cell_text(other, &mut shown).is_ok() && shown == text,
+    }
+}
+
+/// Whether every cell of `row` shows as the header's name for its column.
+fn is_header_row(row: &[Data], names: &[String]) -> bool {
+    names
+        .iter()
+        .enumerate()
+        .all(|(i, name)| cell_is(row.get(i), name))
+        && row[names.len().min(row.len())..]
+            .iter()
+            .all(|c| matches!(c, Data::Empty))
 }
 
 #[cfg(test)]
