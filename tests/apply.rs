@@ -479,3 +479,82 @@ fn a_run_that_dies_while_writing_leaves_the_previous_folder_whole() {
         job["local_records"].as_u64().unwrap() + 1
     );
 }
+
+#[test]
+fn file_rows_of_a_run_that_died_before_its_folder_are_delivered_by_the_next_run() {
+    let dir = demo();
+    let d = dir.path();
+    let config = std::fs::read_to_string(d.join("coupling.toml")).unwrap();
+    let config = config.replacen(
+        "name = \"CUSTOMER\"",
+        "name = \"CUSTOMER\"\nsync_after_coupling = true\nupdate_conflict_resolution = \"send\"",
+        1,
+    );
+    std::fs::write(d.join("coupling.toml"), config).unwrap();
+    // A fault-free twin tells how many rows the file should have.
+    let twin = demo();
+    std::fs::copy(d.join("coupling.toml"), twin.path().join("coupling.toml")).unwrap();
+    ok(&coupler(
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            "a",
+            "--apply",
+        ],
+        twin.path(),
+    ));
+    let expected =
+        std::fs::read_to_string(twin.path().join("a/CUSTOMER/integration-updates.csv")).unwrap();
+    assert!(expected.lines().count() > 1);
+
+    // The run commits its couplings and rows, then dies before its folder is swapped in.
+    let out = Command::new(env!("CARGO_BIN_EXE_coupler"))
+        .args([
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            "a",
+            "--apply",
+        ])
+        .current_dir(d)
+        .env("FAILPOINTS", "apply::outputs_staged=return")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        !d.join("a/CUSTOMER").exists(),
+        "no folder that looks complete"
+    );
+    // The rerun couples nothing new, yet its file carries the dead run's rows.
+    ok(&coupler(
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            "b",
+            "--apply",
+        ],
+        d,
+    ));
+    assert_eq!(job(d, "b")["outcomes"]["coupled"], 0);
+    let delivered = std::fs::read_to_string(d.join("b/CUSTOMER/integration-updates.csv")).unwrap();
+    assert_eq!(delivered, expected);
+    // Delivered once: the next run's file is empty.
+    ok(&coupler(
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            "c",
+            "--apply",
+        ],
+        d,
+    ));
+    let again = std::fs::read_to_string(d.join("c/CUSTOMER/integration-updates.csv"));
+    assert!(again.map_or(true, |t| t.lines().count() <= 1));
+}

@@ -747,11 +747,13 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
     let mut delivered = Vec::new();
     if let Some(store) = store.as_deref() {
         let updates = &sent.updates;
-        if sync_report.is_none() && updates.done + updates.failed + updates.not_found > 0 {
-            // Updates an earlier run planned, finished now although this config syncs nothing.
+        let bc_rows = apply::undelivered(store, mapping, apply::BC_UPDATE)?;
+        if sync_report.is_none()
+            && (updates.done + updates.failed + updates.not_found > 0 || !bc_rows.is_empty())
+        {
+            // Writes an earlier run planned, finished now although this config syncs nothing.
             sync_report = Some(sync_step::SyncReport::default());
         }
-        let bc_rows = apply::undelivered(store, mapping, apply::BC_UPDATE)?;
         if let Some(report) = sync_report.as_mut() {
             report.applied = Some(sent.updates);
             let path = dir.join("bc-updates.csv");
@@ -763,9 +765,7 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
             let path = dir.join("integration-updates.csv");
             sync_step::write_file_rows(&path, "integration_id", &file_rows)?;
         }
-        if sync_report.is_some() {
-            delivered.extend(bc_rows.into_iter().map(|(key, _)| key));
-        }
+        delivered.extend(bc_rows.into_iter().map(|(key, _)| key));
         delivered.extend(file_rows.into_iter().map(|(key, _)| key));
         if let Some(report) = create_report.as_mut() {
             let path = dir.join("created.csv");
