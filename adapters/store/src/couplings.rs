@@ -412,6 +412,25 @@ impl Store {
             [mapping],
         )
         .map_err(err)?;
+        // Writes planned for a pair that no longer exists are not sent either: the user may have
+        // uncoupled it because it was wrong. The CLI keys them `<job>:<operation>:<id>`.
+        {
+            let mut withdraw = tx
+                .prepare_cached(&format!(
+                    "UPDATE journal SET state = 'failed', updated_at = {NOW_SQL},
+                         detail = 'withdrawn: its pair was uncoupled before it was written'
+                     WHERE mapping = ?1 AND state IN ('planned', 'sent')
+                       AND (key = job_id || ':update:' || ?3
+                            OR key = job_id || ':file_update:' || ?3
+                            OR key = job_id || ':bc_update:' || ?2)"
+                ))
+                .map_err(err)?;
+            for c in &removed {
+                withdraw
+                    .execute(params![mapping, c.local_id, c.integration_id])
+                    .map_err(err)?;
+            }
+        }
         let mut counters: BTreeMap<String, u64> =
             BC_COUNTERS.iter().map(|c| (c.to_string(), 0)).collect();
         counters.insert("uncoupled".to_owned(), removed.len() as u64);

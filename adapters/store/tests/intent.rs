@@ -262,3 +262,33 @@ fn rusqlite_v1(path: &std::path::Path) -> rusqlite::Connection {
     conn.execute_batch(include_str!("v1_schema.sql")).unwrap();
     conn
 }
+
+#[test]
+fn uncoupling_a_pair_withdraws_the_writes_still_planned_for_it() {
+    let (_dir, _path, mut store) = temp_store();
+    start(&mut store, "job-1", "CUSTOMER");
+    let file_row = |key: &str| PlannedWrite {
+        key: key.into(),
+        mapping: "CUSTOMER".into(),
+        target: "file:bc-updates.csv(C1)".into(),
+        operation: "bc_update".into(),
+        payload: "{}".into(),
+    };
+    let intent = JobIntent {
+        pairs: pairs(&[("C1", "g1"), ("C2", "g2")]),
+        pair_writes: vec![
+            ("C1".into(), write("job-1:update:g1", "update", "g1")),
+            ("C1".into(), file_row("job-1:bc_update:C1")),
+            ("C2".into(), write("job-1:update:g2", "update", "g2")),
+        ],
+        ..JobIntent::default()
+    };
+    store.commit_job("job-1", &customer(), &intent).unwrap();
+    store
+        .uncouple("CUSTOMER", Some(&["C1".to_string()]), "unc-1")
+        .unwrap();
+    assert_eq!(keys(&store), ["job-1:update:g2"], "only C2's write is left");
+    let e = store.journal_entry("job-1:update:g1").unwrap().unwrap();
+    assert_eq!(e.state, WriteState::Failed);
+    assert!(e.detail.unwrap().contains("uncoupled"));
+}
