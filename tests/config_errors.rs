@@ -459,3 +459,17 @@ fn an_empty_certificate_or_secret_file_setting_is_named() {
         assert!(!err.contains("folder"), "{err}");
     }
 }
+
+#[test]
+fn a_delimiter_that_cannot_separate_values_is_refused() {
+    // Found by the csv_tokenizer fuzz target: a NUL delimiter made every file "binary".
+    for d in ["\\u0000", "\\n", "\\r", "\\\"", "ab"] {
+        let config = CONFIG.replacen(
+            "csv = \"customers.csv\"",
+            &format!("csv = \"customers.csv\"\ndelimiter = \"{d}\""),
+            1,
+        );
+        let err = couple_fails(&config);
+        assert!(err.contains("delimiter must be one printable character"), "{d}: {err}");
+    }
+}

@@ -973,9 +973,17 @@ fn file_source(s: &SourceConfig, base: &Path, side: &str) -> Result<FileSource> 
             let delimiter = match s.delimiter.as_deref() {
                 None => None,
                 Some("tab") | Some("\t") => Some(b'\t'),
-                Some(d) if d.len() == 1 && d.is_ascii() => Some(d.as_bytes()[0]),
+                // Control characters (a NUL, CR, LF) and the quote cannot separate values.
+                Some(d)
+                    if d.len() == 1
+                        && d.is_ascii()
+                        && !d.as_bytes()[0].is_ascii_control()
+                        && d != "\"" =>
+                {
+                    Some(d.as_bytes()[0])
+                }
                 Some(d) => bail!(
-                    "[mappings.{side}]: delimiter must be one character (or \"tab\"), not \"{d}\""
+                    "[mappings.{side}]: delimiter must be one printable character other than the quote (or \"tab\"), not {d:?}"
                 ),
             };
             let encoding = match s.encoding.as_deref().map(str::to_ascii_lowercase).as_deref() {
