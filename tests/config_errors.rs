@@ -470,6 +470,9 @@ fn a_delimiter_that_cannot_separate_values_is_refused() {
             1,
         );
         let err = couple_fails(&config);
-        assert!(err.contains("delimiter must be one printable character"), "{d}: {err}");
+        assert!(
+            err.contains("delimiter must be one printable character"),
+            "{d}: {err}"
+        );
     }
 }
