@@ -107,10 +107,7 @@ impl StagedFolder {
             // The old content is under the staging name now.
             let _ = fs::remove_dir_all(&self.staging);
         } else {
-            let old = self.staging.with_extension("old");
-            fs::rename(&self.final_dir, &old).map_err(err)?;
-            fs::rename(&self.staging, &self.final_dir).map_err(err)?;
-            let _ = fs::remove_dir_all(&old);
+            swap_by_renames(&self.staging, &self.final_dir).map_err(err)?;
         }
         if let Some(parent) = self.final_dir.parent() {
             sync_dir(parent);
@@ -155,6 +152,19 @@ fn process_alive(pid: u32) -> bool {
     } else {
         pid == std::process::id()
     }
+}
+
+/// The swap where no atomic exchange exists: the old folder aside, the new one in, the old one
+/// removed. A crash between the two renames leaves no final folder, never a mixed one; the old
+/// one, `.<name>.staging-<pid>-<n>.old`, is removed by the next run.
+fn swap_by_renames(staging: &Path, final_dir: &Path) -> std::io::Result<()> {
+    let mut old_name = staging.as_os_str().to_owned();
+    old_name.push(".old");
+    let old = PathBuf::from(old_name);
+    fs::rename(final_dir, &old)?;
+    fs::rename(staging, final_dir)?;
+    let _ = fs::remove_dir_all(&old);
+    Ok(())
 }
 
 /// Exchanges two folders atomically where the OS can; `false` when it cannot.
@@ -255,6 +265,25 @@ mod tests {
             "another mapping's folder is its own run's business"
         );
         staged.commit().unwrap();
+    }
+
+    #[test]
+    fn the_swap_without_an_atomic_exchange_replaces_the_whole_folder_too() {
+        let out = tempfile::tempdir().unwrap();
+        let target = out.path().join("CUSTOMER");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("old.csv"), "old").unwrap();
+        let staging = out.path().join(".CUSTOMER.staging-4194305-0");
+        fs::create_dir(&staging).unwrap();
+        fs::write(staging.join("new.csv"), "new").unwrap();
+        swap_by_renames(&staging, &target).unwrap();
+        assert_eq!(names(&target), ["new.csv"]);
+        assert_eq!(names(out.path()), ["CUSTOMER"], "the old folder is removed");
+        // Had the process died between the renames, the next run removes the aside folder.
+        let aside = out.path().join(".CUSTOMER.staging-4194305-1.old");
+        fs::create_dir(&aside).unwrap();
+        StagedFolder::new(&target).unwrap();
+        assert!(!aside.exists());
     }
 
     #[test]
