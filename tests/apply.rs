@@ -4,32 +4,12 @@
 mod common;
 use common::*;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-/// A copy of the demo (config, exports, couplings.csv) in a temporary folder.
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
-    for f in [
-        "coupling.toml",
-        "customers.csv",
-        "accounts.csv",
-        "couplings.csv",
-    ] {
-        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
-    }
-    dir
-}
 
 fn job(dir: &Path, out: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join(out).join("CUSTOMER/job.json")).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    text(&out.stdout)
 }
 
 fn export(dir: &Path) -> Vec<String> {

@@ -6,28 +6,8 @@ mod common;
 use common::*;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
-
-/// A copy of the demo (config, exports, couplings.csv) in a temporary folder.
-fn demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
-    for f in [
-        "coupling.toml",
-        "customers.csv",
-        "accounts.csv",
-        "couplings.csv",
-    ] {
-        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
-    }
-    dir
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    text(&out.stdout)
-}
 
 fn couple(dir: &Path, out: &str, apply: bool) -> Output {
     let mut args = vec!["couple", "--config", "coupling.toml", "--out", out];

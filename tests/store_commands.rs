@@ -10,16 +10,7 @@ use std::process::Output;
 
 /// A copy of the demo with its couplings committed to the store (300 couplings of CUSTOMER).
 fn applied_demo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
-    for f in [
-        "coupling.toml",
-        "customers.csv",
-        "accounts.csv",
-        "couplings.csv",
-    ] {
-        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
-    }
+    let dir = demo();
     ok(&coupler(
         &[
             "couple",
@@ -32,11 +23,6 @@ fn applied_demo() -> tempfile::TempDir {
         dir.path(),
     ));
     dir
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    text(&out.stdout)
 }
 
 /// Exit 1, nothing on stdout; returns stderr.

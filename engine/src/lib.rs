@@ -6,9 +6,9 @@
 //! per-level trace, and BC's job log with BC's own texts. [`report`] renders a run as the rows of
 //! `results.csv` and `couplings.csv`.
 //!
-//! The semantics are those of BC's codeunit 5360 "CDS Int. Table Couple", specified in
-//! `shared/spec/coupling-semantics.md`: cumulative priority levels, blank text skipped, first
-//! come first served, BC's counters and messages.
+//! The semantics are those of BC's codeunit 5360 "CDS Int. Table Couple" (the README's "The
+//! demo, walked through" and "Configuration" describe them): cumulative priority levels, blank
+//! text skipped, first come first served, BC's counters and messages.
 //!
 //! Beyond BC, all opt-in per criterion: [`normalize`] (normalizers rewriting both sides before
 //! comparison), [`fuzzy`] comparators (similarity with a threshold and a tie margin, blocking

@@ -14,6 +14,27 @@ pub fn coupler(args: &[&str], cwd: &Path) -> Output {
         .expect("run coupler")
 }
 
+/// A copy of the demo (config, exports, couplings.csv) in a temporary folder.
+pub fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    for f in [
+        "coupling.toml",
+        "customers.csv",
+        "accounts.csv",
+        "couplings.csv",
+    ] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+/// The stdout of a run that must have succeeded (its stderr shown otherwise).
+pub fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
 /// Bytes as text (lossy).
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

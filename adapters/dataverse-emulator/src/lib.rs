@@ -1,7 +1,7 @@
 //! A local emulator of the Microsoft Dataverse Web API (OData v4, `/api/data/v9.2/`) and of the
 //! Entra ID token endpoint, so that coupler's Dataverse client can be tested — and coupler
-//! demonstrated — without a tenant. It follows the wire contract in
-//! `shared/reference/dataverse-webapi.md` (section 7, "Emulator checklist").
+//! demonstrated — without a tenant. It follows Microsoft's published Web API behaviour; the
+//! crate's README says what is covered and where behaviour is inferred.
 //!
 //! The crate owns: serving tables loaded from CSV files, the token endpoint (client secrets and
 //! certificate assertions verified), WhoAmI, `organizations` / `transactioncurrencies`,

@@ -146,61 +146,7 @@ impl Store {
         state: WriteState,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
-        const ACTION: &str = "marking a journal write";
-        let path = self.path.clone();
-        let timeout = self.busy_timeout;
-        let err = |source| crate::store_err(&path, timeout, ACTION, source);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let current: Option<String> = tx
-            .query_row("SELECT state FROM journal WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(err)?;
-        let Some(current) = current else {
-            return Err(StoreError::UnknownWrite {
-                path: path.clone(),
-                action: ACTION,
-                key: key.to_owned(),
-            });
-        };
-        let from = WriteState::parse(&current).ok_or_else(|| StoreError::InvalidInput {
-            path: path.clone(),
-            action: ACTION,
-            reason: format!("journal entry '{key}' has an unknown state '{current}'"),
-        })?;
-        let Some(allowed) = transition_allowed(from, state) else {
-            return Err(StoreError::InvalidTransition {
-                path: path.clone(),
-                action: ACTION,
-                key: key.to_owned(),
-                from,
-                to: state,
-            });
-        };
-        if !allowed {
-            return Ok(());
-        }
-        tx.execute(
-            &format!(
-                "UPDATE journal SET state = ?2, attempts = attempts + ?3,
-                     detail = coalesce(?4, detail), updated_at = {NOW_SQL}
-                 WHERE key = ?1"
-            ),
-            params![
-                key,
-                state.as_str(),
-                i64::from(state == WriteState::Sent),
-                detail
-            ],
-        )
-        .map_err(err)?;
-        settle_pending_coupling(&tx, key, state).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(())
+        self.mark("marking a journal write", &[(key, state, detail)])
     }
 
     /// Marks several entries in one transaction (one checkpoint per `$batch`), with the same
@@ -209,10 +155,18 @@ impl Store {
         &mut self,
         marks: &[(&str, WriteState, Option<&str>)],
     ) -> Result<(), StoreError> {
-        const ACTION: &str = "marking journal writes";
+        self.mark("marking journal writes", marks)
+    }
+
+    /// [`Store::journal_mark_all`], its errors naming `ACTION`.
+    fn mark(
+        &mut self,
+        action: &'static str,
+        marks: &[(&str, WriteState, Option<&str>)],
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let timeout = self.busy_timeout;
-        let err = |source| crate::store_err(&path, timeout, ACTION, source);
+        let err = |source| crate::store_err(&path, timeout, action, source);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -227,13 +181,13 @@ impl Store {
             let Some(current) = current else {
                 return Err(StoreError::UnknownWrite {
                     path: path.clone(),
-                    action: ACTION,
+                    action,
                     key: key.to_owned(),
                 });
             };
             let from = WriteState::parse(&current).ok_or_else(|| StoreError::InvalidInput {
                 path: path.clone(),
-                action: ACTION,
+                action,
                 reason: format!("journal entry '{key}' has an unknown state '{current}'"),
             })?;
             match transition_allowed(from, state) {
@@ -242,7 +196,7 @@ impl Store {
                 None => {
                     return Err(StoreError::InvalidTransition {
                         path: path.clone(),
-                        action: ACTION,
+                        action,
                         key: key.to_owned(),
                         from,
                         to: state,

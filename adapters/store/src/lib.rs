@@ -320,6 +320,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn version_1_creates_left_pending_get_their_coupling_at_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            assert_eq!(
+                schema::migrate_to(&mut conn, 1).unwrap(),
+                schema::Migrated::At(1)
+            );
+            conn.execute_batch(
+                r#"INSERT INTO jobs (job_id, mapping, job_type, dry_run, started_at)
+                       VALUES ('job-1', 'CUSTOMER', 'coupling', 0, '2024-01-01T00:00:00.000Z');
+                   INSERT INTO couplings VALUES ('CUSTOMER', 'Customer', 'accounts', 'C9', 'g9',
+                       'job-1', '2024-01-01T00:00:01.000Z');
+                   INSERT INTO journal VALUES ('CUSTOMER:create:C1', 'job-1', 'CUSTOMER',
+                       'dataverse:accounts(n1)', 'create',
+                       '{"create":true,"entity_set":"accounts","id":"n1","fields":{}}', 'sent',
+                       1, NULL, 'x', 'x', 1);
+                   INSERT INTO journal VALUES ('CUSTOMER:create:C9', 'job-1', 'CUSTOMER',
+                       'dataverse:accounts(n9)', 'create',
+                       '{"create":true,"entity_set":"accounts","id":"n9","fields":{}}',
+                       'planned', 0, NULL, 'x', 'x', 2);"#,
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let c1 = store
+            .couplings_of("CUSTOMER")
+            .unwrap()
+            .into_iter()
+            .find(|c| c.local_id == "C1")
+            .expect("C1's pending create got its coupling");
+        assert_eq!((c1.integration_id.as_str(), c1.pending), ("n1", true));
+        assert_eq!(c1.integration_table, "accounts");
+        // C9 was coupled meanwhile: its create is withdrawn, never sent.
+        let c9 = store.journal_entry("CUSTOMER:create:C9").unwrap().unwrap();
+        assert_eq!(c9.state, WriteState::Failed);
+        let pending: Vec<String> = store
+            .journal_pending("CUSTOMER")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(pending, ["CUSTOMER:create:C1"]);
+    }
+
+    #[test]
     fn file_created_at_each_version_keeps_its_data_when_opened() {
         for version in 1..=SCHEMA_VERSION {
             let dir = tempfile::tempdir().unwrap();
