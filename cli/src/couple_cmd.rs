@@ -623,14 +623,14 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
         _ => None,
     };
     let dataverse = dataverse_table.as_ref().map(|(set, info)| (*set, info));
-    let planned_sync = match &m.sync {
+    let mut planned_sync = match &m.sync {
         Some(sync) => Some(sync_step::plan_sync(
             sync,
             &run,
             &local,
             &integration,
             dataverse,
-            &job_id,
+            store.is_some().then_some(job_id.as_str()),
         )?),
         None => None,
     };
@@ -645,9 +645,10 @@ fn run_mapping(m: &PlannedMapping, env: RunEnv<'_>) -> Result<JobJson> {
             (Some(_), None) => bail!("mapping '{mapping}': create_new_if_no_match needs the integration side in Dataverse (dataverse_table)"),
             (None, _) => Vec::new(),
         };
+        // The writes go to the store; the plan's rows stay for sync-plan.csv.
         let writes = planned_sync
-            .as_ref()
-            .map(|p| p.writes.clone())
+            .as_mut()
+            .map(|p| std::mem::take(&mut p.writes))
             .unwrap_or_default();
         let (done, commit, not_ours) = store::commit(store, &job_id, m, &mut run, writes, creates)?;
         crate::crash_point!("apply::after_commit");

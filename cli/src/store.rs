@@ -44,21 +44,19 @@ pub fn open_for(plan: &Plan, apply: bool) -> Result<Option<Store>> {
 /// Every stored coupling, read from one consistent state of the store: a read-only store whose
 /// file another process changed meanwhile is opened and read again.
 pub fn read_couplings(plan: &Plan, store: &mut Option<Store>) -> Result<Vec<StoredCoupling>> {
-    for _ in 0..5 {
+    let mut attempt = 1;
+    loop {
         let Some(s) = store.as_ref() else {
             return Ok(Vec::new());
         };
         let couplings = s.couplings()?;
-        if s.verify_snapshot().is_ok() {
-            return Ok(couplings);
+        match s.verify_snapshot() {
+            Ok(()) => return Ok(couplings),
+            Err(e) if attempt == 5 => return Err(e.into()),
+            Err(_) => attempt += 1,
         }
         *store = Some(Store::open_read_only(&plan.store)?);
     }
-    Ok(store
-        .as_ref()
-        .map(|s| s.couplings())
-        .transpose()?
-        .unwrap_or_default())
 }
 
 /// Commits the run's couplings and the intent of their effects in one transaction

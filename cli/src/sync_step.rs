@@ -88,16 +88,17 @@ pub struct PlannedSync {
     pub writes: Vec<(String, PlannedWrite)>,
 }
 
-/// Plans the first synchronization of the pairs the run coupled. With `entity_set` (the
-/// integration side is Dataverse) the integration-side updates are PATCHes; otherwise rows of
-/// `integration-updates.csv`. `info` gives the columns' types for the JSON values.
+/// Plans the first synchronization of the pairs the run coupled; with `job_id` (an `--apply`
+/// job) also the writes it makes. With `dataverse` (the integration side's entity set and
+/// columns) the integration-side updates are PATCHes; otherwise rows of
+/// `integration-updates.csv`.
 pub fn plan_sync(
     spec: &SyncSpec,
     run: &CouplingRun<'_>,
     local: &Table,
     integration: &Table,
     dataverse: Option<(&str, &TableInfo)>,
-    job_id: &str,
+    job_id: Option<&str>,
 ) -> Result<PlannedSync> {
     let pairs: Vec<(u32, u32)> = run
         .outcomes()
@@ -111,6 +112,13 @@ pub fn plan_sync(
         .collect();
     let plan = coupler_engine::plan_sync(spec, local, integration, &pairs)
         .with_context(|| format!("mapping '{}': synchronization", spec.mapping_name))?;
+    let Some(job_id) = job_id else {
+        // A dry run writes the plan only.
+        return Ok(PlannedSync {
+            plan,
+            writes: Vec::new(),
+        });
+    };
     // The run's ids are the canonical ones (GUIDs lower-case, codes upper-case).
     let local_id = |row: u32| run.local_id_of_row(row);
     let integration_id = |row: u32| run.integration_id(row);
