@@ -7,6 +7,21 @@ use common::*;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// `couple --apply` of the demo config into `out`; its stdout.
+fn apply(dir: &Path, out: &str) -> String {
+    ok(&coupler(
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            out,
+            "--apply",
+        ],
+        dir,
+    ))
+}
+
 fn job(dir: &Path, out: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join(out).join("CUSTOMER/job.json")).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -38,17 +53,7 @@ fn apply_commits_once_and_a_rerun_couples_nothing_new() {
     ));
     assert!(!d.join("coupler.db").exists());
 
-    ok(&coupler(
-        &[
-            "couple",
-            "--config",
-            "coupling.toml",
-            "--out",
-            "a1",
-            "--apply",
-        ],
-        d,
-    ));
+    apply(d, "a1");
     let first = job(d, "a1");
     assert_eq!(first["dry_run"], false);
     assert_eq!(first["outcomes"]["coupled"], 300);
@@ -56,17 +61,7 @@ fn apply_commits_once_and_a_rerun_couples_nothing_new() {
     assert_eq!(export(d).len(), 300);
 
     // Rerun: every coupled record is now already coupled (skipped); nothing new.
-    ok(&coupler(
-        &[
-            "couple",
-            "--config",
-            "coupling.toml",
-            "--out",
-            "a2",
-            "--apply",
-        ],
-        d,
-    ));
+    apply(d, "a2");
     let second = job(d, "a2");
     assert_eq!(second["outcomes"]["coupled"], 0);
     assert_eq!(second["outcomes"]["skipped"], 302);
@@ -112,17 +107,7 @@ fn apply_commits_once_and_a_rerun_couples_nothing_new() {
 fn export_formats_and_uncouple() {
     let dir = demo();
     let d = dir.path();
-    ok(&coupler(
-        &[
-            "couple",
-            "--config",
-            "coupling.toml",
-            "--out",
-            "a",
-            "--apply",
-        ],
-        d,
-    ));
+    apply(d, "a");
     let bc = ok(&coupler(
         &[
             "couplings",
@@ -161,17 +146,7 @@ fn export_formats_and_uncouple() {
     assert!(ok(&out).starts_with("1 coupling(s) of mapping CUSTOMER removed"));
     assert_eq!(export(d).len(), 299);
     // The uncoupled record couples again on the next run, to the same account.
-    ok(&coupler(
-        &[
-            "couple",
-            "--config",
-            "coupling.toml",
-            "--out",
-            "b",
-            "--apply",
-        ],
-        d,
-    ));
+    apply(d, "b");
     assert_eq!(job(d, "b")["outcomes"]["coupled"], 1);
     let again = std::fs::read_to_string(d.join("b/CUSTOMER/couplings.csv")).unwrap();
     assert!(again.contains(&format!("{local},{integration}")), "{again}");
@@ -289,17 +264,7 @@ fn sync_with_a_file_integration_side_writes_the_updates_as_files() {
         .count();
     assert!(updates > 0);
     assert!(!d.join("dry/CUSTOMER/integration-updates.csv").exists());
-    ok(&coupler(
-        &[
-            "couple",
-            "--config",
-            "coupling.toml",
-            "--out",
-            "a",
-            "--apply",
-        ],
-        d,
-    ));
+    apply(d, "a");
     let file = std::fs::read_to_string(d.join("a/CUSTOMER/integration-updates.csv")).unwrap();
     assert_eq!(file.lines().count(), updates + 1);
     assert!(file.starts_with("integration_id,field,new_value"));
@@ -336,16 +301,8 @@ fn coupler_as_nobody(args: &[&str], cwd: &Path) -> Output {
 fn a_dry_run_creates_nothing_beside_the_store_and_never_blocks_its_owner() {
     let dir = demo();
     let d = dir.path();
-    let apply = [
-        "couple",
-        "--config",
-        "coupling.toml",
-        "--out",
-        "a",
-        "--apply",
-    ];
     let dry = ["couple", "--config", "coupling.toml", "--out", "dry"];
-    ok(&coupler(&apply, d));
+    apply(d, "a");
     let before: Vec<String> = listing(d)
         .into_iter()
         .filter(|n| n.starts_with("coupler.db"))
@@ -368,7 +325,7 @@ fn a_dry_run_creates_nothing_beside_the_store_and_never_blocks_its_owner() {
             let dir = demo();
             let d = dir.path();
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
-            ok(&coupler(&apply, d));
+            apply(d, "a");
             let out = coupler_as_nobody(&dry, d);
             assert!(out.status.success(), "{}", text(&out.stderr));
             let files: Vec<String> = listing(d)
@@ -382,17 +339,7 @@ fn a_dry_run_creates_nothing_beside_the_store_and_never_blocks_its_owner() {
             )
             .unwrap();
             assert_eq!(job["outcomes"]["skipped"], 302);
-            ok(&coupler(
-                &[
-                    "couple",
-                    "--config",
-                    "coupling.toml",
-                    "--out",
-                    "b",
-                    "--apply",
-                ],
-                d,
-            ));
+            apply(d, "b");
         } else {
             eprintln!("note: not root; the second-OS-user part of this test was skipped");
         }
@@ -509,32 +456,12 @@ fn file_rows_of_a_run_that_died_before_its_folder_are_delivered_by_the_next_run(
         "no folder that looks complete"
     );
     // The rerun couples nothing new, yet its file carries the dead run's rows.
-    ok(&coupler(
-        &[
-            "couple",
-            "--config",
-            "coupling.toml",
-            "--out",
-            "b",
-            "--apply",
-        ],
-        d,
-    ));
+    apply(d, "b");
     assert_eq!(job(d, "b")["outcomes"]["coupled"], 0);
     let delivered = std::fs::read_to_string(d.join("b/CUSTOMER/integration-updates.csv")).unwrap();
     assert_eq!(delivered, expected);
     // Delivered once: the next run's file is empty.
-    ok(&coupler(
-        &[
-            "couple",
-            "--config",
-            "coupling.toml",
-            "--out",
-            "c",
-            "--apply",
-        ],
-        d,
-    ));
+    apply(d, "c");
     let again = std::fs::read_to_string(d.join("c/CUSTOMER/integration-updates.csv"));
     assert!(again.map_or(true, |t| t.lines().count() <= 1));
 }
