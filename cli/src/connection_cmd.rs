@@ -8,8 +8,8 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use coupler_dataverse::{currencies, currency_verdict, who_am_i, CurrencyVerdict};
 
-use crate::config::{IntegrationSource, Plan};
-use crate::dataverse_link::DataverseLink;
+use crate::plan::{IntegrationSource, Plan, PlannedMapping};
+use crate::sources::Sources;
 
 pub const SUCCESS: &str = "The connection test was successful. The settings are valid.";
 
@@ -17,14 +17,22 @@ pub const SUCCESS: &str = "The connection test was successful. The settings are 
 /// any request (they are reported like any other error).
 pub fn test(config: &Path) -> Result<bool> {
     let plan = Plan::load(config)?;
-    let Some(settings) = &plan.dataverse else {
+    let Some(section) = &plan.dataverse else {
         return Err(anyhow!(
-            "{}: no [dataverse] section; see \"Dataverse\" in README.md",
+            "{}: no [dataverse] section; see docs/configuration.md#dataverse",
             config.display()
         ));
     };
-    let mut link = DataverseLink::open(settings, &plan.base)?;
-    match run_checks(&plan, &mut link) {
+    eprintln!(
+        "coupler: connecting to {} as application {}",
+        section.environment(),
+        section.client_id
+    );
+    // A credential that cannot be read (an unset secret) fails the test like any other
+    // problem, in BC's words.
+    let all: Vec<&PlannedMapping> = plan.mappings.iter().collect();
+    let checked = Sources::open_connection(&plan, &all).and_then(|mut s| run_checks(&plan, &mut s));
+    match checked {
         Ok(()) => {
             println!("{SUCCESS}");
             Ok(true)
@@ -40,12 +48,10 @@ pub fn test(config: &Path) -> Result<bool> {
     }
 }
 
-fn run_checks(plan: &Plan, link: &mut DataverseLink) -> Result<()> {
-    eprintln!(
-        "coupler: connecting to {} as application {}",
-        link.session.environment_url(),
-        link.config.client_id
-    );
+fn run_checks(plan: &Plan, sources: &mut Sources) -> Result<()> {
+    let link = sources
+        .link()
+        .ok_or_else(|| anyhow!("no Dataverse connection is configured"))?;
     let who = who_am_i(&link.session)?;
     eprintln!(
         "  WhoAmI: user {}, business unit {}, organization {}{}",
@@ -81,12 +87,12 @@ fn run_checks(plan: &Plan, link: &mut DataverseLink) -> Result<()> {
     }
     for m in &plan.mappings {
         if let IntegrationSource::Dataverse(table) = &m.integration {
-            let mut spec = m.spec.clone();
-            link.prepare(&mut spec, table, &m.integration_columns())?;
-            let info = link.table(&table.entity_set)?;
+            let prepared = sources.prepare(m)?;
+            let spec = &prepared.spec;
+            let info = sources.table(m, &table.entity_set)?;
             eprintln!(
                 "  {}: table {} ({}), key {}, {} column(s) found",
-                spec.mapping_name,
+                m.name,
                 info.entity_set,
                 info.logical_name,
                 spec.integration_key,

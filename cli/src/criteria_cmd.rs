@@ -55,18 +55,21 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use coupler_dataverse::ReadStrategy;
 use coupler_engine::metrics::{evaluate, Evaluation, ScoredRecord, Truth};
 use coupler_engine::{
     couple as run_coupling, Blocking, Comparator, CouplingSpec, ExistingCouplings, Outcome,
     PriorityMode, RunOptions, Table, OUTCOME_NAMES,
 };
-use coupler_files::{read_couplings, read_header, write_atomically, SafeCsvWriter};
+use coupler_files::{read_couplings, write_atomically, SafeCsvWriter};
 use serde::Serialize;
 
-use crate::config::{file_name, load_variants, IntegrationSource, Plan, PlannedMapping};
-use crate::couple_cmd::{check_mapping, open_link, read_all_couplings, read_source};
+use crate::config::load_variants_file;
+use crate::outputs::folder_name;
+use crate::plan::{file_name, Plan, PlannedMapping};
 use crate::report_html::{compare_page, VariantSummary};
+use crate::sources::{
+    existing_couplings, read_coupling_files, Columns, Prepared, Rows, Sides, Sources,
+};
 use crate::store;
 
 pub struct CompareArgs {
@@ -146,52 +149,35 @@ struct VariantJson {
 
 pub fn compare(args: CompareArgs) -> Result<()> {
     let plan = Plan::load(&args.config)?;
-    let mut m: PlannedMapping = plan.select(std::slice::from_ref(&args.mapping))?[0].clone();
+    let m = plan.select(std::slice::from_ref(&args.mapping))?[0];
     // The truth first: a malformed file fails before any work.
     let truth = match &args.truth {
         Some(path) => Some(read_truth(path)?),
         None => None,
     };
-    let mut link = open_link(&plan, std::slice::from_ref(&m))?;
-    check_mapping(&mut m, link.as_mut())?;
+    let mut sources = Sources::open(&plan, &[m])?;
+    let mut prepared = sources.prepare(m)?;
     for w in &m.warnings {
         eprintln!("coupler: warning: {w}");
     }
-    let mut variants = variants(&plan, &m, args.variants.as_deref())?;
-    check_variant_columns(&m, &mut variants, link.as_mut())?;
+    let variants = variants(&plan, &mut sources, &mut prepared, args.variants.as_deref())?;
 
-    // Read both sides once, with every column any variant needs.
-    let local_columns = union(variants.iter().map(|v| v.spec.local_columns()));
-    let integration_columns = union(variants.iter().map(|v| v.spec.integration_columns()));
+    // Read both sides once, with every column any variant needs; the variants need different
+    // rows of a Dataverse table, so the whole table is read.
+    let columns = Columns::only(
+        union(variants.iter().map(|v| v.spec.local_columns())),
+        union(variants.iter().map(|v| v.spec.integration_columns())),
+    );
     let t0 = Instant::now();
-    let (local, integration) = match (&m.integration, link.as_mut()) {
-        (IntegrationSource::File(file), _) => {
-            let (local, integration) = rayon::join(
-                || read_source(&m.local, &local_columns),
-                || read_source(file, &integration_columns),
-            );
-            (local?, integration?)
-        }
-        (IntegrationSource::Dataverse(table), Some(link)) => {
-            let local = read_source(&m.local, &local_columns)?;
-            // The variants need different rows: read the whole table.
-            let mut whole = table.clone();
-            whole.strategy = ReadStrategy::Bulk;
-            let (integration, _) = link.read(&m.spec, &whole, &integration_columns, &local)?;
-            (local, integration)
-        }
-        (IntegrationSource::Dataverse(_), None) => bail!(
-            "mapping '{}' reads from Dataverse but no connection is configured",
-            m.spec.mapping_name
-        ),
-    };
+    let Sides {
+        local, integration, ..
+    } = sources.read_sides(&prepared, &columns, Rows::Whole)?;
     let read_time = t0.elapsed();
-    let existing = existing_couplings(&plan, &m.spec.mapping_name)?;
+    let mut store = store::open_for(&plan, false)?;
+    let stored = store::read_couplings(&plan, &mut store)?;
+    let existing = existing_couplings(&m.name, &read_coupling_files(&plan)?, &stored, &[]);
 
-    let dir = args
-        .out
-        .join(folder_name(&m.spec.mapping_name))
-        .join("criteria");
+    let dir = args.out.join(folder_name(&m.name)).join("criteria");
     let mut results = Vec::with_capacity(variants.len());
     let mut summary_head = None;
     for v in &variants {
@@ -213,10 +199,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
     write_atomically(&dir.join("compare.json"), &bytes)?;
     if let Some(report) = &args.report {
         let summaries: Vec<VariantSummary> = results.iter().map(summary_of).collect();
-        write_atomically(
-            report,
-            compare_page(&m.spec.mapping_name, &summaries).as_bytes(),
-        )?;
+        write_atomically(report, compare_page(&m.name, &summaries).as_bytes())?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
@@ -244,17 +227,25 @@ fn read_truth(path: &Path) -> Result<Truth> {
     Ok(Truth::new(rows.into_iter().map(|(l, i, _)| (l, i))))
 }
 
-/// The configured criteria, then the config's `[[variants]]`, then `--variants FILE`'s.
-fn variants(plan: &Plan, m: &PlannedMapping, file: Option<&Path>) -> Result<Vec<Variant>> {
+/// The configured criteria, then the config's `[[variants]]`, then `--variants FILE`'s; each
+/// variant's columns checked in the sources and its option maps read (Dataverse) before its
+/// spec is built.
+fn variants(
+    plan: &Plan,
+    sources: &mut Sources,
+    prepared: &mut Prepared<'_>,
+    file: Option<&Path>,
+) -> Result<Vec<Variant>> {
+    let m = prepared.mapping;
     let mut out = vec![Variant {
         name: CONFIGURED.to_string(),
-        spec: m.spec.clone(),
+        spec: prepared.spec.clone(),
     }];
-    let mut sources = vec![(plan.path.clone(), load_variants(&plan.path, false)?)];
+    let mut configs = vec![(plan.path.clone(), plan.variants()?)];
     if let Some(path) = file {
-        sources.push((path.to_path_buf(), load_variants(path, true)?));
+        configs.push((path.to_path_buf(), load_variants_file(path)?));
     }
-    for (path, configs) in sources {
+    for (path, configs) in configs {
         for v in configs {
             let name = v.name.trim().to_string();
             let context = || format!("{}: variant '{name}'", path.display());
@@ -274,95 +265,24 @@ fn variants(plan: &Plan, m: &PlannedMapping, file: Option<&Path>) -> Result<Vec<
                     other.name
                 );
             }
-            let (criteria, mode) = v.criteria(m.spec.priority_mode).with_context(context)?;
-            let spec = CouplingSpec {
-                criteria,
-                priority_mode: mode,
-                ..m.spec.clone()
-            };
+            let (local, integration) = v.criterion_columns();
+            sources
+                .check_columns(m, &local, &integration)
+                .with_context(context)?;
+            let wanted: Vec<String> = v
+                .option_columns_from_metadata()
+                .into_iter()
+                .filter(|c| !prepared.facts.options.contains_key(c))
+                .collect();
+            let more = sources.facts(m, &wanted).with_context(context)?;
+            prepared.facts.options.extend(more.options);
+            let spec = m
+                .variant_spec(&prepared.spec, &v, &prepared.facts)
+                .with_context(context)?;
             out.push(Variant { name, spec });
         }
     }
     Ok(out)
-}
-
-/// Every column a variant names exists (the configured one was checked with the mapping), and
-/// each variant is valid once its Dataverse metadata (option maps) is in.
-fn check_variant_columns(
-    m: &PlannedMapping,
-    variants: &mut [Variant],
-    mut link: Option<&mut crate::dataverse_link::DataverseLink>,
-) -> Result<()> {
-    let local_header = read_header(&m.local)?;
-    let integration_header = match &m.integration {
-        IntegrationSource::File(f) => Some((f, read_header(f)?)),
-        IntegrationSource::Dataverse(_) => None,
-    };
-    for v in variants.iter_mut().skip(1) {
-        let context = || format!("variant '{}'", v.name);
-        let local_columns: Vec<String> = v
-            .spec
-            .criteria
-            .iter()
-            .map(|c| c.local_field.clone())
-            .collect();
-        coupler_files::check_columns(&m.local.path, &local_header, &local_columns)
-            .with_context(context)?;
-        let integration_columns: Vec<String> = v
-            .spec
-            .criteria
-            .iter()
-            .map(|c| c.integration_field.clone())
-            .collect();
-        match (&integration_header, &m.integration, link.as_deref_mut()) {
-            (Some((f, header)), _, _) => {
-                coupler_files::check_columns(&f.path, header, &integration_columns)
-                    .with_context(context)?
-            }
-            (None, IntegrationSource::Dataverse(t), Some(link)) => {
-                link.prepare(&mut v.spec, t, &[]).with_context(context)?
-            }
-            _ => bail!(
-                "mapping '{}' reads from Dataverse but no connection is configured",
-                m.spec.mapping_name
-            ),
-        }
-        v.spec.validate().with_context(context)?;
-    }
-    Ok(())
-}
-
-/// The couplings that exist before the job, as `couple` takes them: this mapping's couplings
-/// CSV and the store's couplings of this mapping (skipped, taken), then every other coupling
-/// (taken).
-fn existing_couplings(plan: &Plan, mapping: &str) -> Result<ExistingCouplings> {
-    let files = read_all_couplings(plan)?;
-    let stored = match store::open_for(plan, false)? {
-        Some(s) => s.couplings()?,
-        None => Vec::new(),
-    };
-    let mut existing = ExistingCouplings::new();
-    for (name, rows) in &files {
-        if name == mapping {
-            for (l, i, _) in rows {
-                existing.add_own(l, i);
-            }
-        }
-    }
-    for c in stored.iter().filter(|c| c.mapping == mapping) {
-        existing.add_own(&c.local_id, &c.integration_id);
-    }
-    for c in stored.iter().filter(|c| c.mapping != mapping) {
-        existing.add_other(&c.local_id, &c.integration_id);
-    }
-    for (name, rows) in &files {
-        if name != mapping {
-            for (l, i, _) in rows {
-                existing.add_other(l, i);
-            }
-        }
-    }
-    Ok(existing)
 }
 
 /// Runs one variant; returns its results and (local records, candidates).
@@ -536,11 +456,10 @@ fn print_table(
     truth: Option<(&Path, &Truth)>,
     dir: &Path,
 ) {
-    let spec = &m.spec;
     println!(
         "{} ({}) — criteria compare, {} variant(s) on {} local record(s), {} candidate(s) in {}; data read once in {} ms",
-        spec.mapping_name,
-        spec.friendly_name(),
+        m.name,
+        m.friendly_name(),
         results.len(),
         local_records,
         candidates,
@@ -648,25 +567,4 @@ fn union(lists: impl Iterator<Item = Vec<String>>) -> Vec<String> {
         }
     }
     out
-}
-
-/// A name as a folder name: path separators and control characters replaced (as `couple`
-/// names its mapping folders).
-fn folder_name(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    // `.` and `..` would leave the folder.
-    if s.chars().all(|c| c == '.') {
-        s.replace('.', "_")
-    } else {
-        s
-    }
 }

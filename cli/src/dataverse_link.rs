@@ -1,48 +1,34 @@
-//! The CLI's side of a Dataverse connection: settings from `[dataverse]` (the secret from the
-//! environment or a file), table metadata cached per run, and the integration side of a
-//! mapping read with the strategy the mapping asks for — or, for `auto`, the one that needs
-//! fewer requests.
+//! The CLI's side of a Dataverse connection, used through `sources.rs`: the session opened from
+//! `[dataverse]`, table metadata cached per run, and the integration side of a mapping read
+//! with the strategy the mapping asks for — or, for `auto`, the one that needs fewer requests.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use coupler_dataverse::{
-    choice_options, read_all, read_lookups, settings::DEFAULT_AUTHORITY, table_info, total_rows,
-    AssertionAlgorithm, Certificate, ConnectionSettings, Credential, DataverseError, HttpCounts,
-    LookupPlan, ReadRequest, ReadStrategy, RetryPolicy, Secret, Session, TableInfo,
+    choice_options, read_all, read_lookups, table_info, total_rows, DataverseError,
+    DataverseSection, HttpCounts, LookupPlan, ReadRequest, ReadStrategy, Session, TableInfo,
 };
-use coupler_engine::{CouplingSpec, FieldType, OptionMap, Table};
-use serde::Serialize;
+use coupler_engine::{CouplingSpec, OptionMap, Table};
 
-use crate::config::{DataverseConfig, DataverseTable};
+use crate::job::IntegrationRead;
+use crate::plan::DataverseTable;
 use crate::progress;
 
 /// An open session and the metadata read so far.
 pub struct DataverseLink {
     pub session: Session,
-    pub config: DataverseConfig,
+    pub config: DataverseSection,
     tables: BTreeMap<String, TableInfo>,
     /// Counts already reported in an earlier job of this run.
     reported: HttpCounts,
 }
 
-/// How the integration side was read (for job.json and the summary).
-#[derive(Debug, Clone, Serialize)]
-pub struct IntegrationRead {
-    pub source: &'static str,
-    pub table: String,
-    /// `bulk` or `lookup`.
-    pub strategy: &'static str,
-    /// Why this strategy (auto's reasoning, or "configured").
-    pub reason: String,
-}
-
 impl DataverseLink {
     /// Opens a session (no request is sent until the first read or check).
-    pub fn open(config: &DataverseConfig, base: &Path) -> Result<DataverseLink> {
-        let settings = settings(config, base)?;
+    pub fn open(config: &DataverseSection, base: &Path) -> Result<DataverseLink> {
+        let settings = config.connection_settings(base)?;
         let session = Session::open(&settings)?;
         Ok(DataverseLink {
             session,
@@ -70,43 +56,14 @@ impl DataverseLink {
         Ok(&self.tables[entity_set])
     }
 
-    /// Resolves the key (the primary id unless configured) and checks every column the
-    /// mapping reads exists.
-    pub fn prepare(
-        &mut self,
-        spec: &mut CouplingSpec,
-        source: &DataverseTable,
-        more_columns: &[String],
-    ) -> Result<()> {
-        let info = self.table(&source.entity_set)?;
-        if spec.integration_key.is_empty() {
-            spec.integration_key = info.primary_id.clone();
-        }
-        let mut columns = spec.integration_columns();
-        for c in more_columns {
-            if !c.is_empty() && !columns.contains(c) {
-                columns.push(c.clone());
-            }
-        }
-        info.check_columns(&columns)
-            .map_err(anyhow::Error::msg)
-            .with_context(|| format!("mapping '{}'", spec.mapping_name))?;
-        // Option fields without a configured map: BC captions are Dataverse's labels.
-        let logical_name = info.logical_name.clone();
-        for c in &mut spec.criteria {
-            if c.field_type == FieldType::Option && c.options.is_empty() {
-                let choices = choice_options(&self.session, &logical_name, &c.integration_field)
-                    .map_err(DataverseError::from)
-                    .with_context(|| {
-                        format!(
-                            "mapping '{}': option map of '{}'",
-                            spec.mapping_name, c.integration_field
-                        )
-                    })?;
-                c.options = OptionMap::new(choices.into_iter().map(|o| (o.label, o.value)));
-            }
-        }
-        Ok(())
+    /// The options of a choice column: BC captions are Dataverse's labels.
+    pub fn choice_options(&mut self, entity_set: &str, column: &str) -> Result<OptionMap> {
+        let logical_name = self.table(entity_set)?.logical_name.clone();
+        let choices =
+            choice_options(&self.session, &logical_name, column).map_err(DataverseError::from)?;
+        Ok(OptionMap::new(
+            choices.into_iter().map(|o| (o.label, o.value)),
+        ))
     }
 
     /// Reads the integration side of a mapping.
@@ -144,7 +101,7 @@ impl DataverseLink {
                 let lookups = plan.requests(self.session.api_base().len() + 200);
                 match total_rows(&self.session, &info.logical_name) {
                     Some(rows) => {
-                        let page = u64::from(self.config.page_size.unwrap_or(5000));
+                        let page = u64::from(self.config.page_size());
                         let pages = rows.div_ceil(page).max(1);
                         if (lookups as u64) <= pages {
                             (ReadStrategy::Lookup, format!("{lookups} lookup request(s) <= {pages} page(s) of {rows} rows"))
@@ -172,65 +129,15 @@ impl DataverseLink {
         Ok((
             table,
             IntegrationRead {
-                source: "dataverse",
+                source: "dataverse".into(),
                 table: info.entity_set.clone(),
                 strategy: if strategy == ReadStrategy::Lookup {
-                    "lookup"
+                    "lookup".into()
                 } else {
-                    "bulk"
+                    "bulk".into()
                 },
                 reason,
             },
         ))
     }
-}
-
-/// Connection settings from `[dataverse]`: the secret is read now, from the environment
-/// variable or file the config names.
-pub fn settings(config: &DataverseConfig, base: &Path) -> Result<ConnectionSettings> {
-    let credential = if let Some(var) = &config.client_secret_env {
-        Credential::Secret(Secret::from_env(var)?)
-    } else if let Some(path) = &config.client_secret_file {
-        Credential::Secret(Secret::from_file(&base.join(path))?)
-    } else if let Some(path) = &config.certificate {
-        let algorithm = match config.certificate_algorithm.as_deref() {
-            Some("RS256") => AssertionAlgorithm::Rs256,
-            _ => AssertionAlgorithm::Ps256,
-        };
-        Credential::Certificate(Box::new(Certificate::from_pem_file(
-            &base.join(path),
-            algorithm,
-        )?))
-    } else {
-        anyhow::bail!(
-            "[dataverse]: no credential (client_secret_env, client_secret_file or certificate)"
-        );
-    };
-    let mut settings = ConnectionSettings::new(
-        config.url.clone(),
-        config.tenant_id.clone(),
-        config.client_id.clone(),
-        credential,
-    );
-    settings.authority = config
-        .authority
-        .clone()
-        .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
-    settings.retry = RetryPolicy {
-        max_retries: config
-            .max_retries
-            .unwrap_or(RetryPolicy::default().max_retries),
-        base_delay: config
-            .retry_delay_ms
-            .map(Duration::from_millis)
-            .unwrap_or(RetryPolicy::default().base_delay),
-        ..RetryPolicy::default()
-    };
-    if let Some(s) = config.timeout_secs {
-        settings.timeout = Duration::from_secs(s);
-    }
-    if let Some(p) = config.page_size {
-        settings.page_size = p;
-    }
-    Ok(settings)
 }

@@ -88,7 +88,7 @@ pub fn run(preset: &str, out: Option<&Path>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{IntegrationSource, Plan};
+    use crate::plan::{IntegrationSource, Plan};
 
     /// The preset as written must load as a config: every key known, every rule met.
     #[test]
@@ -100,11 +100,7 @@ mod tests {
         let plan = Plan::load(&path);
         std::fs::remove_dir_all(&dir).ok();
         let plan = plan.unwrap();
-        let names: Vec<&str> = plan
-            .mappings
-            .iter()
-            .map(|m| m.spec.mapping_name.as_str())
-            .collect();
+        let names: Vec<&str> = plan.mappings.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(
             names,
             [
@@ -118,12 +114,7 @@ mod tests {
                 "CONTACT"
             ]
         );
-        let m = |n: &str| {
-            plan.mappings
-                .iter()
-                .find(|m| m.spec.mapping_name == n)
-                .unwrap()
-        };
+        let m = |n: &str| plan.mappings.iter().find(|m| m.name == n).unwrap();
         assert_eq!(
             m("CUSTOMER").depends_on,
             [
@@ -136,7 +127,7 @@ mod tests {
         );
         assert_eq!(m("VENDOR").depends_on, m("CUSTOMER").depends_on);
         assert_eq!(m("CONTACT").depends_on, ["CUSTOMER", "VENDOR"]);
-        let currency = &m("CURRENCY").spec.criteria;
+        let currency = m("CURRENCY").criteria();
         assert_eq!(currency.len(), 1);
         assert_eq!(
             (
@@ -145,9 +136,9 @@ mod tests {
             ),
             ("Code", "isocurrencycode")
         );
-        assert!(m("CUSTOMER").spec.criteria.is_empty(), "BC flags none");
+        assert!(m("CUSTOMER").criteria().is_empty(), "BC flags none");
         assert_eq!(
-            m("CUSTOMER").spec.integration_filter,
+            *m("CUSTOMER").integration_filter(),
             [
                 ("customertypecode".to_string(), "3".to_string()),
                 ("statecode".to_string(), "0".to_string())

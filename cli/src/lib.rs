@@ -17,11 +17,15 @@ mod dataverse_link;
 pub mod failpoints;
 mod generate;
 mod init_cmd;
+mod job;
 mod match_settings;
+mod outputs;
+mod plan;
 mod profile_cmd;
 mod progress;
 mod report_html;
 mod review_cmd;
+mod sources;
 mod store;
 mod store_cmd;
 mod summary;
@@ -429,7 +433,8 @@ pub fn main() -> ExitCode {
 /// commands call it. Not an API.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::config::{load_variants, mapped_fields, Plan};
+    pub use crate::config::load_variants_file;
+    pub use crate::plan::{IntegrationFacts, Plan};
 
     /// An error as the command line prints it.
     pub fn error_line(e: &anyhow::Error) -> String {

@@ -24,30 +24,29 @@
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use coupler_dataverse::ReadStrategy;
 use coupler_engine::profile::{
     profile_field, suggest, Collisions, FieldProfile, FieldRef, SideProfile, Suggestion,
 };
 use coupler_engine::Table;
-use coupler_files::read_header;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use crate::config::{file_name, mapped_fields, IntegrationSource, Plan, PlannedMapping};
-use crate::couple_cmd::{check_mapping, open_link, read_source};
+use crate::plan::{file_name, Plan, PlannedMapping};
+use crate::sources::{Columns, Rows, Sides, Sources};
 
 /// The name of the suggested variant in the TOML block.
 pub const SUGGESTED: &str = "suggested";
 
 pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
     let plan = Plan::load(config)?;
-    let mut m: PlannedMapping = plan.select(&[mapping.to_string()])?[0].clone();
-    let fields: Vec<FieldRef> = mapped_fields(&plan.path, mapping)?
-        .into_iter()
+    let m = plan.select(&[mapping.to_string()])?[0];
+    let fields: Vec<FieldRef> = m
+        .profiled_fields
+        .iter()
         .map(|(local_field, integration_field, field_type)| FieldRef {
-            local_field,
-            integration_field,
-            field_type,
+            local_field: local_field.clone(),
+            integration_field: integration_field.clone(),
+            field_type: *field_type,
         })
         .collect();
     if fields.is_empty() {
@@ -56,9 +55,9 @@ pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
             plan.path.display()
         );
     }
-    let mut link = open_link(&plan, std::slice::from_ref(&m))?;
-    check_mapping(&mut m, link.as_mut())?;
-    let spec = &m.spec;
+    let mut sources = Sources::open(&plan, &[m])?;
+    let prepared = sources.prepare(m)?;
+    let spec = &prepared.spec;
     let mut local_columns = spec.local_columns();
     let mut integration_columns = spec.integration_columns();
     for f in &fields {
@@ -69,29 +68,14 @@ pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
             integration_columns.push(f.integration_field.clone());
         }
     }
-    coupler_files::check_columns(&m.local.path, &read_header(&m.local)?, &local_columns)?;
-    let (local, integration) = match (&m.integration, link.as_mut()) {
-        (IntegrationSource::File(file), _) => {
-            coupler_files::check_columns(&file.path, &read_header(file)?, &integration_columns)?;
-            let (local, integration) = rayon::join(
-                || read_source(&m.local, &local_columns),
-                || read_source(file, &integration_columns),
-            );
-            (local?, integration?)
-        }
-        (IntegrationSource::Dataverse(table), Some(link)) => {
-            let mut spec = spec.clone();
-            link.prepare(&mut spec, table, &integration_columns)?;
-            let local = read_source(&m.local, &local_columns)?;
-            let mut whole = table.clone();
-            whole.strategy = ReadStrategy::Bulk;
-            let (integration, _) = link.read(&spec, &whole, &integration_columns, &local)?;
-            (local, integration)
-        }
-        (IntegrationSource::Dataverse(_), None) => {
-            bail!("mapping '{mapping}' reads from Dataverse but no connection is configured")
-        }
-    };
+    sources.check_columns(m, &local_columns, &integration_columns)?;
+    let Sides {
+        local, integration, ..
+    } = sources.read_sides(
+        &prepared,
+        &Columns::only(local_columns, integration_columns),
+        Rows::Whole,
+    )?;
     let local_rows = filtered(&local, &spec.local_filter)?;
     let integration_rows = filtered(&integration, &spec.integration_filter)?;
     let profiles: Vec<FieldProfile> = fields
@@ -240,11 +224,10 @@ fn print_profile(
     local_records: usize,
     integration_records: usize,
 ) {
-    let spec = &m.spec;
     println!(
         "{} ({}) — profile of {} mapped field(s): {} local record(s) in {}, {} in {} (after the filters)",
-        spec.mapping_name,
-        spec.friendly_name(),
+        m.name,
+        m.friendly_name(),
         profiles.len(),
         local_records,
         file_name(&m.local.path),
@@ -282,7 +265,7 @@ fn print_profile(
             );
         }
         println!(
-            "  found on the Dataverse side: {} exactly, {} ignoring case, {} ignoring case, accents and spaces",
+            "  found on the Dataverse side: {} as is; {} ignoring case; {} when accents and extra spaces are ignored too",
             pct(p.found_exact),
             pct(p.found_ci),
             pct(p.found_normalized)

@@ -75,14 +75,12 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
-use coupler_dataverse::ReadStrategy;
+use anyhow::{anyhow, Context, Result};
 use coupler_engine::Table;
 use serde::Serialize;
 
-use crate::config::{file_name, DataverseTable, IntegrationSource, Plan, PlannedMapping};
-use crate::couple_cmd::{open_link, read_source};
-use crate::dataverse_link::DataverseLink;
+use crate::plan::{file_name, Plan, PlannedMapping};
+use crate::sources::{Columns, Rows, Sources};
 
 /// BC's Full Synch. Review recommendation, from the row counts of both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,11 +166,7 @@ const EXEMPT_DEPENDENCY: &str = "SALESPEOPLE";
 
 pub fn run(config: &Path, json: bool) -> Result<()> {
     let plan = Plan::load(config)?;
-    let names: Vec<&str> = plan
-        .mappings
-        .iter()
-        .map(|m| m.spec.mapping_name.as_str())
-        .collect();
+    let names: Vec<&str> = plan.mappings.iter().map(|m| m.name.as_str()).collect();
     let depends: Vec<Vec<usize>> = plan
         .mappings
         .iter()
@@ -181,12 +175,12 @@ pub fn run(config: &Path, json: bool) -> Result<()> {
     let order = dependency_order(&names, &depends)
         .map_err(|cycle| anyhow!("{}: {cycle}", plan.path.display()))?;
 
-    let mut link = open_link(&plan, &plan.mappings)?;
+    let all: Vec<&PlannedMapping> = plan.mappings.iter().collect();
+    let mut sources = Sources::open(&plan, &all)?;
     let mut counts = vec![(0, 0); plan.mappings.len()];
     for &i in &order {
         let m = &plan.mappings[i];
-        counts[i] = count_rows(m, link.as_mut())
-            .with_context(|| format!("mapping '{}'", m.spec.mapping_name))?;
+        counts[i] = count_rows(m, &mut sources).with_context(|| format!("mapping '{}'", m.name))?;
     }
     let lines = review(&plan.mappings, &names, &depends, &order, &counts);
     if json {
@@ -257,36 +251,19 @@ fn cycle_message(names: &[&str], depends: &[Vec<usize>], placed: &[bool]) -> Str
 }
 
 /// Rows of each side that pass the mapping's filters.
-fn count_rows(m: &PlannedMapping, link: Option<&mut DataverseLink>) -> Result<(u64, u64)> {
-    let spec = &m.spec;
-    let local = read_source(
-        &m.local,
-        &filter_columns(&spec.local_key, &spec.local_filter),
-    )?;
-    let local_rows = passing(&local, &spec.local_filter)?;
-    let integration_rows = match (&m.integration, link) {
-        (IntegrationSource::File(f), _) => {
-            let columns = filter_columns(&spec.integration_key, &spec.integration_filter);
-            passing(&read_source(f, &columns)?, &spec.integration_filter)?
-        }
-        (IntegrationSource::Dataverse(t), Some(link)) => {
-            // Only the key and the filter columns are needed; no criterion takes part.
-            let mut spec = spec.clone();
-            spec.criteria.clear();
-            link.prepare(&mut spec, t, &[])?;
-            let whole = DataverseTable {
-                entity_set: t.entity_set.clone(),
-                strategy: ReadStrategy::Bulk,
-            };
-            let columns = filter_columns(&spec.integration_key, &spec.integration_filter);
-            let (rows, _) = link.read(&spec, &whole, &columns, &local)?;
-            passing(&rows, &spec.integration_filter)?
-        }
-        (IntegrationSource::Dataverse(_), None) => {
-            bail!("it reads from Dataverse but no connection is configured")
-        }
-    };
-    Ok((local_rows, integration_rows))
+fn count_rows(m: &PlannedMapping, sources: &mut Sources) -> Result<(u64, u64)> {
+    // Only the keys and the filter columns are needed; no criterion takes part.
+    let prepared = sources.prepare_keys(m)?;
+    let spec = &prepared.spec;
+    let columns = Columns::only(
+        filter_columns(&spec.local_key, &spec.local_filter),
+        filter_columns(&spec.integration_key, &spec.integration_filter),
+    );
+    let sides = sources.read_sides(&prepared, &columns, Rows::Whole)?;
+    Ok((
+        passing(&sides.local, &spec.local_filter)?,
+        passing(&sides.integration, &spec.integration_filter)?,
+    ))
 }
 
 /// The key (so that a wrong key is reported) and every filtered column, each once.
@@ -372,7 +349,7 @@ fn review(
         lines.push(ReviewLine {
             order: position + 1,
             mapping: names[i].to_string(),
-            table_mapping: format!("{} - {}", m.spec.local_caption, m.spec.integration_caption),
+            table_mapping: m.friendly_name(),
             local_source: file_name(&m.local.path),
             integration_source: m.integration.describe(),
             local_rows: counts[i].0,

@@ -12,22 +12,9 @@ use coupler_store::{
     ConflictKind, FinishedJob, JobCommit, JobIntent, MappingRef, PlannedCreate, PlannedWrite,
     ResultRecord, Store, StoredCoupling,
 };
-use serde::Serialize;
 
-use crate::config::{Plan, PlannedMapping};
-use crate::couple_cmd::JobJson;
-
-/// What a job committed (job.json's `store`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Committed {
-    pub path: String,
-    /// Couplings stored by this job.
-    pub inserted: u64,
-    /// Pairs the store already held, stored by another job meanwhile: reported `skipped`.
-    pub unchanged: u64,
-    /// Pairs another job committed first: reported `already_coupled` (or `skipped`).
-    pub conflicts: u64,
-}
+use crate::job::{Committed, JobJson};
+use crate::plan::Plan;
 
 /// The store for a run: created with `--apply`; otherwise opened read-only (nothing written
 /// to it or created beside it) if it exists.
@@ -67,12 +54,11 @@ pub fn read_couplings(plan: &Plan, store: &mut Option<Store>) -> Result<Vec<Stor
 pub fn commit(
     store: &mut Store,
     job_id: &str,
-    m: &PlannedMapping,
     run: &mut CouplingRun<'_>,
     pair_writes: Vec<(String, PlannedWrite)>,
     creates: Vec<PlannedCreate>,
 ) -> Result<(Committed, JobCommit, HashSet<u32>)> {
-    let spec = &m.spec;
+    let spec = run.spec().clone();
     let pairs: Vec<(String, String)> = run
         .outcomes()
         .iter()
@@ -88,8 +74,8 @@ pub fn commit(
         .collect();
     let mapping = MappingRef {
         mapping: spec.mapping_name.clone(),
-        local_table: spec.local_caption.clone(),
-        integration_table: spec.integration_caption.clone(),
+        local_table: spec.local_caption,
+        integration_table: spec.integration_caption,
     };
     let intent = JobIntent {
         pairs,

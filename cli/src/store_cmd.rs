@@ -14,7 +14,8 @@ use coupler_engine::{
 use coupler_files::RowEncoder;
 use coupler_store::{bc_table_id, Store, StoreOptions, StoredCoupling, BC_EXPORT_HEADER};
 
-use crate::config::Plan;
+use crate::job::JobJson;
+use crate::plan::Plan;
 use crate::summary;
 
 /// Where the store is: `--store PATH`, or from `--config FILE`.
@@ -121,10 +122,10 @@ pub fn jobs_show(location: &StoreLocation, id: &str, json: bool, results: bool) 
     match (&detail.job_json, json) {
         (Some(text), true) => println!("{text}"),
         (Some(text), false) => {
-            let value: serde_json::Value = serde_json::from_str(text)
+            let job = JobJson::parse(text, Path::new("job.json"))
                 .with_context(|| format!("job {}: the stored job.json", detail.summary.job_id))?;
             println!("job {}", detail.summary.job_id);
-            summary::print(&value);
+            summary::print(&job);
         }
         (None, _) => {
             println!(
@@ -188,7 +189,7 @@ impl KnownMappings {
             Some(path) => Plan::load(path)?
                 .mappings
                 .iter()
-                .map(|m| m.spec.mapping_name.clone())
+                .map(|m| m.name.clone())
                 .collect(),
             None => Vec::new(),
         };

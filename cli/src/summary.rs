@@ -2,125 +2,100 @@
 //! `jobs show` from the stored job.json — one rendering of one document.
 
 use coupler_engine::OUTCOME_NAMES;
-use serde_json::Value;
 
-pub fn print(job: &Value) {
-    let n = |v: &Value| v.as_u64().unwrap_or(0);
-    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-    let mode = match (job["dry_run"].as_bool(), &job["store"]) {
-        (Some(false), _) => "applied",
-        _ => "dry run",
-    };
+use crate::job::JobJson;
+
+pub fn print(job: &JobJson) {
+    let mode = if job.dry_run { "dry run" } else { "applied" };
     println!(
         "{} ({}) — {mode}, {} local record(s), {} candidate(s) in {}",
-        s(&job["mapping"]),
-        s(&job["table_mapping"]),
-        n(&job["local_records"]),
-        n(&job["integration_records"]),
-        s(&job["integration_source"])
+        job.mapping,
+        job.table_mapping,
+        job.local_records,
+        job.integration_records,
+        job.integration_source
     );
     println!();
     println!("  {:<18} {:>9}", "outcome", "records");
     for name in OUTCOME_NAMES {
-        println!("  {name:<18} {:>9}", n(&job["outcomes"][name]));
+        println!("  {name:<18} {:>9}", job.outcome(name));
     }
-    if let Some(levels) = job["by_priority"].as_object().filter(|o| !o.is_empty()) {
+    if !job.by_priority.is_empty() {
         println!();
         println!("  by priority level (deciding level, or the last one evaluated):");
-        for (p, counts) in levels {
-            let parts: Vec<String> = counts
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| format!("{k} {}", n(v)))
-                .collect();
+        for (p, counts) in &job.by_priority {
+            let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
             println!("    p{p}: {}", parts.join(", "));
         }
     }
-    let scores = &job["match_scores"];
-    if let Some(coupled) = scores["coupled"].as_u64() {
-        let score =
-            |v: &serde_json::Value| v.as_f64().map_or("–".to_string(), |x| format!("{x:.4}"));
+    if let Some(scores) = &job.match_scores {
+        let score = |v: Option<f64>| v.map_or("–".to_string(), |x| format!("{x:.4}"));
         println!();
         println!(
             "  fuzzy: {} record(s) coupled at a level with fuzzy criteria; scores: lowest {}, mean {} (distribution in job.json match_scores)",
-            coupled,
-            score(&scores["min_coupled"]),
-            score(&scores["mean_coupled"])
+            scores.coupled,
+            score(scores.min_coupled),
+            score(scores.mean_coupled)
         );
     }
     println!();
-    let c = &job["counters"];
     println!(
         "  BC job log: Coupled {}, Failed {}, Skipped {}",
-        n(&c["coupled"]),
-        n(&c["failed"]),
-        n(&c["skipped"])
+        job.counter("coupled"),
+        job.counter("failed"),
+        job.counter("skipped")
     );
-    for e in job["errors"].as_array().into_iter().flatten() {
-        println!("    error: {}", s(&e["message"]));
+    for e in &job.errors {
+        println!("    error: {}", e.message);
     }
     println!();
-    println!("  results:   {}", s(&job["files"]["results"]));
-    println!("  couplings: {}", s(&job["files"]["couplings"]));
-    println!("  job log:   {}", s(&job["files"]["job"]));
-    if let (Some(http), Some(read)) = (job["http"].as_object(), job["integration_read"].as_object())
-    {
+    println!("  results:   {}", job.files.results);
+    println!("  couplings: {}", job.files.couplings);
+    println!("  job log:   {}", job.files.job);
+    if let (Some(http), Some(read)) = (&job.http, &job.integration_read) {
         println!(
             "  Dataverse: {} read by {} ({}); {} request(s), {} retried, {} throttled",
-            s(&read["table"]),
-            s(&read["strategy"]),
-            s(&read["reason"]),
-            n(&http["requests"]),
-            n(&http["retries"]),
-            n(&http["throttled"])
+            read.table, read.strategy, read.reason, http.requests, http.retries, http.throttled
         );
     }
-    if let Some(store) = job["store"].as_object() {
-        println!(
-            "  store:     {} — {} coupling(s) committed, {} already there, {} taken by another job meanwhile",
-            s(&store["path"]),
-            n(&store["inserted"]),
-            n(&store["unchanged"]),
-            n(&store["conflicts"])
+    if let Some(store) = &job.store {
+        // Records coupled by earlier runs are BC's `skipped`: nothing new to commit for them.
+        let mut line = format!(
+            "  store:     {} — {} new coupling(s) committed; {} record(s) coupled by an earlier run (skipped)",
+            store.path,
+            store.inserted,
+            job.outcome("skipped")
         );
+        if store.unchanged + store.conflicts > 0 {
+            line += &format!(
+                "; {} pair(s) stored meanwhile by another job, {} record(s) taken by another job meanwhile",
+                store.unchanged, store.conflicts
+            );
+        }
+        println!("{line}");
     }
-    if let Some(applied) = job["sync"]["applied"].as_object() {
+    if let Some(applied) = job.sync.as_ref().and_then(|s| s.applied.as_ref()) {
         println!(
             "  Dataverse updates: {} done, {} not found, {} failed, {} still pending ({} resumed from an interrupted run)",
-            n(&applied["done"]),
-            n(&applied["not_found"]),
-            n(&applied["failed"]),
-            n(&applied["pending"]),
-            n(&applied["resumed"])
+            applied.done, applied.not_found, applied.failed, applied.pending, applied.resumed
         );
     }
-    if let Some(create) = job["create_new"].as_object() {
+    if let Some(create) = &job.create_new {
         println!(
             "  new rows:  {} planned, {} created and coupled, {} failed, {} still pending ({} resumed from an interrupted run)",
-            n(&create["planned"]),
-            n(&create["created"]),
-            n(&create["failed"]),
-            n(&create["pending"]),
-            n(&create["resumed"])
+            create.planned, create.created, create.failed, create.pending, create.resumed
         );
     }
-    if let Some(diff) = job["collation_diff"].as_object() {
+    if let Some(diff) = &job.collation_diff {
         println!(
             "  collation: {} record(s) couple differently under {} than under {}: {}",
-            n(&diff["records"]),
-            s(&diff["compared_with"]),
-            s(&diff["configured"]),
-            s(&diff["file"])
+            diff.records, diff.compared_with, diff.configured, diff.file
         );
     }
-    let t = &job["timings_ms"];
+    let t = &job.timings_ms;
     println!(
         "  time: read {} ms, match {} ms, write {} ms ({} threads)",
-        n(&t["read"]),
-        n(&t["match"]),
-        n(&t["write"]),
-        n(&job["threads"])
+        t.read, t.matching, t.write, job.threads
     );
     println!();
 }

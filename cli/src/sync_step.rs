@@ -21,12 +21,10 @@ use coupler_engine::sync::{PlanDirection, PlanStatus, SyncPlan};
 use coupler_engine::{CouplingRun, FieldType, Outcome, SyncSpec, Table};
 use coupler_files::SafeCsvWriter;
 use coupler_store::{PlannedCreate, PlannedWrite};
-use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::apply::{
-    Applied, DataverseWrite, FileRow, WriteNote, BC_UPDATE, CREATE, FILE_UPDATE, UPDATE,
-};
+use crate::apply::{DataverseWrite, FileRow, WriteNote, BC_UPDATE, CREATE, FILE_UPDATE, UPDATE};
+use crate::job::SyncReport;
 
 /// `sync-plan.csv`'s columns (contract), plus `message` (an extension).
 const PLAN_HEADER: [&str; 8] = [
@@ -41,45 +39,7 @@ const PLAN_HEADER: [&str; 8] = [
 ];
 
 /// What the synchronization did (job.json `sync`).
-#[derive(Debug, Default, Serialize)]
-pub struct SyncReport {
-    pub plan: String,
-    pub pairs: u64,
-    pub to_integration_updates: u64,
-    pub from_integration_updates: u64,
-    pub unchanged: u64,
-    pub conflicts: u64,
-    pub failed: u64,
-    /// With `--apply`: what the server confirmed (this job's writes and any an interrupted run
-    /// left pending).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub applied: Option<Applied>,
-    /// With `--apply`: the local-side updates, for import into BC.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bc_updates: Option<String>,
-}
-
 /// What `create_new_if_no_match` did (job.json `create_new`).
-#[derive(Debug, Default, Serialize)]
-pub struct CreateReport {
-    /// Unmatched records this job planned a new Dataverse row for.
-    pub planned: u64,
-    /// Rows whose create the server confirmed in this run (this job's and resumed ones), each
-    /// coupled to the record that asked for it.
-    pub created: u64,
-    /// Of these, rows an earlier attempt had already made (412 on the repeat).
-    pub already_existed: u64,
-    /// Creates an earlier, interrupted run had planned, sent in this run.
-    pub resumed: u64,
-    /// Refused by Dataverse: not created, coupling withdrawn.
-    pub failed: u64,
-    /// Throttled past the retry budget: still pending (the record stays reserved).
-    pub pending: u64,
-    /// Records another job coupled between matching and committing: no row planned.
-    pub withdrawn: u64,
-    pub file: String,
-}
-
 /// A job's synchronization, planned: the field rows and the writes they make.
 pub struct PlannedSync {
     pub plan: SyncPlan,

@@ -1,7 +1,7 @@
 //! coupler's Dataverse Web API client (OData v4, `/api/data/v9.2/`): the integration side of a
 //! production coupling, read straight from the environment instead of from an export.
 //!
-//! - [`settings`]: where the environment is, the credential (client secret or certificate),
+//! - [`settings`]: the `[dataverse]` section of the config ([`DataverseSection`]), where the environment is, the credential (client secret or certificate),
 //!   retry policy; HTTPS required except to loopback (a local emulator).
 //! - [`auth`](crate::Session): client-credentials tokens from Microsoft Entra ID, cached and
 //!   renewed before expiry and once after a 401.
@@ -41,6 +41,7 @@ pub use metadata::{
 pub use read::{read_all, read_lookups, total_rows, LookupPlan, ReadRequest, ReadStrategy};
 pub use session::{HttpCounts, Session};
 pub use settings::{
-    AssertionAlgorithm, Certificate, ConnectionSettings, Credential, RetryPolicy, Secret,
+    AssertionAlgorithm, Certificate, ConnectionSettings, Credential, DataverseSection, RetryPolicy,
+    Secret,
 };
 pub use write::{write_batch, write_one, WriteKind, WriteOp, WriteOutcome, WriteResult};

@@ -22,7 +22,7 @@ pub const API_PATH: &str = "api/data/v9.2/";
 const DESCRIBE_MAX: usize = 240;
 
 /// Requests, retries and throttled answers of a session (cumulative).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpCounts {
     /// HTTP requests sent to Dataverse and the token endpoint, retries included.
     pub requests: u64,

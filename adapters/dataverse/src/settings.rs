@@ -11,7 +11,9 @@ use reqwest::Url;
 use crate::error::{DataverseError, Result};
 
 mod certificate;
+mod section;
 pub use certificate::Certificate;
+pub use section::DataverseSection;
 
 /// Microsoft Entra ID's public-cloud authority.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";

@@ -1,0 +1,329 @@
+//! The one seam between a command and the two sides of a mapping. [`Sources::open`] opens the
+//! Dataverse session when a mapping needs one; [`Sources::prepare`] learns what only the
+//! integration source can tell (a Dataverse table's key and choice options), checks every
+//! column the mapping names and builds the engine's spec; [`Sources::read_sides`] reads both
+//! sides. The existing couplings a job takes (couplings files, the store, earlier mappings of
+//! the run) are assembled here too ([`existing_couplings`]). Commands never match on the kind
+//! of integration source themselves.
+
+use anyhow::{anyhow, Context, Result};
+use coupler_dataverse::{ReadStrategy, TableInfo};
+use coupler_engine::{CouplingSpec, ExistingCouplings, Table};
+use coupler_files::{read_couplings, read_header, read_table_checking, FileSource};
+use coupler_store::StoredCoupling;
+
+use crate::dataverse_link::DataverseLink;
+use crate::job::IntegrationRead;
+use crate::plan::{file_name, IntegrationFacts, IntegrationSource, Plan, PlannedMapping};
+use crate::progress;
+
+/// The outside world of a run: the Dataverse session, if a mapping reads from Dataverse.
+pub struct Sources {
+    link: Option<DataverseLink>,
+}
+
+/// A mapping ready to read and run: its complete spec and the facts it was built from.
+pub struct Prepared<'m> {
+    pub mapping: &'m PlannedMapping,
+    pub spec: CouplingSpec,
+    pub facts: IntegrationFacts,
+}
+
+/// The columns to read of each side, and the columns only checked (every value valid text)
+/// without being kept.
+#[derive(Default)]
+pub struct Columns {
+    pub local: Vec<String>,
+    pub integration: Vec<String>,
+    pub checked_local: Vec<String>,
+    pub checked_integration: Vec<String>,
+}
+
+impl Columns {
+    /// What a coupling job reads: the engine's and the synchronization's columns, every other
+    /// mapped column checked.
+    pub fn of_job(p: &Prepared<'_>) -> Columns {
+        Columns {
+            local: p.mapping.local_columns(&p.spec),
+            integration: p.mapping.integration_columns(&p.spec),
+            checked_local: p.mapping.mapped_local.clone(),
+            checked_integration: p.mapping.mapped_integration.clone(),
+        }
+    }
+
+    /// Just these columns.
+    pub fn only(local: Vec<String>, integration: Vec<String>) -> Columns {
+        Columns {
+            local,
+            integration,
+            ..Columns::default()
+        }
+    }
+}
+
+/// Which rows of a Dataverse table: as the mapping's `read_strategy` says (lookups read only
+/// the rows that can match), or the whole table (commands that look at every row).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    AsConfigured,
+    Whole,
+}
+
+/// Both sides of a mapping, read.
+pub struct Sides {
+    pub local: Table,
+    pub integration: Table,
+    /// How a Dataverse side was read (for job.json).
+    pub read: Option<IntegrationRead>,
+}
+
+impl Sources {
+    /// Opens a Dataverse session when one of `mappings` reads from Dataverse (no request is
+    /// sent yet; the secret is read now).
+    pub fn open(plan: &Plan, mappings: &[&PlannedMapping]) -> Result<Sources> {
+        let needs = mappings
+            .iter()
+            .any(|m| matches!(m.integration, IntegrationSource::Dataverse(_)));
+        let link = match (&plan.dataverse, needs) {
+            (Some(section), true) => Some(DataverseLink::open(section, &plan.base)?),
+            _ => None,
+        };
+        Ok(Sources { link })
+    }
+
+    /// The Dataverse session of the config's `[dataverse]` section, whether or not a mapping
+    /// reads from Dataverse (`connection test`).
+    pub fn open_connection(plan: &Plan, mappings: &[&PlannedMapping]) -> Result<Sources> {
+        let mut sources = Sources::open(plan, mappings)?;
+        if let (None, Some(section)) = (&sources.link, &plan.dataverse) {
+            sources.link = Some(DataverseLink::open(section, &plan.base)?);
+        }
+        Ok(sources)
+    }
+
+    /// No outside world: file sources only (a Dataverse mapping is then an error).
+    pub fn files_only() -> Sources {
+        Sources { link: None }
+    }
+
+    /// The Dataverse session, if one is open.
+    pub fn link(&mut self) -> Option<&mut DataverseLink> {
+        self.link.as_mut()
+    }
+
+    fn dataverse(&mut self, m: &PlannedMapping) -> Result<&mut DataverseLink> {
+        self.link.as_mut().ok_or_else(|| {
+            anyhow!(
+                "mapping '{}' reads from Dataverse but no connection is open",
+                m.name
+            )
+        })
+    }
+
+    /// The facts of `m`'s integration side: for Dataverse, the table's primary key and the
+    /// options of the choice columns `option_columns`.
+    pub fn facts(
+        &mut self,
+        m: &PlannedMapping,
+        option_columns: &[String],
+    ) -> Result<IntegrationFacts> {
+        let IntegrationSource::Dataverse(table) = &m.integration else {
+            return Ok(IntegrationFacts::default());
+        };
+        let link = self.dataverse(m)?;
+        let primary_key = link.table(&table.entity_set)?.primary_id.clone();
+        let mut facts = IntegrationFacts {
+            primary_key: Some(primary_key),
+            ..IntegrationFacts::default()
+        };
+        for column in option_columns {
+            let options = link
+                .choice_options(&table.entity_set, column)
+                .with_context(|| format!("mapping '{}': option map of '{column}'", m.name))?;
+            facts.options.insert(column.clone(), options);
+        }
+        Ok(facts)
+    }
+
+    /// Learns the integration side's facts, checks that every column the mapping names exists
+    /// in its source (headers, or the table's metadata) and builds the spec.
+    pub fn prepare<'m>(&mut self, m: &'m PlannedMapping) -> Result<Prepared<'m>> {
+        let facts = self.facts(m, &PlannedMapping::options_from_metadata(m.criteria()))?;
+        let spec = m.spec(&facts)?;
+        let prepared = Prepared {
+            mapping: m,
+            spec,
+            facts,
+        };
+        let with_mapped = |mut all: Vec<String>, mapped: &[String]| {
+            for c in mapped {
+                if !all.contains(c) {
+                    all.push(c.clone());
+                }
+            }
+            all
+        };
+        let columns = Columns::of_job(&prepared);
+        let integration = match m.integration {
+            IntegrationSource::File(_) => with_mapped(columns.integration, &m.mapped_integration),
+            IntegrationSource::Dataverse(_) => columns.integration,
+        };
+        self.check_columns(
+            m,
+            &with_mapped(columns.local, &m.mapped_local),
+            &integration,
+        )?;
+        Ok(prepared)
+    }
+
+    /// A spec for counting rows only (`review`): the key and the filters, no criteria.
+    pub fn prepare_keys<'m>(&mut self, m: &'m PlannedMapping) -> Result<Prepared<'m>> {
+        let facts = self.facts(m, &[])?;
+        let spec = m.spec_without_criteria(&facts)?;
+        if let IntegrationSource::Dataverse(_) = m.integration {
+            self.check_columns(m, &[], &spec.integration_columns())?;
+        }
+        Ok(Prepared {
+            mapping: m,
+            spec,
+            facts,
+        })
+    }
+
+    /// Every column named exists in its side's source (a file's header, a table's metadata).
+    pub fn check_columns(
+        &mut self,
+        m: &PlannedMapping,
+        local: &[String],
+        integration: &[String],
+    ) -> Result<()> {
+        check_file_columns(&m.local, local)?;
+        match &m.integration {
+            IntegrationSource::File(f) => check_file_columns(f, integration),
+            IntegrationSource::Dataverse(t) => {
+                let columns: Vec<String> = integration
+                    .iter()
+                    .filter(|c| !c.is_empty())
+                    .cloned()
+                    .collect();
+                self.table(m, &t.entity_set)?
+                    .check_columns(&columns)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("mapping '{}'", m.name))
+            }
+        }
+    }
+
+    /// A Dataverse table's metadata (read once per run).
+    pub fn table(&mut self, m: &PlannedMapping, entity_set: &str) -> Result<&TableInfo> {
+        self.dataverse(m)?.table(entity_set)
+    }
+
+    /// Reads both sides: files in parallel; with Dataverse, the local side first (a lookup
+    /// read needs its values).
+    pub fn read_sides(&mut self, p: &Prepared<'_>, columns: &Columns, rows: Rows) -> Result<Sides> {
+        let m = p.mapping;
+        let local = || read_file_checking(&m.local, &columns.local, &columns.checked_local);
+        match &m.integration {
+            IntegrationSource::File(file) => {
+                let (local, integration) = rayon::join(local, || {
+                    read_file_checking(file, &columns.integration, &columns.checked_integration)
+                });
+                Ok(Sides {
+                    local: local?,
+                    integration: integration?,
+                    read: None,
+                })
+            }
+            IntegrationSource::Dataverse(table) => {
+                let local = local()?;
+                let mut table = table.clone();
+                if rows == Rows::Whole {
+                    table.strategy = ReadStrategy::Bulk;
+                }
+                let link = self.dataverse(m)?;
+                let (integration, how) =
+                    link.read(&p.spec, &table, &columns.integration, &local)?;
+                Ok(Sides {
+                    local,
+                    integration,
+                    read: Some(how),
+                })
+            }
+        }
+    }
+}
+
+fn check_file_columns(source: &FileSource, columns: &[String]) -> Result<()> {
+    let header = read_header(source)?;
+    coupler_files::check_columns(&source.path, &header, columns)?;
+    Ok(())
+}
+
+/// Reads `columns` of a file source (with a progress bar) and checks `checked` ones as text
+/// too, without keeping them.
+fn read_file_checking(
+    source: &FileSource,
+    columns: &[String],
+    checked: &[String],
+) -> Result<Table> {
+    let size = std::fs::metadata(&source.path)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let bar = progress::reading(&file_name(&source.path), size);
+    let table = read_table_checking(source, columns, checked, &|bytes| bar.set_position(bytes))?;
+    bar.finish_and_clear();
+    if table.len() == 0 {
+        eprintln!(
+            "coupler: warning: {} has a header and no rows",
+            source.path.display()
+        );
+    }
+    Ok(table)
+}
+
+/// A mapping's `[mappings.couplings]` file, read: `(mapping, [(local id, integration id, line)])`.
+pub type CouplingFile = (String, Vec<(String, String, u64)>);
+
+/// Every mapping's couplings file.
+pub fn read_coupling_files(plan: &Plan) -> Result<Vec<CouplingFile>> {
+    let mut out = Vec::new();
+    for m in &plan.mappings {
+        if let Some(path) = &m.couplings {
+            out.push((m.name.clone(), read_couplings(path)?));
+        }
+    }
+    Ok(out)
+}
+
+/// The couplings that exist before `mapping`'s job, as the engine takes them: this mapping's
+/// own couplings first (the couplings file, then the store), so that their holders win; then
+/// every other mapping's (the store, the files, and those made earlier in this run).
+pub fn existing_couplings(
+    mapping: &str,
+    files: &[CouplingFile],
+    stored: &[StoredCoupling],
+    made_in_run: &[(String, String)],
+) -> ExistingCouplings {
+    let mut existing = ExistingCouplings::new();
+    for (_, rows) in files.iter().filter(|(name, _)| name == mapping) {
+        for (l, i, _) in rows {
+            existing.add_own(l, i);
+        }
+    }
+    for c in stored.iter().filter(|c| c.mapping == mapping) {
+        existing.add_own(&c.local_id, &c.integration_id);
+    }
+    for c in stored.iter().filter(|c| c.mapping != mapping) {
+        existing.add_other(&c.local_id, &c.integration_id);
+    }
+    for (_, rows) in files.iter().filter(|(name, _)| name != mapping) {
+        for (l, i, _) in rows {
+            existing.add_other(l, i);
+        }
+    }
+    for (l, i) in made_in_run {
+        existing.add_other(l, i);
+    }
+    existing
+}
