@@ -206,7 +206,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
     } else {
         let (local_records, candidates) = summary_head.unwrap_or_default();
         print_table(
-            &m,
+            m,
             &results,
             local_records,
             candidates,

@@ -119,7 +119,7 @@ pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print_profile(
-            &m,
+            m,
             &profiles,
             &suggestion,
             &toml,

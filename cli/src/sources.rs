@@ -273,7 +273,7 @@ fn read_file_checking(
     let bar = progress::reading(&file_name(&source.path), size);
     let table = read_table_checking(source, columns, checked, &|bytes| bar.set_position(bytes))?;
     bar.finish_and_clear();
-    if table.len() == 0 {
+    if table.is_empty() {
         eprintln!(
             "coupler: warning: {} has a header and no rows",
             source.path.display()
