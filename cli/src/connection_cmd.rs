@@ -39,10 +39,12 @@ pub fn test(config: &Path) -> Result<bool> {
         }
         Err(e) => {
             let reason = crate::one_line(&e);
-            println!(
-                "The connection test has failed. {}.",
-                reason.trim_end_matches('.')
-            );
+            let mut chars = reason.trim_end_matches('.').chars();
+            let sentence: String = chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or_default();
+            println!("The connection test has failed. {sentence}.");
             Ok(false)
         }
     }

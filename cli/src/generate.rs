@@ -11,11 +11,12 @@ use crate::progress;
 /// `noise`: `--noise`, hand-typed data (see the generator crate's `rates::noisy`).
 pub fn run(records: usize, seed: u64, noise: bool, out: &Path) -> Result<()> {
     let started = Instant::now();
-    // The generator reports rows written to both exports: about twice `records`.
-    let bar = progress::rows("generate", 2 * records as u64);
+    // The generator reports rows written to both exports (about two per record); the bar
+    // counts records, the number the user asked for.
+    let bar = progress::rows("generate", records as u64, "records");
     let noise = if noise { Noise::High } else { Noise::None };
     let summary = generate_with_noise(&GenerateOptions { records, seed }, noise, out, &|rows| {
-        bar.set_position(rows)
+        bar.set_position((rows / 2).min(records as u64))
     })?;
     bar.finish_and_clear();
     println!(

@@ -26,15 +26,17 @@ pub fn reading(label: &str, total: u64) -> ProgressBar {
 }
 
 /// A row-count bar for long generation runs, or a hidden bar.
-pub fn rows(label: &str, total: u64) -> ProgressBar {
+pub fn rows(label: &str, total: u64, unit: &str) -> ProgressBar {
     if total < 1_000_000 || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} rows ({per_sec}, {eta})")
-            .expect("static template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(&format!(
+            "{{prefix:>12}} [{{bar:30}}] {{pos}}/{{len}} {unit} ({{per_sec}}, {{eta}})"
+        ))
+        .expect("a valid template")
+        .progress_chars("=> "),
     );
     bar.set_prefix(label.to_string());
     bar

@@ -91,7 +91,17 @@ pub fn jobs_show(location: &StoreLocation, id: &str, json: bool, results: bool) 
     let store = location.open_existing()?;
     let detail = store
         .job(id)?
-        .ok_or_else(|| anyhow!("{}: no job with id {id}", store.path().display()))?;
+        .ok_or_else(|| {
+            let hint = if id.trim().len() < coupler_store::MIN_JOB_PREFIX {
+                format!(
+                    "; a job id prefix needs at least {} characters (`coupler jobs list` shows the ids)",
+                    coupler_store::MIN_JOB_PREFIX
+                )
+            } else {
+                String::new()
+            };
+            anyhow!("{}: no job with id {id}{hint}", store.path().display())
+        })?;
     if results {
         let mut encoder = RowEncoder::new(&[
             true, false, true, false, false, false, false, false, false, false,

@@ -42,7 +42,8 @@ pub enum FilesError {
     ColumnNotFound {
         path: PathBuf,
         column: String,
-        /// An existing column that differs only by case or surrounding spaces.
+        /// An existing column that differs only by case or surrounding spaces, or one close
+        /// enough to be a typo.
         suggestion: Option<String>,
         /// The columns that do exist (blank header names left out).
         available: Vec<String>,

@@ -236,6 +236,19 @@ pub fn check_columns(
     resolve_columns(path, header, requested).map(|_| ())
 }
 
+/// The header name most like `wanted` (lower-cased), if one is close: a typo or a missing
+/// word (case-insensitive Jaro-Winkler of at least 0.85, as the Dataverse adapter suggests
+/// column names).
+fn closest_name<'a>(wanted: &str, names: &'a [String]) -> Option<&'a String> {
+    names
+        .iter()
+        .filter(|n| !is_blank(n))
+        .map(|n| (strsim::jaro_winkler(wanted, &n.trim().to_lowercase()), n))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n)
+}
+
 /// Positions of `requested` in `names`, or a message listing what exists.
 pub(crate) fn resolve_columns(
     path: &Path,
@@ -260,6 +273,7 @@ pub(crate) fn resolve_columns(
                     let suggestion = names
                         .iter()
                         .find(|n| !is_blank(n) && n.trim().to_lowercase() == key)
+                        .or_else(|| closest_name(&key, names))
                         .cloned();
                     Err(FilesError::ColumnNotFound {
                         path: path.to_path_buf(),
