@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use coupler_dataverse::{currencies, currency_verdict, who_am_i, CurrencyVerdict};
 
-use crate::plan::{IntegrationSource, Plan, PlannedMapping};
+use crate::plan::{Plan, PlannedMapping};
 use crate::sources::Sources;
 
 pub const SUCCESS: &str = "The connection test was successful. The settings are valid.";
@@ -88,19 +88,19 @@ fn run_checks(plan: &Plan, sources: &mut Sources) -> Result<()> {
         eprintln!("  currency: not checked (set local_currency in [dataverse])");
     }
     for m in &plan.mappings {
-        if let IntegrationSource::Dataverse(table) = &m.integration {
-            let prepared = sources.prepare(m)?;
-            let spec = &prepared.spec;
-            let info = sources.table(m, &table.entity_set)?;
-            eprintln!(
-                "  {}: table {} ({}), key {}, {} column(s) found",
-                m.name,
-                info.entity_set,
-                info.logical_name,
-                spec.integration_key,
-                spec.integration_columns().len()
-            );
-        }
+        let Some((_, info)) = sources.dataverse_table(m)? else {
+            continue;
+        };
+        let prepared = sources.prepare(m)?;
+        let spec = &prepared.spec;
+        eprintln!(
+            "  {}: table {} ({}), key {}, {} column(s) found",
+            m.name,
+            info.entity_set,
+            info.logical_name,
+            spec.integration_key,
+            spec.integration_columns().len()
+        );
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use crate::job::{match_scores, CreateReport, ErrorRow, Files, JobJson, SyncRepor
 use crate::outputs::{
     compare_collations, folder_name, peak_memory_mb, results_header, write_report, write_rows,
 };
-use crate::plan::{file_name, IntegrationSource, Plan, PlannedMapping};
+use crate::plan::{file_name, Plan, PlannedMapping};
 use crate::report_html::{self, JobReport};
 use crate::sources::{
     existing_couplings, read_coupling_files, Columns, CouplingFile, Prepared, Rows, Sources,
@@ -149,9 +149,8 @@ pub fn validate(config: &Path) -> Result<()> {
         problems.push(crate::one_line(&e));
         Sources::files_only()
     });
-    let connected = sources.link().is_some();
     for m in &plan.mappings {
-        if !connected && matches!(m.integration, IntegrationSource::Dataverse(_)) {
+        if !sources.can_reach(m) {
             // Its columns cannot be checked without the connection (reported above).
             if let Err(e) = sources.check_columns(m, &m.mapped_local, &[]) {
                 problems.push(crate::one_line(&e));
@@ -266,14 +265,13 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
     let mut run = run_coupling(spec, local, integration, &existing, RunOptions::default())
         .with_context(|| format!("mapping '{mapping}'"))?;
 
-    let dataverse_table = match (&store, &m.integration) {
-        (Some(_), IntegrationSource::Dataverse(t)) => Some((
-            t.entity_set.as_str(),
-            sources.table(m, &t.entity_set)?.clone(),
-        )),
-        _ => None,
+    let dataverse_table = match store {
+        Some(_) => sources.dataverse_table(m)?,
+        None => None,
     };
-    let dataverse = dataverse_table.as_ref().map(|(set, info)| (*set, info));
+    let dataverse = dataverse_table
+        .as_ref()
+        .map(|(set, info)| (set.as_str(), info));
     let mut planned_sync = match &m.sync {
         Some(sync) => Some(sync_step::plan_sync(
             sync,

@@ -21,6 +21,7 @@ use crate::config::{
     Collation, ConfigFile, ConflictResolution, Direction, FieldConfig, FilterValue, MappingConfig,
     PriorityModeConfig, SourceConfig, VariantConfig,
 };
+use crate::match_settings::Resolved;
 
 /// Where the integration side's rows come from.
 #[derive(Debug, Clone)]
@@ -307,6 +308,25 @@ impl Plan {
     }
 }
 
+/// The match criterion of a field table (mapping or variant), its keys beyond BC resolved.
+fn criterion(
+    f: &FieldConfig,
+    local_field: String,
+    field_type: FieldType,
+    beyond: Resolved,
+) -> MatchCriterion {
+    MatchCriterion {
+        local_field,
+        integration_field: f.integration.clone(),
+        field_type,
+        priority: f.priority,
+        case_sensitive: f.case_sensitive,
+        normalizers: beyond.normalizers,
+        comparator: beyond.comparator,
+        options: beyond.options,
+    }
+}
+
 /// A mapping's field is a match criterion only when it says `match = true`.
 fn is_match(f: &FieldConfig) -> bool {
     f.is_match.unwrap_or(false)
@@ -369,16 +389,7 @@ fn plan_mapping(
                 f.integration
             );
         };
-        criteria.push(MatchCriterion {
-            local_field,
-            integration_field: f.integration.clone(),
-            field_type,
-            priority: f.priority,
-            case_sensitive: f.case_sensitive,
-            normalizers: beyond.normalizers,
-            comparator: beyond.comparator,
-            options: beyond.options,
-        });
+        criteria.push(criterion(f, local_field, field_type, beyond));
     }
     let mut warnings = Vec::new();
     let sync_spec = |conflict_resolution| -> Result<SyncSpec> {
@@ -710,16 +721,7 @@ fn variant_criteria(
             bail!("field #{n}: local and integration must name columns");
         }
         if is_match {
-            criteria.push(MatchCriterion {
-                local_field: local.to_string(),
-                integration_field: f.integration.clone(),
-                field_type,
-                priority: f.priority,
-                case_sensitive: f.case_sensitive,
-                normalizers: beyond.normalizers,
-                comparator: beyond.comparator,
-                options: beyond.options,
-            });
+            criteria.push(criterion(f, local.to_string(), field_type, beyond));
         }
     }
     if criteria.is_empty() {

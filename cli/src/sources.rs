@@ -214,6 +214,23 @@ impl Sources {
         }
     }
 
+    /// The integration side's Dataverse table — its entity set and metadata — when it is one
+    /// (synchronization and creates write to it).
+    pub fn dataverse_table(&mut self, m: &PlannedMapping) -> Result<Option<(String, TableInfo)>> {
+        match &m.integration {
+            IntegrationSource::Dataverse(t) => {
+                let info = self.table(m, &t.entity_set)?.clone();
+                Ok(Some((t.entity_set.clone(), info)))
+            }
+            IntegrationSource::File(_) => Ok(None),
+        }
+    }
+
+    /// Whether `m`'s sources can be checked: files always, Dataverse with a session.
+    pub fn can_reach(&self, m: &PlannedMapping) -> bool {
+        self.link.is_some() || matches!(m.integration, IntegrationSource::File(_))
+    }
+
     /// A Dataverse table's metadata (read once per run).
     pub fn table(&mut self, m: &PlannedMapping, entity_set: &str) -> Result<&TableInfo> {
         self.dataverse(m)?.table(entity_set)
