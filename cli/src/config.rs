@@ -327,7 +327,7 @@ impl Plan {
         let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
         if config.mappings.is_empty() {
             bail!(
-                "{}: no [[mappings]] defined; see the config reference in README.md",
+                "{}: no [[mappings]] defined; see the config reference in docs/configuration.md",
                 path.display()
             );
         }

@@ -19,7 +19,7 @@ pub fn test(config: &Path) -> Result<bool> {
     let plan = Plan::load(config)?;
     let Some(settings) = &plan.dataverse else {
         return Err(anyhow!(
-            "{}: no [dataverse] section; see \"Dataverse\" in README.md",
+            "{}: no [dataverse] section; see [dataverse] in docs/configuration.md",
             config.display()
         ));
     };
