@@ -15,7 +15,7 @@ filter `statecode = "0"`, the three levels above).
 --levels: levels separated by `;`, criteria of one level separated by `,`, each criterion
 `LocalField=integrationField`. Every criterion is text, case-insensitive (lower() on both sides).
 
-Semantics (BC's match cascade, "cumulative" mode, as the README describes it):
+Semantics (BC's match cascade, "cumulative" mode, as docs/semantics.md describes it):
   * All columns are read as strings; an empty CSV field is the empty string. Both libraries read
     empty fields as NULL, so every value goes through coalesce(x, '') / fill_null('') first.
   * Filters are exact string equality on the coalesced value (`Blocked = ""` keeps rows whose

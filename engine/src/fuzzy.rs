@@ -1,7 +1,7 @@
 //! Fuzzy criteria (beyond BC, opt-in): string similarity instead of equality, and the blocking
 //! that keeps a level of only fuzzy criteria near-linear.
 //!
-//! How a fuzzy criterion takes part in a level (semantics in the README, "Fuzzy criteria"):
+//! How a fuzzy criterion takes part in a level (`docs/semantics.md`, "Fuzzy criteria"):
 //! the level's exact criteria give the candidates exactly as in BC (when the level has none, the
 //! candidates are the record's **block**); every fuzzy criterion in force then keeps only the
 //! candidates whose similarity reaches its threshold; the candidates left are ranked by their

@@ -6,8 +6,8 @@
 //! per-level trace, and BC's job log with BC's own texts. [`report`] renders a run as the rows of
 //! `results.csv` and `couplings.csv`.
 //!
-//! The semantics are those of BC's codeunit 5360 "CDS Int. Table Couple" (the README's "The
-//! demo, walked through" and "Configuration" describe them): cumulative priority levels, blank
+//! The semantics are those of BC's codeunit 5360 "CDS Int. Table Couple" (`docs/semantics.md`
+//! describes them for users): cumulative priority levels, blank
 //! text skipped, first come first served, BC's counters and messages.
 //!
 //! Beyond BC, all opt-in per criterion: [`normalize`] (normalizers rewriting both sides before

@@ -11,8 +11,8 @@
 //! # Rules, and where they come from
 //!
 //! Sources: BC's codeunits 5335 "Integration Table Synch.", 5336 "Integration Record Synch."
-//! and 5345 "Integration Rec. Synch. Invoke" (the README's "Synchronize after coupling" describes
-//! the rules for users).
+//! and 5345 "Integration Rec. Synch. Invoke" (`docs/semantics.md`, "Synchronization after
+//! coupling", describes the rules for users).
 //!
 //! 1. **Direction of the first sync** (spec §4; notes §4.1). A `to-integration` mapping runs
 //!    local → integration, a `from-integration` mapping integration → local. A `bidirectional`
