@@ -144,6 +144,10 @@ pub fn validate(config: &Path) -> Result<()> {
     if let Err(e) = read_coupling_files(&plan) {
         problems.push(crate::one_line(&e));
     }
+    // `couple` leaves the `[[variants]]` to `criteria compare`; `validate` checks them too.
+    if let Err(e) = plan.variants() {
+        problems.push(crate::one_line(&e));
+    }
     let all: Vec<&PlannedMapping> = plan.mappings.iter().collect();
     let mut sources = Sources::open(&plan, &all).unwrap_or_else(|e| {
         problems.push(crate::one_line(&e));
