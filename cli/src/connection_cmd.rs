@@ -1,4 +1,4 @@
-//! `coupler connection test`: BC's "Test Connection" (semantics spec §6). Checks, in order:
+//! `coupler connection test`: BC's "Test Connection" (docs/semantics.md, "Connection test"). Checks, in order:
 //! the environment answers and the credentials work (`WhoAmI`), it is not in administration
 //! mode, the currencies agree (when `local_currency` is set), and every table and column the
 //! mappings name exists. Details go to stderr; the verdict, in BC's words, to stdout.

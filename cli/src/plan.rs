@@ -593,7 +593,7 @@ fn is_dataverse(s: &SourceConfig) -> bool {
     s.dataverse.is_some() || s.dataverse_table.is_some() || s.table.is_some()
 }
 
-/// `dataverse_table = "accounts"`, or the contract's other form `dataverse = URL, table = …`.
+/// `dataverse_table = "accounts"`, or the other form `dataverse = URL, table = …`.
 fn dataverse_table(s: &SourceConfig) -> Result<DataverseTable> {
     for (key, set) in [
         ("csv", s.csv.is_some()),

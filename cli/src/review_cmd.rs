@@ -1,5 +1,5 @@
 //! `coupler review --config FILE [--json]`: Business Central's **full synchronization review**
-//! (semantics spec §5) for every mapping of a config — how many rows each side has after the
+//! (docs/semantics.md, "Full synchronization review") for every mapping of a config — how many rows each side has after the
 //! mapping's filters, what BC would recommend, in which order BC would start the work, and
 //! whether a dependency blocks a mapping. Nothing is matched and nothing is written.
 //!
@@ -20,7 +20,7 @@
 //!   (every `column = value` must hold, compared as exact text — the engine's rule). A
 //!   Dataverse source is read in full (`$filter` from the mapping's filter, checked again
 //!   locally); a lookup read would only see the rows that can match, so it is never used here.
-//! - **recommendation** (spec §5 table; BC table 5373 "CRM Full Synch. Review Line"):
+//! - **recommendation** (BC table 5373 "CRM Full Synch. Review Line"):
 //!   - no rows on either side → `No Records Found` (BC: nothing to start);
 //!   - rows on both sides → `Couple Records` (BC's docs call it "No synchronization": couple
 //!     the records — `coupler couple` — rather than copy them);
@@ -55,7 +55,7 @@
 //! # Where the rules come from, and where coupler differs from BC
 //!
 //! The three-way rule, the dependency order, the cycle error and "Dependency not satisfied" are
-//! the semantics spec §5. Evidence (`bc-coupling-source-notes.md` §5): the older table 5373 has
+//! BC's, as docs/semantics.md describes them. In BC's sources, the older table 5373 has
 //! the options `Full Synchronization, Couple Records, No Records Found, Dependency not
 //! satisfied` and, before the per-table rules, marks a line "Dependency not satisfied" when a
 //! dependency except SALESPEOPLE is neither Full Synchronization nor Couple Records (evaluated
@@ -367,7 +367,7 @@ fn review(
     lines
 }
 
-/// BC's own recommendation rule for the mappings it treats specially (notes §5.2).
+/// BC's own recommendation rule for the mappings it treats specially.
 fn bc_note(mapping: &str) -> Option<&'static str> {
     match mapping {
         "SALESPEOPLE" => Some("BC itself always recommends Full Synchronization for SALESPEOPLE (users are copied from Dataverse)"),

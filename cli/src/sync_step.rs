@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 use crate::apply::{DataverseWrite, FileRow, WriteNote, BC_UPDATE, CREATE, FILE_UPDATE, UPDATE};
 use crate::job::SyncReport;
 
-/// `sync-plan.csv`'s columns (contract), plus `message` (an extension).
+/// `sync-plan.csv`'s columns (docs/reference.md), `message` last.
 const PLAN_HEADER: [&str; 8] = [
     "local_id",
     "integration_id",

@@ -1,4 +1,4 @@
-//! What BC's "Test Connection" checks before any job runs (semantics spec §6): the environment
+//! What BC's "Test Connection" checks before any job runs (docs/semantics.md, "Connection test"): the environment
 //! answers and the credentials work (`WhoAmI`), it is not in administration mode (a distinct
 //! error from the session), and the currencies agree (the current rule, or the strict rule of
 //! BC before 2023 release wave 2).
