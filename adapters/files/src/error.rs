@@ -12,6 +12,50 @@ pub const WINDOWS_1252_HINT: &str =
     "set encoding = \"windows-1252\" if the file was saved by Excel as CSV";
 
 /// Everything that can go wrong reading exports or writing outputs.
+///
+/// The `Display` text is the message for users; [`path`](Self::path), [`line`](Self::line) and
+/// [`column`](Self::column) give its parts to code.
+///
+/// ```
+/// use coupler_files::{read_table, FileSource, FilesError};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let columns = ["No.".to_string(), "Name".to_string()];
+///
+/// // A windows-1252 "ü" (0xFC) in a file read as UTF-8.
+/// let path = dir.path().join("customers.csv");
+/// std::fs::write(&path, b"No.,Name\n10000,M\xfcller GmbH\n")?;
+/// let err = read_table(&FileSource::csv(&path), &columns, &|_| {}).unwrap_err();
+/// assert_eq!(err.path(), path);
+/// assert_eq!(err.line(), Some(2));
+/// assert_eq!(err.column(), Some("Name"));
+/// assert_eq!(
+///     err.to_string(),
+///     format!(
+///         "{}: line 2, column 'Name': invalid UTF-8; \
+///          set encoding = \"windows-1252\" if the file was saved by Excel as CSV",
+///         path.display()
+///     )
+/// );
+///
+/// // A quote opened on line 3 and never closed.
+/// let path = dir.path().join("vendors.csv");
+/// std::fs::write(&path, "No.,Name\n20000,Acme\n20001,\"Smith & Sons\n20002,Bolt\n")?;
+/// let err = read_table(&FileSource::csv(&path), &columns, &|_| {}).unwrap_err();
+/// assert!(matches!(err, FilesError::MalformedCsv { .. }));
+/// assert_eq!(err.path(), path);
+/// assert_eq!(err.line(), Some(3));
+/// assert!(err.to_string().contains("line 3: malformed CSV: a quoted value in column 'Name'"));
+///
+/// // A record with a field too many.
+/// std::fs::write(&path, "No.,Name\n20000,Acme\n20001,Smith,Sons\n")?;
+/// let err = read_table(&FileSource::csv(&path), &columns, &|_| {}).unwrap_err();
+/// assert_eq!((err.line(), err.column()), (Some(3), None));
+/// assert!(err.to_string().ends_with("line 3 has 3 fields but the header has 2"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum FilesError {

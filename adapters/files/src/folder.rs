@@ -22,13 +22,34 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 /// if dropped uncommitted.
 ///
 /// ```
+/// use std::fs;
 /// use coupler_files::StagedFolder;
-/// let out = tempfile::tempdir().unwrap();
-/// let staged = StagedFolder::new(&out.path().join("CUSTOMER")).unwrap();
-/// std::fs::write(staged.path().join("results.csv"), "local_id\n").unwrap();
-/// assert!(!out.path().join("CUSTOMER/results.csv").exists()); // not yet
-/// staged.commit().unwrap();
-/// assert!(out.path().join("CUSTOMER/results.csv").exists());
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let out = tempfile::tempdir()?;
+/// let final_dir = out.path().join("CUSTOMER");
+/// // An earlier run's output.
+/// fs::create_dir(&final_dir)?;
+/// fs::write(final_dir.join("results.csv"), "old")?;
+/// fs::write(final_dir.join("sync-plan.csv"), "old")?;
+///
+/// let staged = StagedFolder::new(&final_dir)?;
+/// let results = staged.path().join("results.csv");
+/// fs::write(&results, "local_id,integration_id\n10000,acc-1\n")?;
+/// assert_eq!(staged.final_path(&results), final_dir.join("results.csv"));
+/// assert_eq!(fs::read_to_string(final_dir.join("results.csv"))?, "old"); // not yet
+///
+/// staged.commit()?;
+/// assert_eq!(
+///     fs::read_to_string(final_dir.join("results.csv"))?,
+///     "local_id,integration_id\n10000,acc-1\n"
+/// );
+/// // The folder is this run's alone: the old run's other file is gone, and so is the staging
+/// // folder.
+/// assert!(!final_dir.join("sync-plan.csv").exists());
+/// assert_eq!(fs::read_dir(out.path())?.count(), 1);
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Debug)]
 pub struct StagedFolder {

@@ -28,6 +28,56 @@
 //!   atomic replace-by-rename.
 //! - `rustix` (Linux only, already in the tree through `tempfile`): switches an output's temp
 //!   file to `O_DIRECT` with a safe `fcntl` (why outputs skip the page cache: `block_file.rs`).
+//!
+//! # Example
+//!
+//! Read two columns of a Business Central export, after checking they are there, and write
+//! them to a CSV that is safe to open in Excel:
+//!
+//! ```
+//! use coupler_files::{check_columns, read_header, read_table, FileSource, SafeCsvWriter};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let export = dir.path().join("customers.csv");
+//! std::fs::write(
+//!     &export,
+//!     "No.;Name;Phone No.\r\n\
+//!      10000;Müller GmbH;+49 30 1234\r\n\
+//!      10001;=HYPERLINK(\"http://example.com\");\r\n",
+//! )?;
+//!
+//! // Check the columns first: a cheap look at the header, a clear message naming them.
+//! let source = FileSource::csv(&export);
+//! let header = read_header(&source)?;
+//! let columns = ["No.".to_string(), "Name".to_string()];
+//! check_columns(&source.path, &header, &columns)?;
+//! let mistyped = check_columns(&source.path, &header, &["Phone Nr.".to_string()]);
+//! assert!(mistyped
+//!     .unwrap_err()
+//!     .to_string()
+//!     .contains("did you mean 'Phone No.'?"));
+//!
+//! let table = read_table(&source, &columns, &|_| {})?;
+//! assert_eq!(table.len(), 2);
+//! assert_eq!(table.cell(1, 1), r#"=HYPERLINK("http://example.com")"#);
+//!
+//! // The id column is written as-is, the name is guarded against formulas.
+//! let output = dir.path().join("out").join("names.csv");
+//! let mut writer = SafeCsvWriter::new(&output, &["local_id", "name"], &[true])?;
+//! for row in 0..table.len() {
+//!     writer.write_row([table.cell(row, 0), table.cell(row, 1)])?;
+//! }
+//! writer.finish()?;
+//! assert_eq!(
+//!     std::fs::read_to_string(&output)?,
+//!     "local_id,name\n\
+//!      10000,Müller GmbH\n\
+//!      10001,\"'=HYPERLINK(\"\"http://example.com\"\")\"\n"
+//! );
+//! # Ok(())
+//! # }
+//! ```
 
 mod block_file;
 mod error;

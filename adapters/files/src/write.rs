@@ -18,6 +18,23 @@ const BUFFER: usize = 1 << 20;
 
 /// True when a spreadsheet program would treat `value` as a formula (or strip a leading control
 /// character and then do so): it starts with `=`, `+`, `-`, `@`, tab or carriage return.
+///
+/// This is the test [`RowEncoder`] and [`SafeCsvWriter`] apply to every value of a column not
+/// marked raw. It looks at the first character only, so phone numbers and negative amounts are
+/// guarded too.
+///
+/// ```
+/// use coupler_files::needs_formula_guard;
+///
+/// assert!(needs_formula_guard("=HYPERLINK(\"http://example.com\")"));
+/// assert!(needs_formula_guard("@SUM(A1:A9)"));
+/// assert!(needs_formula_guard("+49 30 1234"));
+/// assert!(needs_formula_guard("-42"));
+/// assert!(needs_formula_guard("\t=1+1"));
+/// assert!(!needs_formula_guard("Müller GmbH"));
+/// assert!(!needs_formula_guard(" =1+1")); // only the first character counts
+/// assert!(!needs_formula_guard(""));
+/// ```
 pub fn needs_formula_guard(value: &str) -> bool {
     matches!(
         value.as_bytes().first(),
@@ -80,6 +97,23 @@ fn persist(file: NamedTempFile, path: &Path) -> Result<(), FilesError> {
 
 /// Writes bytes atomically (for job.json): temp file in the same folder, fsync, rename.
 /// Creates parent folders. On error any existing file at `path` is left untouched.
+///
+/// ```
+/// use coupler_files::write_atomically;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("CUSTOMER").join("job.json");
+///
+/// write_atomically(&path, br#"{"status":"running"}"#)?; // creates CUSTOMER/
+/// write_atomically(&path, br#"{"status":"done"}"#)?; // replaces the file whole
+///
+/// assert_eq!(std::fs::read_to_string(&path)?, r#"{"status":"done"}"#);
+/// // No temp file is left beside it.
+/// assert_eq!(std::fs::read_dir(dir.path().join("CUSTOMER"))?.count(), 1);
+/// # Ok(())
+/// # }
+/// ```
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
     let mut file = temp_next_to(path)?;
     file.write_all(bytes).map_err(|e| FilesError::io(path, e))?;
@@ -99,6 +133,68 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
 /// holds a comma, a quote, `\r` or `\n`, quotes inside doubled. Going through the crate's writer
 /// cost a state machine per field and a second copy of every byte (a tenth of rendering 1M
 /// records' results).
+///
+/// ```
+/// use coupler_files::RowEncoder;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Column 0 (an id) is written as-is, column 1 is guarded.
+/// let mut encoder = RowEncoder::new(&[true, false]);
+/// encoder.encode(["-1", "=1+1"])?;
+/// encoder.encode(["10000", "Smith, \"J.\""])?;
+/// encoder.encode(["10001", "+49 30 1234"])?;
+/// assert_eq!(
+///     encoder.take(),
+///     b"-1,'=1+1\n10000,\"Smith, \"\"J.\"\"\"\n10001,'+49 30 1234\n"
+/// );
+/// assert!(encoder.is_empty());
+///
+/// let err = encoder.encode(["10002"]).unwrap_err();
+/// assert_eq!(err, "a row has 1 fields but the header has 2");
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Encoding on several threads, appending in order (see [`SafeCsvWriter::row_encoder`]):
+///
+/// ```
+/// use coupler_files::SafeCsvWriter;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("results.csv");
+/// let rows: Vec<[String; 2]> = (0..1000)
+///     .map(|i| [format!("{}", 10000 + i), format!("=A{i}")])
+///     .collect();
+///
+/// let mut writer = SafeCsvWriter::new(&path, &["local_id", "name"], &[true])?;
+/// let blocks: Vec<Vec<u8>> = std::thread::scope(|scope| {
+///     let workers: Vec<_> = rows
+///         .chunks(250)
+///         .map(|chunk| {
+///             let mut encoder = writer.row_encoder();
+///             scope.spawn(move || {
+///                 for row in chunk {
+///                     encoder.encode(row).expect("two fields a row");
+///                 }
+///                 encoder.take()
+///             })
+///         })
+///         .collect();
+///     workers.into_iter().map(|w| w.join().unwrap()).collect()
+/// });
+/// for block in &blocks {
+///     writer.write_encoded(block)?;
+/// }
+/// writer.finish()?;
+///
+/// let text = std::fs::read_to_string(&path)?;
+/// assert_eq!(text.lines().count(), 1001);
+/// assert_eq!(text.lines().nth(1), Some("10000,'=A0"));
+/// assert_eq!(text.lines().last(), Some("10999,'=A999"));
+/// # Ok(())
+/// # }
+/// ```
 pub struct RowEncoder {
     out: Vec<u8>,
     raw: Vec<bool>,
@@ -234,6 +330,37 @@ impl RowEncoder {
 /// Values are guarded as [`RowEncoder`] describes; the header is written as given. Rows can be
 /// written one by one ([`write_row`](Self::write_row)) or encoded elsewhere, in parallel, and
 /// appended in order ([`row_encoder`](Self::row_encoder), [`write_encoded`](Self::write_encoded)).
+///
+/// ```
+/// use coupler_files::SafeCsvWriter;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("CUSTOMER").join("results.csv");
+///
+/// // The two id columns are written as-is; `name` is guarded.
+/// let header = ["local_id", "integration_id", "name"];
+/// let mut writer = SafeCsvWriter::new(&path, &header, &[true, true])?;
+/// writer.write_row(["10000", "acc-1", "Müller, Hans"])?;
+/// writer.write_row(["10001", "acc-2", "=1+2"])?;
+/// writer.write_row(vec![
+///     "10002".to_string(),
+///     String::new(),
+///     r#"=HYPERLINK("http://example.com")"#.to_string(),
+/// ])?;
+/// assert!(!path.exists()); // written aside until finished
+/// writer.finish()?;
+///
+/// assert_eq!(
+///     std::fs::read_to_string(&path)?,
+///     "local_id,integration_id,name\n\
+///      10000,acc-1,\"Müller, Hans\"\n\
+///      10001,acc-2,'=1+2\n\
+///      10002,,\"'=HYPERLINK(\"\"http://example.com\"\")\"\n"
+/// );
+/// # Ok(())
+/// # }
+/// ```
 pub struct SafeCsvWriter {
     path: PathBuf,
     file: BlockFile,
@@ -301,6 +428,31 @@ impl SafeCsvWriter {
 
     /// Writes one row: one field per header column. Accepts `&[&str]`, `Vec<String>`, or any
     /// iterator of string-likes. After an error, drop the writer.
+    ///
+    /// ```
+    /// use coupler_files::{FilesError, SafeCsvWriter};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("couplings.csv");
+    /// std::fs::write(&path, "local_id,integration_id\n10000,acc-1\n")?;
+    ///
+    /// let mut writer = SafeCsvWriter::new(&path, &["local_id", "integration_id"], &[true, true])?;
+    /// writer.write_row(&["10001", "acc-2"])?;
+    /// let err = writer.write_row(&["10002"]).unwrap_err();
+    /// assert!(matches!(err, FilesError::Write { .. }));
+    /// assert_eq!(err.path(), path);
+    /// drop(writer);
+    ///
+    /// // The earlier file is untouched, and no temp file is left.
+    /// assert_eq!(
+    ///     std::fs::read_to_string(&path)?,
+    ///     "local_id,integration_id\n10000,acc-1\n"
+    /// );
+    /// assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn write_row<I, S>(&mut self, fields: I) -> Result<(), FilesError>
     where
         I: IntoIterator<Item = S>,
@@ -333,6 +485,42 @@ impl SafeCsvWriter {
 /// blank are skipped; a row with only one of them is an error naming the line. Ids are returned
 /// in the engine's canonical form ([`coupler_engine::ids`]: GUIDs lower-case without braces,
 /// local ids trimmed and upper-cased, other integration ids as written).
+///
+/// ```
+/// use coupler_files::read_couplings;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("couplings.csv");
+/// std::fs::write(
+///     &path,
+///     "local_id;integration_id;note\n\
+///      cust-0042 ;{5F641B45-48BC-A138-BE13-4EA95426DD94};moved\n\
+///      ;;\n\
+///      10001;acc-7;\n",
+/// )?;
+///
+/// let couplings = read_couplings(&path)?;
+/// assert_eq!(
+///     couplings,
+///     [
+///         (
+///             "CUST-0042".to_string(),
+///             "5f641b45-48bc-a138-be13-4ea95426dd94".to_string(),
+///             2, // the line
+///         ),
+///         ("10001".to_string(), "acc-7".to_string(), 4),
+///     ]
+/// );
+///
+/// std::fs::write(&path, "local_id,integration_id\n10000,\n")?;
+/// let err = read_couplings(&path).unwrap_err();
+/// assert!(err
+///     .to_string()
+///     .ends_with("line 2: 'integration_id' is blank but 'local_id' is '10000'"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn read_couplings(path: &Path) -> Result<Vec<(String, String, u64)>, FilesError> {
     const LOCAL: &str = "local_id";
     const INTEGRATION: &str = "integration_id";
