@@ -151,6 +151,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
 ///
 /// let err = encoder.encode(["10002"]).unwrap_err();
 /// assert_eq!(err, "a row has 1 fields but the header has 2");
+/// // A refused row leaves nothing behind.
+/// assert!(encoder.is_empty());
 /// # Ok(())
 /// # }
 /// ```
@@ -295,6 +297,8 @@ impl RowEncoder {
         }
         self.out.push(b'\n');
         if n != self.width {
+            // The ragged row is taken back: what was encoded before it stays whole.
+            self.out.truncate(row_start);
             return Err(format!(
                 "a row has {n} fields but the header has {}",
                 self.width

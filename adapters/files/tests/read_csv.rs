@@ -222,15 +222,29 @@ fn only_requested_columns_are_kept_in_requested_order() {
 fn missing_column_lists_the_existing_ones() {
     let d = Dir::new();
     let src = FileSource::csv(d.file("accounts.csv", b"accountid,name,telephone1\nA1,Ann,555\n"));
-    let err = read(&src, &["accountid", "telephone"]).unwrap_err();
+    let err = read(&src, &["accountid", "fax"]).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.ends_with(
-            "accounts.csv: column 'telephone' not found; the columns are: accountid, name, telephone1"
+            "accounts.csv: column 'fax' not found; the columns are: accountid, name, telephone1"
         ),
         "{msg}"
     );
     assert!(!msg.contains("did you mean"), "{msg}");
+}
+
+#[test]
+fn missing_column_suggests_a_close_name() {
+    let d = Dir::new();
+    let src = FileSource::csv(d.file("accounts.csv", b"accountid,name,telephone1\nA1,Ann,555\n"));
+    let msg = read(&src, &["telephone"]).unwrap_err().to_string();
+    assert!(
+        msg.ends_with(
+            "accounts.csv: column 'telephone' not found; did you mean 'telephone1'? \
+             the columns are: accountid, name, telephone1"
+        ),
+        "{msg}"
+    );
 }
 
 #[test]
