@@ -47,13 +47,10 @@ customertypecode = "Picklist"
 TOML
 
 # Service protection stays on (the binary's default): this is what a real environment does.
-"$EMU" --config "$DATA/emulator.toml" > "$DATA/emulator.out" 2> "$DATA/emulator.log" &
-EMU_PID=$!
+# --background returns once the emulator serves (or fails with its error), so no polling here.
+"$EMU" --config "$DATA/emulator.toml" --background --log "$DATA/emulator.log" > "$DATA/emulator.out"
+EMU_PID=$(sed -n 's/^Running in the background as process \([0-9]*\);.*/\1/p' "$DATA/emulator.out")
 trap 'kill $EMU_PID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
-    sleep 0.1
-done
 
 config() { # $1 strategy, $2 local csv → config path
     local out=$DATA/coupling-$1-$(basename "$2" .csv).toml

@@ -75,14 +75,14 @@ for path in sorted((ROOT / "tests").glob("*.rs")) + sorted((ROOT / "cli/src").gl
 
 # odata_filter: $filter texts from the emulator's tests, and query strings.
 filters = set()
-for path in sorted((ROOT / "adapters/dataverse-emulator/tests").glob("*.rs")):
+for path in sorted((ROOT / "fixtures/dataverse-emulator/tests").glob("*.rs")):
     text = path.read_text(encoding="utf-8")
     for m in re.finditer(r'names\(\s*"((?:[^"\\]|\\.)*)"', text, re.S):
         filters.add(m.group(1).replace('\\"', '"'))
     for m in re.finditer(r"\$filter=([^\"&{]+)", text):
         filters.add("$" + "filter=" + m.group(1))
-for path in [ROOT / "adapters/dataverse-emulator/tests/filter.rs",
-             ROOT / "adapters/dataverse-emulator/tests/read.rs"]:
+for path in [ROOT / "fixtures/dataverse-emulator/tests/filter.rs",
+             ROOT / "fixtures/dataverse-emulator/tests/read.rs"]:
     for s in rust_strings(path):
         if re.search(r"\b(eq|ne|gt|ge|lt|le)\b|contains\(|startswith\(|Microsoft\.Dynamics", s):
             filters.add(s)
@@ -97,8 +97,8 @@ for f in filters:
     put("odata_filter", f)
 
 # batch_request: Content-Type line, Prefer line, body. The emulator tests' bodies, LF and CRLF.
-emulator_batch = (ROOT / "adapters/dataverse-emulator/tests/batch.rs").read_text(encoding="utf-8")
-bodies = [s for s in rust_strings(ROOT / "adapters/dataverse-emulator/tests/batch.rs")
+emulator_batch = (ROOT / "fixtures/dataverse-emulator/tests/batch.rs").read_text(encoding="utf-8")
+bodies = [s for s in rust_strings(ROOT / "fixtures/dataverse-emulator/tests/batch.rs")
           if s.startswith("--batch")]
 bodies = [b.replace("{{", "{").replace("}}", "}").replace("{second_name}", "name") for b in bodies]
 bodies.append("""--batch_B
