@@ -32,10 +32,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `coupler --version` / `-V`: the version and the commit it was built from, e.g.
+/// `0.1.0 (commit 36d0e60, 2026-12-07)`, or `0.1.0` alone without git (see `build.rs`).
+pub(crate) const VERSION: &str = env!("COUPLER_VERSION");
+
 #[derive(Parser)]
 #[command(
     name = "coupler",
-    version,
+    version = VERSION,
     about = "Match-based coupling of Business Central and Dataverse records, BC-exact, in seconds",
     long_about = None
 )]
