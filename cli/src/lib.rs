@@ -8,6 +8,7 @@
 //! real executable (`CARGO_BIN_EXE_coupler` exists only for a package's own binaries).
 
 mod apply;
+mod choices;
 mod config;
 mod connection_cmd;
 mod couple_cmd;
@@ -31,6 +32,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::choices::{ExportFormat, Preset};
 
 /// `coupler --version` / `-V`: the version and the commit it was built from, e.g.
 /// `0.1.0 (commit 36d0e60, 2026-12-07)`, or `0.1.0` alone without git (see `build.rs`).
@@ -107,9 +110,9 @@ enum Command {
     },
     /// Write a commented starting config.
     Init {
-        /// `dataverse`: BC's default Dataverse table mappings and dependencies.
-        #[arg(long)]
-        preset: String,
+        /// The preset to start from.
+        #[arg(long, value_enum)]
+        preset: Preset,
         /// Where to write it (default: stdout).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -137,6 +140,7 @@ enum Command {
         action: CouplingsAction,
     },
     /// Remove couplings from the coupling store (BC: Uncouple).
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["local_ids", "all"])))]
     Uncouple {
         #[command(flatten)]
         location: StoreArgs,
@@ -150,7 +154,7 @@ enum Command {
         #[arg(long)]
         all: bool,
         /// Confirms --all (which removes every coupling of the mapping).
-        #[arg(long, requires = "all")]
+        #[arg(long, requires = "all", conflicts_with = "local_ids")]
         yes: bool,
     },
     /// Write realistic BC customer / Dataverse account exports with a known truth file and a
@@ -215,8 +219,9 @@ enum ConnectionAction {
     },
 }
 
-/// Where the coupling store is.
+/// Where the coupling store is: one of the two is required.
 #[derive(clap::Args)]
+#[group(required = true, multiple = false)]
 struct StoreArgs {
     /// The coupling config: its `store`, or coupler.db beside it.
     #[arg(long, conflicts_with = "store")]
@@ -266,11 +271,12 @@ enum CouplingsAction {
     Export {
         #[command(flatten)]
         location: StoreArgs,
+        /// The mapping whose couplings are exported (its name in the config, e.g. CUSTOMER).
         #[arg(long)]
         mapping: String,
-        /// csv (local_id,integration_id,...) or bc (BC's CRM Integration Record columns).
-        #[arg(long, default_value = "csv")]
-        format: String,
+        /// The columns written.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
         /// BC's table number for --format bc when the local table is not a standard one.
         #[arg(long)]
         table_id: Option<u32>,
@@ -359,7 +365,7 @@ pub fn main() -> ExitCode {
             json,
         } => profile_cmd::run(&config, &mapping, json),
         Command::Review { config, json } => review_cmd::run(&config, json),
-        Command::Init { preset, out } => init_cmd::run(&preset, out.as_deref()),
+        Command::Init { preset, out } => init_cmd::run(preset.name(), out.as_deref()),
         Command::Validate { config } => couple_cmd::validate(&config),
         Command::Generate {
             records,
@@ -392,7 +398,7 @@ pub fn main() -> ExitCode {
             &location.location(),
             &store_cmd::ExportArgs {
                 mapping,
-                format,
+                format: format.name().to_owned(),
                 table_id,
                 allow_non_guid,
             },
