@@ -6,6 +6,12 @@
 //! This crate is a library with one entry point, [`main`]; the `coupler` binary itself is the
 //! workspace root package's `src/main.rs`, so that the end-to-end tests in `tests/` can run the
 //! real executable (`CARGO_BIN_EXE_coupler` exists only for a package's own binaries).
+//!
+//! What gets installed beside the binary comes from the same command tree: `coupler completions
+//! SHELL` (clap_complete) and `coupler man` (clap_mangen), clap's own generators and the usual
+//! ones for clap command lines (ripgrep, bat and fd ship theirs that way); `coupler config
+//! schema` derives the config file's JSON Schema with schemars. `--version` names the commit
+//! (`build.rs`), and every `--help` ends with examples (`help.rs`).
 
 mod apply;
 mod choices;
@@ -17,12 +23,15 @@ mod dataverse_link;
 #[doc(hidden)]
 pub mod failpoints;
 mod generate;
+mod help;
 mod init_cmd;
+mod install_cmd;
 mod match_settings;
 mod profile_cmd;
 mod progress;
 mod report_html;
 mod review_cmd;
+mod schema_cmd;
 mod store;
 mod store_cmd;
 mod summary;
@@ -31,7 +40,7 @@ mod sync_step;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 
 use crate::choices::{ExportFormat, Preset};
 
@@ -179,6 +188,28 @@ enum Command {
         #[arg(long)]
         noise: bool,
     },
+    /// Print the shell completion script (bash, zsh, fish, PowerShell, elvish) to stdout.
+    Completions {
+        /// The shell to complete coupler's commands and options in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout: every command, its options and examples.
+    Man,
+    /// The config file's JSON Schema, for editors that complete and check it.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the JSON Schema of the config file, for TOML editors that complete and check it.
+    ///
+    /// Editors based on Taplo (such as VS Code's Even Better TOML) use it when the config's first
+    /// line names it: `#:schema ./coupler.schema.json`.
+    Schema,
 }
 
 #[derive(Subcommand)]
@@ -318,7 +349,9 @@ pub fn main() -> ExitCode {
     restore_sigpipe();
     #[cfg(feature = "failpoints")]
     let _crash_points = fail::FailScenario::setup();
-    let cli = Cli::parse();
+    // The derived command tree with the examples of every --help (help.rs).
+    let matches = help::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Couple {
             config,
@@ -418,6 +451,11 @@ pub fn main() -> ExitCode {
                 yes,
             },
         ),
+        Command::Completions { shell } => install_cmd::completions(shell),
+        Command::Man => install_cmd::man(),
+        Command::Config {
+            action: ConfigAction::Schema,
+        } => schema_cmd::run(),
         Command::Connection {
             action: ConnectionAction::Test { config },
         } => match connection_cmd::test(&config) {
