@@ -70,12 +70,8 @@ fn from_git(manifest_dir: &Path) -> Option<(String, String)> {
 /// build script every time for a path that does not exist.
 fn watch_git_files(dir: &Path) {
     let absolute = |p: String| {
-        let p = PathBuf::from(p);
-        if p.is_absolute() {
-            p
-        } else {
-            dir.join(p)
-        }
+        let p = dir.join(p); // a relative path is relative to `dir`; an absolute one stays
+        p.canonicalize().unwrap_or(p)
     };
     let Some(git_dir) = git(dir, &["rev-parse", "--git-dir"]).map(absolute) else {
         return;
