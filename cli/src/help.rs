@@ -117,16 +117,22 @@ pub(crate) const EXAMPLES: &[(&str, &[Example])] = &[
     (
         "connection",
         &[(
-            "Test the connection to the local Dataverse emulator (see fixtures/dataverse/)",
-            "coupler connection test --config fixtures/dataverse/coupling.toml",
+            "BC's Test Connection for the [dataverse] section of a config",
+            "coupler connection test --config coupling.toml",
         )],
     ),
     (
         "connection test",
-        &[(
-            "Test the connection to the local Dataverse emulator (see fixtures/dataverse/)",
-            "COUPLER_CLIENT_SECRET=demo-secret-not-for-production coupler connection test --config fixtures/dataverse/coupling.toml",
-        )],
+        &[
+            (
+                "Test the [dataverse] section; the secret comes from the variable client_secret_env names",
+                "coupler connection test --config coupling.toml",
+            ),
+            (
+                "Against the local Dataverse emulator, started as fixtures/dataverse/coupling.toml says",
+                "coupler connection test --config fixtures/dataverse/coupling.toml",
+            ),
+        ],
     ),
     (
         "jobs",
