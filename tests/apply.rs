@@ -177,8 +177,9 @@ fn export_formats_and_uncouple() {
         ],
         d,
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("--local-id ID (repeatable) or --all"));
+    // Neither --local-id nor --all: a usage error (exit code 2) from clap.
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("<--local-id <ID>|--all>"));
 }
 
 #[test]

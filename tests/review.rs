@@ -398,10 +398,13 @@ fn init_rejects_an_unknown_preset() {
         dir.path(),
     );
     let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_eq!(
-        err,
-        "coupler: error: unknown preset 'sales'; the presets are: dataverse (Business Central's default Dataverse table mappings and dependencies)\n"
+    // A usage error (exit code 2): clap rejects the value and lists the presets.
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(
+            "error: invalid value 'sales' for '--preset <PRESET>'\n  [possible values: dataverse]\n"
+        ),
+        "{err}"
     );
     assert!(!dir.path().join("x.toml").exists());
 }

@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use coupler_dataverse::DataverseSection;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::match_settings::MatchSettings;
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -26,10 +27,11 @@ pub struct Config {
     /// Criteria variants for `criteria compare`: read strictly only by that command
     /// ([`ConfigFile::variants`]), so that a variant being edited never stops a `couple`.
     #[serde(default, rename = "variants")]
+    #[schemars(with = "Vec<VariantConfig>")]
     _variants: Option<serde::de::IgnoredAny>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     #[default]
@@ -38,7 +40,7 @@ pub enum Direction {
     FromIntegration,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ConflictResolution {
     #[default]
@@ -47,7 +49,7 @@ pub enum ConflictResolution {
     Get,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Collation {
     #[default]
@@ -55,7 +57,7 @@ pub enum Collation {
     Dataverse,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum PriorityModeConfig {
     #[default]
@@ -64,7 +66,7 @@ pub enum PriorityModeConfig {
 }
 
 /// One `[[mappings]]` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MappingConfig {
     pub name: String,
@@ -95,7 +97,7 @@ pub struct MappingConfig {
 }
 
 /// `[mappings.local]` / `[mappings.integration]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub csv: Option<PathBuf>,
@@ -115,7 +117,7 @@ pub struct SourceConfig {
 }
 
 /// A filter value; numbers and booleans are compared as their text.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, JsonSchema, Clone)]
 #[serde(untagged, expecting = "expected a text, an integer or a boolean")]
 pub enum FilterValue {
     Text(String),
@@ -134,7 +136,7 @@ impl FilterValue {
 }
 
 /// `[mappings.couplings]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CouplingsConfig {
     pub csv: PathBuf,
@@ -144,7 +146,7 @@ pub struct CouplingsConfig {
 /// mapping fields can be pasted into a variant as they are). Where the two differ — `match`
 /// defaults to `false` in a mapping and `true` in a variant; a variant's field needs `local`
 /// and has no `constant` — the planning says so (`plan.rs`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldConfig {
     pub local: Option<String>,
@@ -162,6 +164,7 @@ pub struct FieldConfig {
     pub constant: Option<String>,
     /// Beyond BC: normalizers, applied in order to both sides (see `match_settings`).
     #[serde(default)]
+    #[schemars(with = "Vec<serde_json::Value>")]
     pub normalize: Vec<toml::Value>,
     /// Beyond BC: `exact` (default), `jaro_winkler`, `levenshtein`, `normalized_levenshtein`.
     pub compare: Option<String>,
@@ -463,7 +466,7 @@ fn checked_store(path: &Path, text: &str, base: &Path, store: Option<&Path>) -> 
 /// take the `[[mappings.fields]]` form ([`FieldConfig`]); `match` defaults to `true` there (a
 /// field listed in a variant is a criterion unless it says `match = false`), and `direction` is
 /// accepted and ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariantConfig {
     pub name: String,
@@ -504,7 +507,7 @@ struct ConfigVariants {
 }
 
 /// A `--variants FILE`: `[[variants]]` tables and nothing else.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VariantsFile {
     #[serde(default)]

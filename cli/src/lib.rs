@@ -6,8 +6,15 @@
 //! This crate is a library with one entry point, [`main`]; the `coupler` binary itself is the
 //! workspace root package's `src/main.rs`, so that the end-to-end tests in `tests/` can run the
 //! real executable (`CARGO_BIN_EXE_coupler` exists only for a package's own binaries).
+//!
+//! What gets installed beside the binary comes from the same command tree: `coupler completions
+//! SHELL` (clap_complete) and `coupler man` (clap_mangen), clap's own generators and the usual
+//! ones for clap command lines (ripgrep, bat and fd ship theirs that way); `coupler config
+//! schema` derives the config file's JSON Schema with schemars. `--version` names the commit
+//! (`build.rs`), and every `--help` ends with examples (`help.rs`).
 
 mod apply;
+mod choices;
 mod config;
 mod connection_cmd;
 mod couple_cmd;
@@ -16,7 +23,9 @@ mod dataverse_link;
 #[doc(hidden)]
 pub mod failpoints;
 mod generate;
+mod help;
 mod init_cmd;
+mod install_cmd;
 mod job;
 mod match_settings;
 mod outputs;
@@ -25,6 +34,7 @@ mod profile_cmd;
 mod progress;
 mod report_html;
 mod review_cmd;
+mod schema_cmd;
 mod sources;
 mod store;
 mod store_cmd;
@@ -34,12 +44,18 @@ mod sync_step;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
+
+use crate::choices::{ExportFormat, Preset};
+
+/// `coupler --version` / `-V`: the version and the commit it was built from, e.g.
+/// `0.1.0 (commit 36d0e60, 2026-12-07)`, or `0.1.0` alone without git (see `build.rs`).
+pub(crate) const VERSION: &str = env!("COUPLER_VERSION");
 
 #[derive(Parser)]
 #[command(
     name = "coupler",
-    version,
+    version = VERSION,
     about = "Match-based coupling of Business Central and Dataverse records, BC-exact, in seconds",
     long_about = None
 )]
@@ -107,9 +123,9 @@ enum Command {
     },
     /// Write a commented starting config.
     Init {
-        /// `dataverse`: BC's default Dataverse table mappings and dependencies.
-        #[arg(long)]
-        preset: String,
+        /// The preset to start from.
+        #[arg(long, value_enum)]
+        preset: Preset,
         /// Where to write it (default: stdout).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -137,6 +153,7 @@ enum Command {
         action: CouplingsAction,
     },
     /// Remove couplings from the coupling store (BC: Uncouple).
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["local_ids", "all"])))]
     Uncouple {
         #[command(flatten)]
         location: StoreArgs,
@@ -150,7 +167,7 @@ enum Command {
         #[arg(long)]
         all: bool,
         /// Confirms --all (which removes every coupling of the mapping).
-        #[arg(long, requires = "all")]
+        #[arg(long, requires = "all", conflicts_with = "local_ids")]
         yes: bool,
     },
     /// Write realistic BC customer / Dataverse account exports with a known truth file and a
@@ -175,6 +192,28 @@ enum Command {
         #[arg(long)]
         noise: bool,
     },
+    /// Print the shell completion script (bash, zsh, fish, PowerShell, elvish) to stdout.
+    Completions {
+        /// The shell to complete coupler's commands and options in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout: every command, its options and examples.
+    Man,
+    /// The config file's JSON Schema, for editors that complete and check it.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the JSON Schema of the config file, for TOML editors that complete and check it.
+    ///
+    /// Editors based on Taplo (such as VS Code's Even Better TOML) use it when the config's first
+    /// line names it: `#:schema ./coupler.schema.json`.
+    Schema,
 }
 
 #[derive(Subcommand)]
@@ -215,8 +254,9 @@ enum ConnectionAction {
     },
 }
 
-/// Where the coupling store is.
+/// Where the coupling store is: one of the two is required.
 #[derive(clap::Args)]
+#[group(required = true, multiple = false)]
 struct StoreArgs {
     /// The coupling config: its `store`, or coupler.db beside it.
     #[arg(long, conflicts_with = "store")]
@@ -266,11 +306,12 @@ enum CouplingsAction {
     Export {
         #[command(flatten)]
         location: StoreArgs,
+        /// The mapping whose couplings are exported (its name in the config, e.g. CUSTOMER).
         #[arg(long)]
         mapping: String,
-        /// csv (local_id,integration_id,...) or bc (BC's CRM Integration Record columns).
-        #[arg(long, default_value = "csv")]
-        format: String,
+        /// The columns written.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
         /// BC's table number for --format bc when the local table is not a standard one.
         #[arg(long)]
         table_id: Option<u32>,
@@ -312,7 +353,9 @@ pub fn main() -> ExitCode {
     restore_sigpipe();
     #[cfg(feature = "failpoints")]
     let _crash_points = fail::FailScenario::setup();
-    let cli = Cli::parse();
+    // The derived command tree with the examples of every --help (help.rs).
+    let matches = help::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Couple {
             config,
@@ -359,7 +402,7 @@ pub fn main() -> ExitCode {
             json,
         } => profile_cmd::run(&config, &mapping, json),
         Command::Review { config, json } => review_cmd::run(&config, json),
-        Command::Init { preset, out } => init_cmd::run(&preset, out.as_deref()),
+        Command::Init { preset, out } => init_cmd::run(preset.name(), out.as_deref()),
         Command::Validate { config } => couple_cmd::validate(&config),
         Command::Generate {
             records,
@@ -392,7 +435,7 @@ pub fn main() -> ExitCode {
             &location.location(),
             &store_cmd::ExportArgs {
                 mapping,
-                format,
+                format: format.name().to_owned(),
                 table_id,
                 allow_non_guid,
             },
@@ -412,6 +455,11 @@ pub fn main() -> ExitCode {
                 yes,
             },
         ),
+        Command::Completions { shell } => install_cmd::completions(shell),
+        Command::Man => install_cmd::man(),
+        Command::Config {
+            action: ConfigAction::Schema,
+        } => schema_cmd::run(),
         Command::Connection {
             action: ConnectionAction::Test { config },
         } => match connection_cmd::test(&config) {

@@ -31,6 +31,7 @@ use crate::error::{DataverseError, Result};
 /// # fn toml_like(json: &str) -> DataverseSection { serde_json::from_str(json).unwrap() }
 /// ```
 #[derive(Debug, Deserialize, Clone)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DataverseSection {
     /// The environment URL, `https://contoso.crm.dynamics.com`.
