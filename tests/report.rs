@@ -283,6 +283,28 @@ fn assert_laid_out_cleanly(dom: &str, what: &str, boxes: usize, dots: usize) {
     );
 }
 
+/// The first table row whose row header reads `label` (as HTML, tags left out).
+fn row_of<'h>(html: &'h str, label: &str) -> &'h str {
+    for (at, _) in html.match_indices("<tr><th scope=\"row\">") {
+        let row = &html[at..at + html[at..].find("</tr>").unwrap()];
+        let header = &row[..row.find("</th>").unwrap()];
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in header.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        if text == label {
+            return row;
+        }
+    }
+    panic!("no row for {label}")
+}
+
 /// The text of the `<details>` holding the samples of `kind`.
 fn samples_of<'h>(html: &'h str, kind: &str) -> &'h str {
     let start = html
@@ -331,10 +353,7 @@ fn couple_report_is_self_contained_escaped_and_renders_in_chromium() {
     );
     for (kind, n) in outcomes {
         let n = num(n.as_u64().unwrap());
-        let row_at = html
-            .find(&format!(">{kind}</th>"))
-            .unwrap_or_else(|| panic!("no row for {kind}"));
-        let row = &html[row_at..row_at + html[row_at..].find("</tr>").unwrap()];
+        let row = row_of(&html, kind);
         assert!(row.contains(&format!(">{n}<")), "{kind}: {n} not in {row}");
     }
     for key in ["local_records", "integration_records"] {
@@ -481,10 +500,7 @@ fn criteria_compare_report_renders_in_chromium() {
             .unwrap()
             .replace('<', "&lt;")
             .replace('>', "&gt;");
-        let row_at = html
-            .find(&format!("{name}</th>"))
-            .unwrap_or_else(|| panic!("no row for {name}"));
-        let row = &html[row_at..row_at + html[row_at..].find("</tr>").unwrap()];
+        let row = row_of(&html, &name);
         for (kind, n) in v["outcomes"].as_object().unwrap() {
             let n = num(n.as_u64().unwrap());
             assert!(
