@@ -1,14 +1,18 @@
 //! End-to-end: the self-contained HTML report (`couple --report`, `criteria compare --report`)
 //! written by the real binary on the demo, checked as text and rendered in headless Chromium.
 //!
-//! Chromium (Debian's `chromium`) is looked up on PATH. Without it the rendering checks print a
-//! notice and pass, unless `COUPLER_REQUIRE_CHROMIUM=1` is set (as `.ci/run` does): then they
-//! fail, so CI cannot skip them.
+//! Chromium (Debian's `chromium`) is looked up on PATH. Every rendered page also gets a layout
+//! check injected: the boxes of the chart and legend texts must not overlap, and each colour dot
+//! must sit on the line of its label, centred on it.
+//!
+//! Without Chromium the rendering checks are skipped with a `report test SKIPPED` line on
+//! stderr (shown even though the test passes), unless `COUPLER_REQUIRE_CHROMIUM=1` is set (as
+//! `.ci/run` does): then they fail, so CI cannot skip them.
 
 mod common;
 use common::*;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -76,8 +80,9 @@ fn assert_self_contained(html: &str) {
     assert!(html.contains("default-src 'none'"));
 }
 
-/// The first Chromium on PATH, or `None` (a failure when `COUPLER_REQUIRE_CHROMIUM=1`).
-fn chromium() -> Option<PathBuf> {
+/// The first Chromium on PATH, or `None` after a visible `SKIPPED` line on stderr (a failure
+/// when `COUPLER_REQUIRE_CHROMIUM=1`). `what` names the checks skipped.
+fn chromium(what: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for name in ["chromium", "chromium-browser", "google-chrome"] {
         for dir in std::env::split_paths(&path) {
@@ -93,17 +98,76 @@ fn chromium() -> Option<PathBuf> {
              PATH: install Debian's chromium package (.ci/run does) to render the HTML report"
         );
     }
-    eprintln!(
-        "notice: no Chromium on PATH (chromium, chromium-browser, google-chrome): the HTML \
-         report was not rendered; set COUPLER_REQUIRE_CHROMIUM=1 to make this a failure"
+    // Straight to the process's stderr: the test harness captures `eprintln!` of passing tests,
+    // and a skip must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
+        "report test SKIPPED: chromium not found (set COUPLER_REQUIRE_CHROMIUM=1 to fail \
+         instead); not checked: {what}"
     );
     None
 }
 
-/// Loads `page` in headless Chromium and returns the DOM after its scripts ran.
-fn render(browser: &Path, page: &Path) -> String {
+/// Injected into every rendered page (after the page's own script): once the page and its fonts
+/// are loaded, measures every text box of the charts and legends and every colour dot, and
+/// writes what it found into `<pre id="layout-check">`: a first line `checked N text boxes and
+/// M dots`, then one line per problem.
+///
+/// Text boxes: each SVG `<text>` (with its `<tspan>`s), each line of every text node in a
+/// `.chart` or `.legend` outside SVG, and each legend item as a whole; each clipped to the
+/// ancestors that hide their overflow (an ellipsis). Two boxes overlap when they share more than
+/// half a pixel both ways (a box and the text inside it are not compared). A dot is any `.dot`
+/// shown; its label is the next text in the document, whose first line must start right of the
+/// dot and have its middle within 1.5 px of the dot's middle.
+const LAYOUT_CHECK: &str = r#"<script>(function(){
+function run(){var issues=[],boxes=[],seen=new Set(),dots=0;
+try{
+function clip(b,el){for(var a=el;a&&a!==document.documentElement;a=a.parentElement){var s=getComputedStyle(a);
+if(/hidden|clip/.test(s.overflowX+" "+s.overflowY)){var c=a.getBoundingClientRect();
+b={l:Math.max(b.l,c.left),t:Math.max(b.t,c.top),r:Math.min(b.r,c.right),b:Math.min(b.b,c.bottom)};}}return b;}
+function add(what,node,el,r){var b=clip({l:r.left,t:r.top,r:r.right,b:r.bottom},el);
+if(b.r-b.l>0.5&&b.b-b.t>0.5)boxes.push({what:what,node:node,b:b});}
+function fmt(b){return "["+[b.l,b.t,b.r-b.l,b.b-b.t].map(function(v){return v.toFixed(1);}).join(",")+"]";}
+function name(t){t=t.replace(/\s+/g," ").trim();return JSON.stringify(t.length>40?t.slice(0,39)+"…":t);}
+document.querySelectorAll("svg text").forEach(function(t){add("svg text "+name(t.textContent),t,t,t.getBoundingClientRect());});
+document.querySelectorAll(".chart,.legend").forEach(function(c){if(c.closest("svg"))return;
+var w=document.createTreeWalker(c,NodeFilter.SHOW_TEXT),n;
+while((n=w.nextNode())){if(seen.has(n)||!n.data.trim()||n.parentElement.closest("svg"))continue;seen.add(n);
+var rg=document.createRange();rg.selectNodeContents(n);
+Array.prototype.forEach.call(rg.getClientRects(),function(r){add("text "+name(n.data),n,n.parentElement,r);});}});
+document.querySelectorAll(".legend .item").forEach(function(i){add("legend item "+name(i.textContent),i,i,i.getBoundingClientRect());});
+var overlaps=0;
+for(var i=0;i<boxes.length;i++)for(var j=i+1;j<boxes.length;j++){var a=boxes[i],b=boxes[j];
+if(a.node===b.node||a.node.contains(b.node)||b.node.contains(a.node))continue;
+if(Math.min(a.b.r,b.b.r)-Math.max(a.b.l,b.b.l)>0.5&&Math.min(a.b.b,b.b.b)-Math.max(a.b.t,b.b.t)>0.5){
+if(++overlaps<=100)issues.push("overlap: "+a.what+" "+fmt(a.b)+" and "+b.what+" "+fmt(b.b));}}
+if(overlaps>100)issues.push("… "+(overlaps-100)+" more overlaps");
+document.querySelectorAll(".dot").forEach(function(d){var r=d.getBoundingClientRect();if(!r.width||!r.height)return;dots++;
+var w=document.createTreeWalker(document.body,NodeFilter.SHOW_TEXT),n;w.currentNode=d;
+do{n=w.nextNode();}while(n&&!n.data.trim());
+if(!n){issues.push("dot: no label after the dot "+fmt({l:r.left,t:r.top,r:r.right,b:r.bottom}));return;}
+var rg=document.createRange();rg.setStart(n,n.data.search(/\S/));rg.setEnd(n,n.data.length);var t=rg.getClientRects()[0];
+var dy=(r.top+r.bottom)/2-(t.top+t.bottom)/2,gap=t.left-r.right;
+if(Math.abs(dy)>1.5||gap<-0.5||gap>20)issues.push("dot: the dot of "+name(n.data)+" is "+dy.toFixed(1)+" px off the middle of its label and "+gap.toFixed(1)+" px left of it (dot "+fmt({l:r.left,t:r.top,r:r.right,b:r.bottom})+", label "+fmt({l:t.left,t:t.top,r:t.right,b:t.bottom})+")");});
+}catch(e){issues.push("check failed: "+e);}
+var pre=document.createElement("pre");pre.id="layout-check";
+pre.textContent="checked "+boxes.length+" text boxes and "+dots+" dots"+(issues.length?"\n"+issues.join("\n"):"");
+document.body.appendChild(pre);}
+window.addEventListener("load",function(){document.fonts.ready.then(run);});})();</script>"#;
+
+/// Loads `page` with the layout check (`LAYOUT_CHECK`) in headless Chromium, in a window `width`
+/// CSS pixels wide, and returns the DOM after its scripts ran.
+fn render(browser: &Path, page: &Path, width: u32) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", page.canonicalize().unwrap().display());
+    let html = std::fs::read_to_string(page).unwrap();
+    let at = html.rfind("</body>").expect("a </body> in the page");
+    let checked = page.with_extension(format!("layout-{width}.html"));
+    std::fs::write(
+        &checked,
+        format!("{}{LAYOUT_CHECK}{}", &html[..at], &html[at..]),
+    )
+    .unwrap();
+    let url = format!("file://{}", checked.canonicalize().unwrap().display());
     let mut child = Command::new(browser)
         .args([
             "--headless",
@@ -117,6 +181,7 @@ fn render(browser: &Path, page: &Path) -> String {
             "--disable-dev-shm-usage",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--window-size={width},2000"))
         .args(["--virtual-time-budget=3000", "--dump-dom"])
         .arg(&url)
         .stdin(Stdio::null())
@@ -180,6 +245,66 @@ fn assert_rendered_cleanly(dom: &str) {
     );
 }
 
+/// What the layout check of a rendered page found wrong: overlapping text boxes, misplaced
+/// dots, or that it measured less than `boxes` text boxes and `dots` dots (so it cannot have
+/// looked at the charts). `what` names the page and width.
+fn layout_problems(dom: &str, what: &str, boxes: usize, dots: usize) -> Vec<String> {
+    const START: &str = "<pre id=\"layout-check\">";
+    let Some(start) = dom.find(START) else {
+        return vec![format!("{what}: the layout check did not run")];
+    };
+    let rest = &dom[start + START.len()..];
+    let report = rest[..rest.find("</pre>").unwrap()]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    let mut lines = report.lines();
+    let first = lines.next().unwrap_or_default();
+    let mut problems: Vec<String> = lines.map(|l| format!("{what}: {l}")).collect();
+    let counts: Vec<usize> = first.split(' ').filter_map(|w| w.parse().ok()).collect();
+    if !(counts.len() == 2 && counts[0] >= boxes && counts[1] >= dots) {
+        problems.push(format!(
+            "{what}: the layout check measured too little ({first}); expected at least {boxes} \
+             text boxes and {dots} dots"
+        ));
+    }
+    problems
+}
+
+/// No layout problem (`layout_problems`).
+fn assert_laid_out_cleanly(dom: &str, what: &str, boxes: usize, dots: usize) {
+    let problems = layout_problems(dom, what, boxes, dots);
+    assert!(
+        problems.is_empty(),
+        "{} layout problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// The first table row whose row header reads `label` (as HTML, tags left out).
+fn row_of<'h>(html: &'h str, label: &str) -> &'h str {
+    for (at, _) in html.match_indices("<tr><th scope=\"row\">") {
+        let row = &html[at..at + html[at..].find("</tr>").unwrap()];
+        let header = &row[..row.find("</th>").unwrap()];
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in header.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        if text == label {
+            return row;
+        }
+    }
+    panic!("no row for {label}")
+}
+
 /// The text of the `<details>` holding the samples of `kind`.
 fn samples_of<'h>(html: &'h str, kind: &str) -> &'h str {
     let start = html
@@ -228,10 +353,7 @@ fn couple_report_is_self_contained_escaped_and_renders_in_chromium() {
     );
     for (kind, n) in outcomes {
         let n = num(n.as_u64().unwrap());
-        let row_at = html
-            .find(&format!(">{kind}</th>"))
-            .unwrap_or_else(|| panic!("no row for {kind}"));
-        let row = &html[row_at..row_at + html[row_at..].find("</tr>").unwrap()];
+        let row = row_of(&html, kind);
         assert!(row.contains(&format!(">{n}<")), "{kind}: {n} not in {row}");
     }
     for key in ["local_records", "integration_records"] {
@@ -294,9 +416,12 @@ fn couple_report_is_self_contained_escaped_and_renders_in_chromium() {
         .contains("C99990 <span class=\"muted\">(existing)</span>"));
 
     // Rendered for real.
-    let Some(browser) = chromium() else { return };
-    let dom = render(&browser, &page);
+    let Some(browser) = chromium("the couple report in Chromium") else {
+        return;
+    };
+    let dom = render(&browser, &page, 1280);
     assert_rendered_cleanly(&dom);
+    assert_laid_out_cleanly(&dom, "couple report", 12, 6);
     assert!(dom.contains(">300<"), "the coupled count is shown");
     assert!(dom.contains(HOSTILE_ID_ESCAPED), "shown as text, not run");
     assert!(dom.contains("<svg"));
@@ -356,7 +481,7 @@ fn criteria_compare_report_renders_in_chromium() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("Criteria comparison: CUSTOMER"));
     assert_self_contained(&html);
-    assert!(html.contains("<svg"));
+    assert!(html.contains("class=\"chart bars\""), "the charts");
     assert!(html.contains("Precision, recall and F1"));
     assert!(html.contains("name &lt;only&gt;"));
     assert!(!html.contains("name <only>"));
@@ -375,10 +500,7 @@ fn criteria_compare_report_renders_in_chromium() {
             .unwrap()
             .replace('<', "&lt;")
             .replace('>', "&gt;");
-        let row_at = html
-            .find(&format!("{name}</th>"))
-            .unwrap_or_else(|| panic!("no row for {name}"));
-        let row = &html[row_at..row_at + html[row_at..].find("</tr>").unwrap()];
+        let row = row_of(&html, &name);
         for (kind, n) in v["outcomes"].as_object().unwrap() {
             let n = num(n.as_u64().unwrap());
             assert!(
@@ -396,9 +518,12 @@ fn criteria_compare_report_renders_in_chromium() {
         }
     }
 
-    let Some(browser) = chromium() else { return };
-    let dom = render(&browser, &page);
+    let Some(browser) = chromium("the criteria compare report in Chromium") else {
+        return;
+    };
+    let dom = render(&browser, &page, 1280);
     assert_rendered_cleanly(&dom);
+    assert_laid_out_cleanly(&dom, "compare report", 12, 8);
     assert!(dom.contains("Outcomes by variant"));
     assert!(dom.contains(">300<"), "the coupled count is shown");
     assert!(dom.contains("name &lt;only&gt;"));
@@ -451,8 +576,159 @@ fn fuzzy_report_shows_scores_and_compared_values_and_renders_in_chromium() {
     assert!(samples_of(&html, "no_match").contains(">compared values</th>"));
     assert!(samples_of(&html, "no_match").contains(HOSTILE_ID_ESCAPED));
 
-    let Some(browser) = chromium() else { return };
-    let dom = render(&browser, &page);
+    let Some(browser) = chromium("the fuzzy couple report in Chromium") else {
+        return;
+    };
+    let dom = render(&browser, &page, 1280);
     assert_rendered_cleanly(&dom);
+    assert_laid_out_cleanly(&dom, "fuzzy couple report", 12, 6);
     assert!(dom.contains("Fuzzy match scores"));
+}
+
+/// The variants of the layout test: with the configured criteria, eight (the palette's size) of
+/// very different results — `city only` couples none and finds several matches for nearly every
+/// record — and a long name with markup.
+const LAYOUT_VARIANTS: [(&str, &str); 7] = [
+    (
+        "phone only",
+        "local = \"Phone No.\"\nintegration = \"telephone1\"\n",
+    ),
+    ("name only", "local = \"Name\"\nintegration = \"name\"\n"),
+    (
+        "city only",
+        "local = \"City\"\nintegration = \"address1_city\"\n",
+    ),
+    (
+        "e-mail only",
+        "local = \"E-Mail\"\nintegration = \"emailaddress1\"\n",
+    ),
+    (
+        "name, exact case",
+        "local = \"Name\"\nintegration = \"name\"\ncase_sensitive = true\n",
+    ),
+    (
+        "phone, exact case",
+        "local = \"Phone No.\"\nintegration = \"telephone1\"\ncase_sensitive = true\n",
+    ),
+    (
+        "a long variant name, <b>bold</b> & cut short in the chart",
+        "local = \"Name\"\nintegration = \"name\"\ncase_sensitive = true\npriority = 1\n",
+    ),
+];
+
+#[test]
+fn criteria_compare_report_charts_lay_out_without_overlaps_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Generated data large enough for counts with thousands separators next to single digits
+    // and zeros.
+    ok(&coupler(
+        &["generate", "--records", "6000", "--noise", "--out", "data"],
+        d,
+    ));
+    // Every variant of LAYOUT_VARIANTS (eight with the configured criteria), and six of them
+    // (the first five): near-equal counts next to each other.
+    let mut reports = Vec::new();
+    for (file, picked) in [
+        ("all", &LAYOUT_VARIANTS[..]),
+        ("six", &LAYOUT_VARIANTS[..5]),
+    ] {
+        let mut toml = String::new();
+        for (name, fields) in picked {
+            toml.push_str(&format!(
+                "[[variants]]\nname = {name:?}\n[[variants.fields]]\n{fields}\n"
+            ));
+        }
+        std::fs::write(d.join(format!("{file}.toml")), toml).unwrap();
+        let report = format!("{file}.html");
+        ok(&coupler(
+            &[
+                "criteria",
+                "compare",
+                "--config",
+                "data/coupling.toml",
+                "--mapping",
+                "CUSTOMER",
+                "--truth",
+                "data/truth.csv",
+                "--variants",
+                &format!("{file}.toml"),
+                "--out",
+                &format!("out-{file}"),
+                "--report",
+                &report,
+            ],
+            d,
+        ));
+        let compare: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(d.join(format!("out-{file}/CUSTOMER/criteria/compare.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        let variants = compare.as_array().unwrap().clone();
+        assert_eq!(variants.len(), picked.len() + 1);
+        reports.push((file, d.join(report), variants));
+    }
+    // Mixed magnitudes indeed: thousands and zeros side by side.
+    let all = &reports[0].2;
+    let count = |v: &serde_json::Value, o: &str| v["outcomes"][o].as_u64().unwrap();
+    assert!(all.iter().any(|v| count(v, "coupled") >= 1000));
+    assert!(all.iter().any(|v| count(v, "coupled") == 0));
+    assert!(all.iter().any(|v| count(v, "multiple_matches") >= 1000));
+    assert!(all.iter().any(|v| count(v, "multiple_matches") < 100));
+
+    // Rendered wide and narrow: no text box of the charts or legends overlaps another, every
+    // dot sits by its label.
+    if let Some(browser) = chromium("the layout of the criteria compare charts in Chromium") {
+        let mut problems = Vec::new();
+        for (file, page, variants) in &reports {
+            let n = variants.len();
+            for width in [1280, 360] {
+                let dom = render(&browser, page, width);
+                assert_rendered_cleanly(&dom);
+                // Each variant's six outcome counts and three measures, and its legend entry.
+                let what = format!("{file}.html at {width} px");
+                problems.extend(layout_problems(&dom, &what, n * 9, n));
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "{} layout problem(s):\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+    }
+
+    // The charts show every count and measure of every variant, and name every variant.
+    for (file, page, variants) in &reports {
+        let html = std::fs::read_to_string(page).unwrap();
+        let at = html.find("Outcomes by variant").unwrap();
+        let chart = &html[at..at + html[at..].find("<table").unwrap()];
+        let at = html.find("<h2>Precision, recall and F1").unwrap();
+        let measures = &html[at..];
+        for v in variants {
+            let name = v["variant"]
+                .as_str()
+                .unwrap()
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;");
+            assert!(chart.contains(&name), "{file}: {name} in the chart");
+            for (kind, n) in v["outcomes"].as_object().unwrap() {
+                let n = num(n.as_u64().unwrap());
+                assert!(
+                    chart.contains(&format!(">{n}<")),
+                    "{file}: {name} {kind} {n} not in the chart"
+                );
+            }
+            for key in ["precision", "recall", "f1"] {
+                let r = v[key].as_f64().unwrap();
+                assert!(
+                    measures.contains(&format!(">{r:.2}<"))
+                        || measures.contains(&format!(">{r:.3}<")),
+                    "{file}: {name} {key} {r} not in the chart"
+                );
+            }
+        }
+    }
 }

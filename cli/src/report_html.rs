@@ -1,8 +1,9 @@
 //! The self-contained HTML report: one page, viewable offline, for `couple --report` and
 //! `criteria compare --report`.
 //!
-//! The page has no external resources at all (no CDN, fonts or images by URL): inline CSS,
-//! inline SVG charts drawn here, plain HTML tables, and a small inline script that only adds
+//! The page has no external resources at all (no CDN, fonts or images by URL): inline CSS, bar
+//! charts in plain HTML and CSS (the browser lays out their text, so labels cannot collide), an
+//! inline SVG funnel drawn here, plain HTML tables, and a small inline script that only adds
 //! comforts (sortable tables, collapse/expand all) — everything is readable without it. A
 //! Content-Security-Policy forbids loading anything, so a page that tried would show it.
 //! Every value that comes from data (ids, names, messages, mapping names) is HTML-escaped.
@@ -222,13 +223,15 @@ fn num_cell(n: u64) -> String {
     format!("<td class=\"n\" data-v=\"{n}\">{}</td>", num(n))
 }
 
+/// A colour swatch and its label (HTML), as one unit: a label too long for its line wraps
+/// beside the swatch, which stays on the first line, centred on it.
+fn keyed(color: &str, label: &str) -> String {
+    format!("<span class=\"key\"><span class=\"dot\" style=\"background:{color}\"></span><span>{label}</span></span>")
+}
+
 /// An outcome's name with its colour swatch.
 fn outcome_label(name: &str) -> String {
-    format!(
-        "<span class=\"dot\" style=\"background:{}\"></span>{}",
-        outcome_color(name),
-        esc(name)
-    )
+    keyed(outcome_color(name), &esc(name))
 }
 
 /// Any JSON value as HTML: objects as key/value tables, arrays as lists.
@@ -297,7 +300,8 @@ p{margin:6px 0}
 .tile .v{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums;text-align:right}
 .tile .k{color:var(--muted);font-size:12px}
 .tile.good .v{color:#1a7f37}.tile.bad .v{color:#bc4c00}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(540px,1fr));gap:8px 32px;align-items:start}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(540px,100%),1fr));gap:8px 32px;align-items:start}
+.grid>*{min-width:0}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;margin:6px 0 12px;font-variant-numeric:tabular-nums}
 th,td{border-bottom:1px solid var(--line);padding:4px 10px;text-align:left;vertical-align:top}
@@ -319,14 +323,26 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,"SF Mono",Menlo,Consolas,"Lib
 details{margin:10px 0;border:1px solid var(--line);border-radius:6px;padding:0 12px 4px}
 summary{cursor:pointer;padding:8px 0;font-weight:600}
 summary .muted{font-weight:400}
-.dot{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
-.legend{margin:4px 0 0;font-size:12.5px}
-.legend span.item{margin-right:16px;white-space:nowrap}
+.dot{display:inline-block;width:.75em;height:.75em;border-radius:2px;margin-right:.45em;vertical-align:-.02em}
+.nw{white-space:nowrap}
+.key{display:inline-flex;align-items:baseline;max-width:100%}
+.key>.dot{flex:none;position:relative;top:.02em}
+.key>span+span{min-width:0;overflow-wrap:break-word}
+.legend{margin:4px 0 8px;font-size:12.5px}
+.legend .item{display:inline-block;max-width:100%;margin-right:16px}
+.panels{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(340px,100%),1fr));gap:10px 32px;margin:8px 0 6px}
+figure.chart{margin:0;min-width:0}
+figure.chart figcaption{font-size:12.5px;font-weight:600;margin:0 0 3px}
+.bars{display:grid;grid-template-columns:minmax(0,max-content) minmax(40px,1fr) max-content;gap:3px 8px;align-items:center;font-size:12.5px;line-height:1.4;max-width:640px;margin:4px 0 8px}
+.bars .name{max-width:15em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.bars .track{height:12px;background:#f0f3f6;border-radius:2px}
+.bars .fill{display:block;height:100%;border-radius:2px}
+.bars .val{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+.bars .share{color:var(--muted);font-size:11px;margin-left:4px}
+.dot,.bars .fill{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 svg.chart{display:block;max-width:100%;height:auto;margin:4px 0 6px}
 svg.chart text{font-family:inherit;font-size:12px;fill:#1f2328}
 svg.chart text.small{font-size:10.5px;fill:#59636e}
-svg.chart .axis{stroke:#afb8c1;stroke-width:1}
-svg.chart .gridline{stroke:#eaeef2;stroke-width:1}
 ol.plain,ul.plain{margin:0;padding-left:18px}
 .toolbar{margin:8px 0}
 .toolbar button{font:inherit;font-size:12.5px;padding:2px 10px;border:1px solid var(--line);border-radius:6px;background:var(--panel);cursor:pointer;margin-right:6px}
@@ -383,51 +399,83 @@ fn page(title: &str, header: &str, main: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Charts (inline SVG)
+// Charts: bar lists in HTML, the funnel in SVG
 
-/// Horizontal bars: one row per (label, count), scaled to the largest count.
-fn bar_chart(title: &str, rows: &[(String, u64)], total: u64) -> String {
-    const W: u32 = 540;
-    const LABEL: u32 = 130;
-    const BAR: f64 = 300.0;
-    const ROW: u32 = 26;
-    let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
-    let h = ROW * rows.len() as u32 + 6;
+/// One row of a [`bar_list`]: its label, its value (drawn against the list's scale), the value
+/// as shown (HTML) and the bar's colour.
+struct Bar {
+    label: String,
+    value: f64,
+    shown: String,
+    color: &'static str,
+}
+
+/// Horizontal bars in plain HTML, one row per bar: the label (cut with an ellipsis when the row
+/// is too narrow; whole in the tooltip), the bar scaled to `scale`, and the value after it in a
+/// column as wide as the widest value, and at least `value_chars` digits wide (so that the bars
+/// of lists side by side, given the same, are equally long). The browser lays out every text,
+/// so at any width, count or magnitude none overlaps another.
+fn bar_list(title: &str, bars: &[Bar], scale: f64, value_chars: usize) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{h}\" viewBox=\"0 0 {W} {h}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{}</title>",
+        "<div class=\"chart bars\" role=\"group\" aria-label=\"{}\">",
         esc(title)
     );
-    let _ = write!(
-        out,
-        "<line class=\"axis\" x1=\"{LABEL}\" y1=\"0\" x2=\"{LABEL}\" y2=\"{h}\"/>"
-    );
-    for (i, (name, n)) in rows.iter().enumerate() {
-        let y = i as u32 * ROW + 4;
-        let mut w = *n as f64 / max as f64 * BAR;
-        if *n > 0 && w < 2.0 {
-            w = 2.0;
-        }
-        let share = pct(*n, total);
+    for b in bars {
+        let share = if scale > 0.0 {
+            (b.value / scale).clamp(0.0, 1.0) * 100.0
+        } else {
+            0.0
+        };
+        // A value above zero always shows a sliver of bar.
+        let min = if b.value > 0.0 { ";min-width:2px" } else { "" };
+        let val_style = if value_chars > 0 {
+            format!(" style=\"min-width:{value_chars}ch\"")
+        } else {
+            String::new()
+        };
         let _ = write!(
             out,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\
-             <rect x=\"{LABEL}\" y=\"{y}\" width=\"{w:.1}\" height=\"18\" rx=\"2\" fill=\"{}\"><title>{}: {} ({share})</title></rect>\
-             <text x=\"{:.1}\" y=\"{}\">{} <tspan class=\"small\">{share}</tspan></text>",
-            LABEL - 8,
-            y + 13,
-            esc(name),
-            outcome_color(name),
-            esc(name),
-            num(*n),
-            LABEL as f64 + w + 6.0,
-            y + 13,
-            num(*n),
+            "<span class=\"name\" title=\"{label}\">{label}</span>\
+             <span class=\"track\" aria-hidden=\"true\"><span class=\"fill\" style=\"width:{share:.2}%{min};background:{}\"></span></span>\
+             <span class=\"val\"{val_style}>{}</span>",
+            b.color,
+            b.shown,
+            label = esc(&b.label),
         );
     }
-    out.push_str("</svg>");
+    out.push_str("</div>");
     out
+}
+
+/// A legend: a colour dot before each name.
+fn legend(items: &[(String, &'static str)]) -> String {
+    let mut out = String::from("<p class=\"legend\">");
+    for (name, color) in items {
+        let _ = write!(
+            out,
+            "<span class=\"item\">{}</span>",
+            keyed(color, &esc(name))
+        );
+    }
+    out.push_str("</p>");
+    out
+}
+
+/// The outcome counts of a job as bars scaled to the largest, each with its share of `total`.
+fn outcome_bars(title: &str, rows: &[(String, u64)], total: u64) -> String {
+    let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
+    let bars: Vec<Bar> = rows
+        .iter()
+        .map(|(name, n)| Bar {
+            label: name.clone(),
+            value: *n as f64,
+            shown: format!("{}<span class=\"share\">{}</span>", num(*n), pct(*n, total)),
+            color: outcome_color(name),
+        })
+        .collect();
+    bar_list(title, &bars, max as f64, 0)
 }
 
 /// A priority level of the funnel: records that reached it and records coupled there.
@@ -516,139 +564,18 @@ fn funnel_chart(title: &str, levels: &[Level]) -> String {
     out
 }
 
-/// "Nice" upper bound and tick step for an axis up to `max`.
-fn nice_axis(max: u64) -> (u64, u64) {
-    let max = max.max(1);
-    let raw = max as f64 / 4.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag)
-        .max(1.0)
-        .ceil() as u64;
-    let top = max.div_ceil(step) * step;
-    (top, step)
-}
-
-/// A chart label: at most 32 characters, with `…` when cut.
-fn short(label: &str) -> String {
-    if label.chars().count() <= 32 {
-        label.to_string()
-    } else {
-        let mut s: String = label.chars().take(31).collect();
-        s.push('…');
-        s
-    }
-}
-
-/// Vertical grouped bars: `groups` along the x axis, one bar per series in each group;
-/// `values[group][series]` is a bar's value and `fmt` formats values and axis ticks.
-struct Grouped<'a> {
-    title: &'a str,
-    groups: Vec<String>,
-    series: Vec<(String, &'static str)>,
-    values: Vec<Vec<f64>>,
-    /// (top, step) of the y axis.
-    axis: (f64, f64),
-    fmt: &'a dyn Fn(f64) -> String,
-}
-
-fn grouped_chart(g: &Grouped<'_>) -> String {
-    const LEFT: f64 = 56.0;
-    const TOP: f64 = 16.0;
-    const PLOT_H: f64 = 200.0;
-    const BOTTOM: f64 = 40.0;
-    let n = g.series.len().max(1) as f64;
-    let bar = (90.0 / n).clamp(8.0, 28.0);
-    // Wide enough for the group's label (about 7 px a character at 12 px).
-    let longest = g
-        .groups
-        .iter()
-        .map(|l| short(l).chars().count())
-        .max()
-        .unwrap_or(0) as f64;
-    let group_w = (bar * n + 28.0).max(longest * 7.0 + 12.0);
-    let width = (LEFT + group_w * g.groups.len() as f64 + 10.0).max(480.0);
-    let height = TOP + PLOT_H + BOTTOM;
-    let (top, step) = g.axis;
-    let y_of = |v: f64| TOP + PLOT_H - (v / top).clamp(0.0, 1.0) * PLOT_H;
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<svg class=\"chart\" role=\"img\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{}</title>",
-        esc(g.title)
+/// An outcome's name with its colour swatch for a narrow table header: it may break after each
+/// underscore, and the swatch stays on the line of the name's first part.
+fn header_label(name: &str) -> String {
+    let mut parts = name.split_inclusive('_');
+    let mut out = format!(
+        "<span class=\"nw\"><span class=\"dot\" style=\"background:{}\"></span>{}</span>",
+        outcome_color(name),
+        esc(parts.next().unwrap_or(""))
     );
-    let mut t = 0.0;
-    while t <= top + step * 1e-9 {
-        let y = y_of(t);
-        let _ = write!(
-            out,
-            "<line class=\"gridline\" x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\"/><text class=\"small\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            width - 6.0,
-            LEFT - 6.0,
-            y + 4.0,
-            esc(&(g.fmt)(t)),
-        );
-        t += step;
+    for part in parts {
+        let _ = write!(out, "<wbr>{}", esc(part));
     }
-    let _ = write!(
-        out,
-        "<line class=\"axis\" x1=\"{LEFT}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/>",
-        TOP + PLOT_H,
-        width - 6.0,
-        TOP + PLOT_H
-    );
-    let labels = g.series.len() <= 6;
-    for (gi, group) in g.groups.iter().enumerate() {
-        let gx = LEFT + 14.0 + gi as f64 * group_w;
-        for (si, (series, color)) in g.series.iter().enumerate() {
-            let v = g.values[gi][si];
-            let x = gx + si as f64 * bar;
-            let y = y_of(v);
-            let mut h = TOP + PLOT_H - y;
-            if v > 0.0 && h < 1.5 {
-                h = 1.5;
-            }
-            let _ = write!(
-                out,
-                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{color}\"><title>{} — {}: {}</title></rect>",
-                TOP + PLOT_H - h,
-                bar - 2.0,
-                esc(group),
-                esc(series),
-                esc(&(g.fmt)(v)),
-            );
-            if labels {
-                let _ = write!(
-                    out,
-                    "<text class=\"small\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-                    x + (bar - 2.0) / 2.0,
-                    TOP + PLOT_H - h - 3.0,
-                    esc(&(g.fmt)(v)),
-                );
-            }
-        }
-        let _ = write!(
-            out,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\"><title>{}</title>{}</text>",
-            gx + bar * n / 2.0,
-            TOP + PLOT_H + 18.0,
-            esc(group),
-            esc(&short(group)),
-        );
-    }
-    out.push_str("</svg>");
-    out.push_str("<p class=\"legend\">");
-    for (series, color) in &g.series {
-        let _ = write!(
-            out,
-            "<span class=\"item\"><span class=\"dot\" style=\"background:{color}\"></span>{}</span>",
-            esc(series)
-        );
-    }
-    out.push_str("</p>");
     out
 }
 
@@ -698,31 +625,42 @@ pub fn compare_page(mapping: &str, variants: &[VariantSummary]) -> String {
     if variants.is_empty() {
         main.push_str("<p class=\"muted\">No variants were compared.</p>");
     } else {
-        let max = variants
+        // One panel per outcome, one bar per variant, all on one scale: the largest count.
+        let most = variants
             .iter()
             .flat_map(|v| v.outcomes.values().copied())
             .max()
-            .unwrap_or(0);
-        let (top, step) = nice_axis(max);
-        let values = outcomes
-            .iter()
-            .map(|o| {
-                variants
-                    .iter()
-                    .map(|v| v.outcomes.get(o).copied().unwrap_or(0) as f64)
-                    .collect()
-            })
-            .collect();
-        let fmt = |v: f64| num(v.round() as u64);
-        main.push_str("<div class=\"scroll\">");
-        main.push_str(&grouped_chart(&Grouped {
-            title: &format!("Outcome counts per variant for {mapping}"),
-            groups: outcomes.clone(),
-            series: series.clone(),
-            values,
-            axis: (top as f64, step as f64),
-            fmt: &fmt,
-        }));
+            .unwrap_or(0)
+            .max(1);
+        let value_chars = num(most).len();
+        main.push_str(&legend(&series));
+        main.push_str("<div class=\"panels\">");
+        for o in &outcomes {
+            let bars: Vec<Bar> = series
+                .iter()
+                .zip(variants)
+                .map(|((name, color), v)| {
+                    let n = v.outcomes.get(o).copied().unwrap_or(0);
+                    Bar {
+                        label: name.clone(),
+                        value: n as f64,
+                        shown: num(n),
+                        color,
+                    }
+                })
+                .collect();
+            let _ = write!(
+                main,
+                "<figure class=\"chart\"><figcaption>{}</figcaption>{}</figure>",
+                outcome_label(o),
+                bar_list(
+                    &format!("{o}: records per variant for {mapping}"),
+                    &bars,
+                    most as f64,
+                    value_chars
+                )
+            );
+        }
         main.push_str("</div>");
     }
 
@@ -737,7 +675,7 @@ pub fn compare_page(mapping: &str, variants: &[VariantSummary]) -> String {
         let _ = write!(
             main,
             "<th scope=\"col\" class=\"n\">{}</th>",
-            outcome_label(o).replace('_', "_<wbr>")
+            header_label(o)
         );
     }
     main.push_str(
@@ -751,9 +689,8 @@ pub fn compare_page(mapping: &str, variants: &[VariantSummary]) -> String {
         let coupled = v.outcomes.get("coupled").copied().unwrap_or(0);
         let _ = write!(
             main,
-            "<tr><th scope=\"row\"><span class=\"dot\" style=\"background:{}\"></span>{}</th>",
-            PALETTE[i % PALETTE.len()],
-            esc(&v.name)
+            "<tr><th scope=\"row\">{}</th>",
+            keyed(PALETTE[i % PALETTE.len()], &esc(&v.name))
         );
         for o in &outcomes {
             let n = v.outcomes.get(o).copied().unwrap_or(0);
@@ -813,38 +750,48 @@ pub fn compare_page(mapping: &str, variants: &[VariantSummary]) -> String {
     main.push_str("</section>");
 
     if has_metrics {
-        let measured: Vec<&VariantSummary> = variants
+        let measured: Vec<(&VariantSummary, &(String, &'static str))> = variants
             .iter()
-            .filter(|v| v.precision.is_some() || v.recall.is_some() || v.f1.is_some())
+            .zip(&series)
+            .filter(|(v, _)| v.precision.is_some() || v.recall.is_some() || v.f1.is_some())
             .collect();
         main.push_str("<section class=\"block\"><h2>Precision, recall and F1</h2>");
-        let values = measured
-            .iter()
-            .map(|v| {
-                [v.precision, v.recall, v.f1]
-                    .iter()
-                    .map(|r| r.filter(|x| x.is_finite()).unwrap_or(0.0))
-                    .collect()
-            })
-            .collect();
-        let fmt = |v: f64| format!("{v:.2}");
-        main.push_str("<div class=\"scroll\">");
-        main.push_str(&grouped_chart(&Grouped {
-            title: &format!("Precision, recall and F1 per variant for {mapping}"),
-            groups: measured.iter().map(|v| v.name.clone()).collect(),
-            series: vec![
-                ("precision".into(), "#0969da"),
-                ("recall".into(), "#bf8700"),
-                ("F1".into(), "#1a7f37"),
-            ],
-            values,
-            axis: (1.0, 0.25),
-            fmt: &fmt,
-        }));
+        // One panel per measure, one bar per variant, all on the scale 0 to 1.
+        main.push_str(&legend(
+            &measured
+                .iter()
+                .map(|(_, s)| (*s).clone())
+                .collect::<Vec<_>>(),
+        ));
+        main.push_str("<div class=\"panels\">");
+        for (i, measure) in ["precision", "recall", "F1"].into_iter().enumerate() {
+            let bars: Vec<Bar> = measured
+                .iter()
+                .map(|(v, (name, color))| {
+                    let r = [v.precision, v.recall, v.f1][i];
+                    Bar {
+                        label: name.clone(),
+                        value: r.filter(|x| x.is_finite()).unwrap_or(0.0),
+                        shown: ratio(r),
+                        color,
+                    }
+                })
+                .collect();
+            let _ = write!(
+                main,
+                "<figure class=\"chart\"><figcaption>{measure}</figcaption>{}</figure>",
+                bar_list(
+                    &format!("{measure} per variant for {mapping}"),
+                    &bars,
+                    1.0,
+                    "0.000".len()
+                )
+            );
+        }
         main.push_str("</div>");
         main.push_str("<p class=\"note\">Precision: the share of couplings made that are in the truth file. Recall: the share of the truth file's pairs that were coupled. F1: their harmonic mean.");
         if measured.len() < variants.len() {
-            main.push_str(" Variants without these measures are left out of the chart.");
+            main.push_str(" Variants without these measures are left out of the charts.");
         }
         main.push_str("</p></section>");
     }
@@ -957,7 +904,7 @@ fn job_section(out: &mut String, index: usize, report: &JobReport) {
     // Outcomes and the funnel, side by side on wide screens.
     out.push_str("<div class=\"grid\"><div>");
     out.push_str("<h3>Outcomes</h3>");
-    out.push_str(&bar_chart(
+    out.push_str(&outcome_bars(
         &format!("Outcome of each local record of {mapping}"),
         &outcomes,
         local_records,
@@ -1341,9 +1288,6 @@ mod tests {
         assert_eq!(num(300), "300");
         assert_eq!(num(1000), "1,000");
         assert_eq!(num(1234567), "1,234,567");
-        assert_eq!(nice_axis(300), (300, 100));
-        assert_eq!(nice_axis(7), (8, 2));
-        assert_eq!(nice_axis(0), (1, 1));
     }
 
     #[test]
@@ -1370,9 +1314,47 @@ mod tests {
         assert!(html.contains(">0.812<"));
         assert!(html.contains(">0.891<"));
         assert!(html.contains(">297<"));
-        assert!(html.contains("<svg"));
+        assert!(html.contains("class=\"chart bars\""));
         assert!(!html.contains("<link"));
         assert!(!html.contains("src=\"http"));
+    }
+
+    #[test]
+    fn compare_charts_show_every_count_and_measure_of_eight_variants() {
+        let variants: Vec<VariantSummary> = (0..8)
+            .map(|i| variant(&format!("v{i}"), 10_000_000 - i, i, true))
+            .collect();
+        let html = compare_page("CUSTOMER", &variants);
+        let at = html.find("Outcomes by variant").unwrap();
+        let chart = &html[at..at + html[at..].find("<table").unwrap()];
+        for i in 0..8 {
+            assert!(
+                chart.contains(&format!(">{}<", num(10_000_000 - i))),
+                "v{i}"
+            );
+            assert!(chart.contains(&format!(">v{i}<")));
+        }
+        // A panel for every outcome of BC's list; each one's value column as wide as the widest
+        // count.
+        assert_eq!(
+            chart
+                .matches("class=\"val\" style=\"min-width:10ch\"")
+                .count(),
+            8 * OUTCOME_ORDER.len()
+        );
+        let measures = &html[html.find("<h2>Precision, recall and F1").unwrap()..];
+        assert_eq!(measures.matches(">0.988<").count(), 8);
+        assert_eq!(measures.matches(">0.891<").count(), 8);
+    }
+
+    #[test]
+    fn header_labels_keep_the_dot_with_the_first_part() {
+        assert_eq!(
+            header_label("multiple_matches"),
+            "<span class=\"nw\"><span class=\"dot\" style=\"background:#e16f24\"></span>multiple_</span><wbr>matches"
+        );
+        assert!(header_label("coupled").ends_with("></span>coupled</span>"));
+        assert!(header_label("a_<b>").ends_with("a_</span><wbr>&lt;b&gt;"));
     }
 
     #[test]
