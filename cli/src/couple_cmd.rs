@@ -121,7 +121,7 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
         }
         if args.report.is_some() {
             reports.push(JobReport {
-                job: serde_json::to_value(&job)?,
+                job: job.clone(),
                 samples,
             });
         }

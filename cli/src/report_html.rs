@@ -15,7 +15,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use coupler_engine::OUTCOME_NAMES;
 use serde_json::Value;
+
+use crate::job::{JobJson, MatchScores};
 
 /// One criteria variant's results, as `criteria compare` measured them.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -39,7 +42,7 @@ pub struct VariantSummary {
 /// of each failure kind.
 #[derive(Debug, Clone)]
 pub struct JobReport {
-    pub job: serde_json::Value,
+    pub job: JobJson,
     pub samples: Vec<Vec<String>>,
 }
 
@@ -53,16 +56,6 @@ pub const FAILURE_KINDS: [&str; 4] = [
 
 /// How many sample rows of each failure kind a report shows.
 pub const SAMPLES_PER_KIND: usize = 20;
-
-/// The outcomes in the order BC's summary lists them; others (if any) follow by name.
-const OUTCOME_ORDER: [&str; 6] = [
-    "coupled",
-    "no_match",
-    "multiple_matches",
-    "already_coupled",
-    "no_criteria",
-    "skipped",
-];
 
 /// The BC job log's counters in BC's order; others (if any) follow by name.
 const COUNTER_ORDER: [&str; 8] = [
@@ -189,30 +182,15 @@ fn now() -> String {
         .to_string()
 }
 
-/// A `u64` field of a JSON object (0 when absent).
-fn u(v: &Value, key: &str) -> u64 {
-    v.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn s<'v>(v: &'v Value, key: &str) -> &'v str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-/// Name → count pairs of a JSON object, in `order` first, then the rest by name.
-fn ordered_counts(v: Option<&Value>, order: &[&str]) -> Vec<(String, u64)> {
-    let Some(Value::Object(map)) = v else {
-        return Vec::new();
-    };
+/// Name → count pairs, in `order` first, then the rest by name.
+fn ordered_counts(map: &BTreeMap<String, u64>, order: &[&str]) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = order
         .iter()
-        .filter_map(|k| {
-            map.get(*k)
-                .map(|n| (k.to_string(), n.as_u64().unwrap_or(0)))
-        })
+        .filter_map(|k| map.get(*k).map(|n| (k.to_string(), *n)))
         .collect();
     for (k, n) in map {
         if !order.contains(&k.as_str()) {
-            out.push((k.clone(), n.as_u64().unwrap_or(0)));
+            out.push((k.clone(), *n));
         }
     }
     out
@@ -232,6 +210,11 @@ fn keyed(color: &str, label: &str) -> String {
 /// An outcome's name with its colour swatch.
 fn outcome_label(name: &str) -> String {
     keyed(outcome_color(name), &esc(name))
+}
+
+/// A part of the job document as JSON, for [`json_html`] (`None` when the job has no such part).
+fn shown<T: serde::Serialize>(part: &Option<T>) -> Option<Value> {
+    part.as_ref().and_then(|p| serde_json::to_value(p).ok())
 }
 
 /// Any JSON value as HTML: objects as key/value tables, arrays as lists.
@@ -487,22 +470,15 @@ struct Level {
 
 /// The per-level funnel from job.json's `by_priority`: a record whose deciding (or last
 /// evaluated) level is `p` went through every level before `p`.
-fn levels(job: &Value) -> Vec<Level> {
-    let Some(Value::Object(map)) = job.get("by_priority") else {
-        return Vec::new();
-    };
-    let mut rows: Vec<(u32, u64, u64)> = map
+fn levels(job: &JobJson) -> Vec<Level> {
+    let rows: Vec<(u32, u64, u64)> = job
+        .by_priority
         .iter()
-        .filter_map(|(k, v)| {
-            let p: u32 = k.parse().ok()?;
-            let total = v
-                .as_object()
-                .map(|o| o.values().filter_map(Value::as_u64).sum())
-                .unwrap_or(0);
-            Some((p, total, u(v, "coupled")))
+        .map(|(&p, counts)| {
+            let total = counts.values().sum();
+            (p, total, counts.get("coupled").copied().unwrap_or(0))
         })
         .collect();
-    rows.sort_by_key(|r| r.0);
     let mut remaining: u64 = rows.iter().map(|r| r.1).sum();
     rows.into_iter()
         .map(|(priority, total, coupled)| {
@@ -594,7 +570,7 @@ pub fn compare_page(mapping: &str, variants: &[VariantSummary]) -> String {
     let mut main = String::new();
 
     // Outcomes present in any variant, in BC's order.
-    let mut outcomes: Vec<String> = OUTCOME_ORDER.iter().map(|s| s.to_string()).collect();
+    let mut outcomes: Vec<String> = OUTCOME_NAMES.iter().map(|s| s.to_string()).collect();
     for v in variants {
         for k in v.outcomes.keys() {
             if !outcomes.contains(k) {
@@ -804,17 +780,9 @@ pub fn compare_page(mapping: &str, variants: &[VariantSummary]) -> String {
 
 /// The page for `couple`.
 pub fn couple_page(jobs: &[JobReport]) -> String {
-    let names: Vec<&str> = jobs.iter().map(|j| s(&j.job, "mapping")).collect();
+    let names: Vec<&str> = jobs.iter().map(|j| j.job.mapping.as_str()).collect();
     let title = format!("coupler — coupling report — {}", names.join(", "));
-    let dry: Vec<bool> = jobs
-        .iter()
-        .map(|j| {
-            j.job
-                .get("dry_run")
-                .and_then(Value::as_bool)
-                .unwrap_or(true)
-        })
-        .collect();
+    let dry: Vec<bool> = jobs.iter().map(|j| j.job.dry_run).collect();
     let mode = if dry.iter().all(|d| *d) {
         "<span class=\"badge dry\">dry run</span>"
     } else if dry.iter().all(|d| !*d) {
@@ -824,7 +792,7 @@ pub fn couple_page(jobs: &[JobReport]) -> String {
     };
     let started = jobs
         .first()
-        .map(|j| when(s(&j.job, "started_at")))
+        .map(|j| when(&j.job.started_at))
         .unwrap_or_else(now);
     let header = format!(
         "<h1>Coupling report: {}{mode}</h1><p class=\"meta\">{} mapping(s) · run {}</p>",
@@ -851,18 +819,16 @@ pub fn couple_page(jobs: &[JobReport]) -> String {
 
 fn job_section(out: &mut String, index: usize, report: &JobReport) {
     let job = &report.job;
-    let mapping = s(job, "mapping");
-    let dry = job.get("dry_run").and_then(Value::as_bool).unwrap_or(true);
-    let outcomes = ordered_counts(job.get("outcomes"), &OUTCOME_ORDER);
-    let outcome = |k: &str| outcomes.iter().find(|(n, _)| n == k).map_or(0, |(_, n)| *n);
-    let counters = job.get("counters").cloned().unwrap_or(Value::Null);
-    let local_records = u(job, "local_records");
+    let mapping = job.mapping.as_str();
+    let dry = job.dry_run;
+    let outcomes = ordered_counts(&job.outcomes, &OUTCOME_NAMES);
+    let local_records = job.local_records;
 
     let _ = write!(
         out,
         "<section class=\"job\" id=\"job-{index}\"><h2>{} <span class=\"sub\">{}</span>{}</h2>",
         esc(mapping),
-        esc(s(job, "table_mapping")),
+        esc(&job.table_mapping),
         if dry {
             "<span class=\"badge dry\">dry run</span>"
         } else {
@@ -873,25 +839,25 @@ fn job_section(out: &mut String, index: usize, report: &JobReport) {
         out,
         "<p class=\"meta\">started {} · finished {} · job <span class=\"mono\">{}</span></p>\
          <p class=\"meta\">{} local record(s) take part ({} read) · {} candidate(s) in {} ({} read)</p>",
-        esc(&when(s(job, "started_at"))),
-        esc(&when(s(job, "finished_at"))),
-        esc(s(job, "job_id")),
+        esc(&when(&job.started_at)),
+        esc(&when(&job.finished_at)),
+        esc(&job.job_id),
         num(local_records),
-        num(u(job, "local_records_read")),
-        num(u(job, "integration_records")),
-        esc(s(job, "integration_source")),
-        num(u(job, "integration_records_read")),
+        num(job.local_records_read),
+        num(job.integration_records),
+        esc(&job.integration_source),
+        num(job.integration_records_read),
     );
 
     // Key figures.
-    let failed = u(&counters, "failed");
+    let failed = job.counter("failed");
     out.push_str("<div class=\"tiles\">");
     for (k, v, class) in [
         ("local records", local_records, ""),
-        ("candidates", u(job, "integration_records"), ""),
-        ("coupled", outcome("coupled"), "good"),
+        ("candidates", job.integration_records, ""),
+        ("coupled", job.outcome("coupled"), "good"),
         ("failed", failed, if failed > 0 { "bad" } else { "" }),
-        ("skipped", outcome("skipped"), ""),
+        ("skipped", job.outcome("skipped"), ""),
     ] {
         let _ = write!(
             out,
@@ -935,20 +901,15 @@ fn job_section(out: &mut String, index: usize, report: &JobReport) {
             &format!("Records reaching each priority level of {mapping} and coupled there"),
             &levels,
         ));
-        let by_priority = job.get("by_priority");
-        let mut cols: Vec<String> = OUTCOME_ORDER
+        let mut cols: Vec<String> = OUTCOME_NAMES
             .iter()
             .filter(|o| !matches!(**o, "no_criteria" | "skipped"))
             .map(|o| o.to_string())
             .collect();
-        if let Some(Value::Object(map)) = by_priority {
-            for v in map.values() {
-                if let Some(o) = v.as_object() {
-                    for k in o.keys() {
-                        if !cols.contains(k) {
-                            cols.push(k.clone());
-                        }
-                    }
+        for counts in job.by_priority.values() {
+            for k in counts.keys() {
+                if !cols.contains(k) {
+                    cols.push(k.clone());
                 }
             }
         }
@@ -958,7 +919,7 @@ fn job_section(out: &mut String, index: usize, report: &JobReport) {
         }
         out.push_str("</tr></thead><tbody>");
         for l in &levels {
-            let at = by_priority.and_then(|b| b.get(l.priority.to_string()));
+            let at = job.by_priority.get(&l.priority);
             let _ = write!(
                 out,
                 "<tr><th scope=\"row\">p{}</th>{}",
@@ -966,7 +927,7 @@ fn job_section(out: &mut String, index: usize, report: &JobReport) {
                 num_cell(l.reached)
             );
             for c in &cols {
-                out.push_str(&num_cell(at.map_or(0, |a| u(a, c))));
+                out.push_str(&num_cell(at.and_then(|a| a.get(c)).copied().unwrap_or(0)));
             }
             out.push_str("</tr>");
         }
@@ -975,63 +936,63 @@ fn job_section(out: &mut String, index: usize, report: &JobReport) {
     }
     out.push_str("</div></div>");
 
-    if let Some(scores) = job.get("match_scores").filter(|v| !v.is_null()) {
+    if let Some(scores) = &job.match_scores {
         scores_block(out, scores);
     }
     samples_block(out, report, &outcomes);
-    job_log_block(out, job, &counters);
+    job_log_block(out, job);
     timings_block(out, job);
 
     // Dataverse and the steps after coupling: shown as they are in job.json.
-    for (key, heading) in [
+    let parts = [
         (
-            "integration_read",
             "Dataverse: how the integration side was read",
+            shown(&job.integration_read),
         ),
-        ("http", "Dataverse: HTTP requests"),
-        ("store", "Coupling store (applied)"),
-        ("sync", "Synchronization after coupling"),
-        ("create_new", "New Dataverse rows for unmatched records"),
-    ] {
-        if let Some(v) = job.get(key).filter(|v| !v.is_null()) {
-            let _ = write!(out, "<h3>{heading}</h3>{}", json_html(v));
+        ("Dataverse: HTTP requests", shown(&job.http)),
+        ("Coupling store (applied)", shown(&job.store)),
+        ("Synchronization after coupling", shown(&job.sync)),
+        (
+            "New Dataverse rows for unmatched records",
+            shown(&job.create_new),
+        ),
+        ("Files", shown(&Some(&job.files))),
+    ];
+    for (heading, part) in parts {
+        if let Some(v) = part {
+            let _ = write!(out, "<h3>{heading}</h3>{}", json_html(&v));
         }
-    }
-    if let Some(files) = job.get("files") {
-        let _ = write!(out, "<h3>Files</h3>{}", json_html(files));
     }
     out.push_str("</section>");
 }
 
 /// Fuzzy criteria: the score distribution of the decided records (job.json `match_scores`).
-fn scores_block(out: &mut String, scores: &Value) {
-    let f = |v: &Value| v.as_f64();
-    let u = |v: &Value| v.as_u64().unwrap_or(0);
+fn scores_block(out: &mut String, scores: &MatchScores) {
     out.push_str("<section class=\"block\"><h3>Fuzzy match scores</h3>");
     let _ = write!(
         out,
         "<p class=\"note\">{} record(s) decided at a level with fuzzy criteria ({} coupled); lowest coupled score {}, mean {}. A score is the mean similarity of the level's fuzzy criteria (1 = identical after normalizing).</p>",
-        num(u(&scores["scored"])),
-        num(u(&scores["coupled"])),
-        f(&scores["min_coupled"]).map_or("–".to_string(), |s| format!("{s:.4}")),
-        f(&scores["mean_coupled"]).map_or("–".to_string(), |s| format!("{s:.4}")),
+        num(scores.scored),
+        num(scores.coupled),
+        scores.min_coupled.map_or("–".to_string(), |s| format!("{s:.4}")),
+        scores.mean_coupled.map_or("–".to_string(), |s| format!("{s:.4}")),
     );
-    let buckets = scores["buckets"].as_array().cloned().unwrap_or_default();
+    let buckets = &scores.buckets;
     let most = buckets
         .iter()
-        .map(|b| u(&b["coupled"]) + u(&b["other"]))
+        .map(|b| b.coupled + b.other)
         .max()
         .unwrap_or(0)
         .max(1);
     out.push_str("<table><thead><tr><th scope=\"col\">score</th><th scope=\"col\" class=\"n\">coupled</th><th scope=\"col\" class=\"n\">other outcomes</th><th scope=\"col\">distribution</th></tr></thead><tbody>");
-    for b in &buckets {
-        let (from, to) = (f(&b["from"]).unwrap_or(0.0), f(&b["to"]).unwrap_or(0.0));
+    for b in buckets {
+        let (from, to) = (b.from, b.to);
         let label = if from >= 1.0 {
             "1 (identical)".to_string()
         } else {
             format!("{from:.2} – {to:.2}")
         };
-        let (c, o) = (u(&b["coupled"]), u(&b["other"]));
+        let (c, o) = (b.coupled, b.other);
         let width = |n: u64| (n as f64 / most as f64 * 240.0).round();
         let _ = write!(
             out,
@@ -1158,10 +1119,10 @@ fn samples_block(out: &mut String, report: &JobReport, outcomes: &[(String, u64)
     out.push_str("<p class=\"note\">The full list is in results.csv. The trace shows each priority level evaluated: <code>p0:no_match(blank)</code> means the level set no condition because the record's values were blank.</p></section>");
 }
 
-fn job_log_block(out: &mut String, job: &Value, counters: &Value) {
+fn job_log_block(out: &mut String, job: &JobJson) {
     out.push_str("<section class=\"block\"><h3>BC job log</h3><div class=\"grid\"><div>");
     out.push_str("<table><thead><tr><th scope=\"col\">counter</th><th scope=\"col\" class=\"n\">value</th></tr></thead><tbody>");
-    for (k, n) in ordered_counts(Some(counters), &COUNTER_ORDER) {
+    for (k, n) in ordered_counts(&job.counters, &COUNTER_ORDER) {
         let _ = write!(
             out,
             "<tr><th scope=\"row\">{}</th>{}</tr>",
@@ -1170,15 +1131,7 @@ fn job_log_block(out: &mut String, job: &Value, counters: &Value) {
         );
     }
     out.push_str("</tbody></table></div><div>");
-    let errors: Vec<&str> = job
-        .get("errors")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|e| e.get("message").and_then(Value::as_str).unwrap_or(""))
-                .collect()
-        })
-        .unwrap_or_default();
+    let errors: Vec<&str> = job.errors.iter().map(|e| e.message.as_str()).collect();
     if errors.is_empty() {
         out.push_str("<p class=\"muted\">No error rows.</p>");
     } else {
@@ -1191,13 +1144,12 @@ fn job_log_block(out: &mut String, job: &Value, counters: &Value) {
     out.push_str("<p class=\"note\">What BC itself would record for this job: the counters and one aggregated error row per kind of failure.</p></div></div></section>");
 }
 
-fn timings_block(out: &mut String, job: &Value) {
-    let t = job.get("timings_ms").cloned().unwrap_or(Value::Null);
+fn timings_block(out: &mut String, job: &JobJson) {
+    let t = &job.timings_ms;
     out.push_str("<section class=\"block\"><h3>Timings</h3><div class=\"grid\"><div>");
     out.push_str("<h4>Steps</h4><table><thead><tr><th scope=\"col\">step</th><th scope=\"col\" class=\"n\">ms</th></tr></thead><tbody>");
     let mut total = 0;
-    for step in ["read", "match", "write"] {
-        let ms = u(&t, step);
+    for (step, ms) in [("read", t.read), ("match", t.matching), ("write", t.write)] {
         total += ms;
         let _ = write!(
             out,
@@ -1213,26 +1165,22 @@ fn timings_block(out: &mut String, job: &Value) {
     let _ = write!(
         out,
         "<p class=\"meta\">{} worker thread(s)</p>",
-        num(u(job, "threads"))
+        num(job.threads as u64)
     );
     out.push_str("</div><div>");
-    number_table(
-        out,
-        "Matching phases",
-        "phase",
-        "µs",
-        t.get("match_phases_us"),
-    );
-    number_table(out, "Peak memory", "after", "MB", job.get("peak_memory_mb"));
+    number_table(out, "Matching phases", "phase", "µs", &t.match_phases_us);
+    number_table(out, "Peak memory", "after", "MB", &job.peak_memory_mb);
     out.push_str("</div></div></section>");
 }
 
-/// A two-column table (name, number) of a JSON object's entries, under a heading; nothing when
-/// the object is missing or empty.
-fn number_table(out: &mut String, title: &str, key: &str, unit: &str, object: Option<&Value>) {
-    let Some(Value::Object(entries)) = object else {
-        return;
-    };
+/// A two-column table (name, number) under a heading; nothing when there are no entries.
+fn number_table(
+    out: &mut String,
+    title: &str,
+    key: &str,
+    unit: &str,
+    entries: &BTreeMap<String, u64>,
+) {
     if entries.is_empty() {
         return;
     }
@@ -1245,7 +1193,7 @@ fn number_table(out: &mut String, title: &str, key: &str, unit: &str, object: Op
             out,
             "<tr><th scope=\"row\">{}</th>{}</tr>",
             esc(k),
-            num_cell(v.as_u64().unwrap_or(0))
+            num_cell(*v)
         );
     }
     out.push_str("</tbody></table>");
@@ -1340,7 +1288,7 @@ mod tests {
             chart
                 .matches("class=\"val\" style=\"min-width:10ch\"")
                 .count(),
-            8 * OUTCOME_ORDER.len()
+            8 * OUTCOME_NAMES.len()
         );
         let measures = &html[html.find("<h2>Precision, recall and F1").unwrap()..];
         assert_eq!(measures.matches(">0.988<").count(), 8);
@@ -1372,17 +1320,26 @@ mod tests {
 
     #[test]
     fn couple_page_shows_outcomes_funnel_and_escaped_samples() {
-        let job = serde_json::json!({
-            "job_id": "j1", "mapping": "CUST<&>", "dry_run": true,
-            "started_at": "2026-11-26T06:17:44.085Z", "finished_at": "2026-11-26T06:17:44.092Z",
-            "counters": {"coupled": 300, "failed": 27, "skipped": 0},
-            "outcomes": {"coupled": 300, "no_match": 21, "multiple_matches": 2, "already_coupled": 4, "no_criteria": 0, "skipped": 2},
-            "errors": [{"message": "Failed to couple 27 record(s)"}],
-            "local_records": 329, "integration_records": 352,
-            "by_priority": {"0": {"coupled": 288}, "1": {"coupled": 12, "no_match": 21, "multiple_matches": 2, "already_coupled": 4}},
-            "timings_ms": {"read": 1, "match": 2, "write": 3, "match_phases_us": {"0_index": 5}},
-            "http": {"requests": 4, "retries": 1, "throttled": 0},
-        });
+        let job = JobJson::parse(
+            &serde_json::json!({
+                "job_id": "j1", "mapping": "CUST<&>", "type": "coupling", "dry_run": true,
+                "started_at": "2026-11-26T06:17:44.085Z", "finished_at": "2026-11-26T06:17:44.092Z",
+                "counters": {"coupled": 300, "failed": 27, "skipped": 0},
+                "outcomes": {"coupled": 300, "no_match": 21, "multiple_matches": 2, "already_coupled": 4, "no_criteria": 0, "skipped": 2},
+                "errors": [{"message": "Failed to couple 27 record(s)"}],
+                "local_records": 329, "integration_records": 352,
+                "local_records_read": 331, "integration_records_read": 352,
+                "by_priority": {"0": {"coupled": 288}, "1": {"coupled": 12, "no_match": 21, "multiple_matches": 2, "already_coupled": 4}},
+                "timings_ms": {"read": 1, "match": 2, "write": 3, "match_phases_us": {"0_index": 5}},
+                "files": {"results": "r.csv", "couplings": "c.csv", "job": "job.json"},
+                "threads": 2, "table_mapping": "Customer - Account",
+                "integration_source": "accounts.csv",
+                "http": {"requests": 4, "retries": 1, "throttled": 0},
+            })
+            .to_string(),
+            std::path::Path::new("job.json"),
+        )
+        .unwrap();
         let sample = |id: &str, outcome: &str| -> Vec<String> {
             [
                 id,
