@@ -247,14 +247,14 @@ pub(crate) const EXAMPLES: &[(&str, &[Example])] = &[
         "config",
         &[(
             "Write the JSON Schema of the config file",
-            "coupler config schema > coupler.schema.json",
+            "coupler config schema > coupling.schema.json",
         )],
     ),
     (
         "config schema",
         &[(
             "Write the schema beside the config, for a TOML editor (see above)",
-            "coupler config schema > coupler.schema.json",
+            "coupler config schema > coupling.schema.json",
         )],
     ),
 ];

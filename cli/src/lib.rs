@@ -212,7 +212,7 @@ enum ConfigAction {
     /// Print the JSON Schema of the config file, for TOML editors that complete and check it.
     ///
     /// Editors based on Taplo (such as VS Code's Even Better TOML) use it when the config's first
-    /// line names it: `#:schema ./coupler.schema.json`.
+    /// line names it: `#:schema ./coupling.schema.json`.
     Schema,
 }
 

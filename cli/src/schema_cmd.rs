@@ -1,6 +1,6 @@
 //! `coupler config schema`: the JSON Schema of the config file, printed to stdout, for TOML
 //! editors that complete keys and check values against a schema (VS Code's Even Better TOML and
-//! other Taplo-based editors: a first line `#:schema ./coupler.schema.json` in the config).
+//! other Taplo-based editors: a first line `#:schema ./coupling.schema.json` in the config).
 //!
 //! The schema is derived from the config types themselves with `schemars` (1.x: it reads the
 //! serde attributes the config types already carry, `rename`, `default`, `untagged`,
