@@ -20,6 +20,8 @@
 
 pub mod couple;
 mod derive;
+pub mod error;
+mod filter;
 pub mod fuzzy;
 mod hint;
 pub mod ids;
@@ -34,9 +36,8 @@ pub mod sync;
 pub mod table;
 pub mod value;
 
-pub use couple::{
-    couple, CouplingRun, EngineError, MatchDetail, MatchedValue, RunOptions, MAX_CRITERIA,
-};
+pub use couple::{couple, CouplingRun, MatchDetail, MatchedValue, RunOptions, MAX_CRITERIA};
+pub use error::EngineError;
 pub use fuzzy::{Blocking, Comparator, Fuzzy, Metric};
 pub use ids::{canonical_integration_id, canonical_local_id, is_guid, IdSide};
 pub use mapping::{
