@@ -21,7 +21,7 @@
 pub mod couple;
 mod derive;
 pub mod error;
-mod filter;
+pub mod filter;
 pub mod fuzzy;
 mod hint;
 pub mod ids;
@@ -38,6 +38,7 @@ pub mod value;
 
 pub use couple::{couple, CouplingRun, MatchDetail, MatchedValue, RunOptions, MAX_CRITERIA};
 pub use error::EngineError;
+pub use filter::passing_rows;
 pub use fuzzy::{Blocking, Comparator, Fuzzy, Metric};
 pub use ids::{canonical_integration_id, canonical_local_id, is_guid, IdSide};
 pub use mapping::{

@@ -192,7 +192,8 @@ pub enum PriorityMode {
     Independent,
 }
 
-/// A table filter: every `(column, value)` must hold, compared as raw text.
+/// A table filter: every `(column, value)` must hold, compared as raw text; the rows that pass
+/// are [`crate::passing_rows`]'s.
 pub type TableFilter = Vec<(String, String)>;
 
 /// One table mapping's coupling job, as the engine needs it.
