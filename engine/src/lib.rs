@@ -48,7 +48,7 @@ pub use mapping::{
 pub use normalize::{LegalForms, Normalizer};
 pub use outcome::{
     Counters, Holder, JobLog, LevelResult, LevelTrace, Outcome, OutcomeCounts, RecordOutcome,
-    OUTCOME_NAMES,
+    COUNTER_NAMES, FAILURE_NAMES, OUTCOME_NAMES,
 };
 pub use sync::{plan_sync, SyncError, SyncPlan, SyncSpec};
 pub use table::{Column, ColumnFull, Table, TableError};
