@@ -2,7 +2,7 @@
 //!
 //! BC asks the server once per local record per priority level. The engine instead:
 //!
-//! 1. **encodes** every compared cell once: one [`Dictionary`] per (integration column,
+//! 1. **encodes** every compared cell once: one `Dictionary` per (integration column,
 //!    comparison rule) gives each distinct key a dense code; each local value is looked up in it
 //!    (a value no candidate has can match nothing);
 //! 2. works out, per record and level, which criteria are **in force** (cumulative filters,
@@ -156,7 +156,79 @@ impl PhaseClock {
 ///
 /// `local` and `integration` must hold the columns the spec names
 /// ([`CouplingSpec::local_columns`], [`CouplingSpec::integration_columns`]); rows are processed
-/// in `local`'s order.
+/// in `local`'s order. Fails before matching anything on a missing column, a blank or repeated
+/// id, a value that does not read as its field's type, or a spec [`CouplingSpec::validate`]
+/// refuses ([`EngineError`]).
+///
+/// First come, first served: a record couples the single free candidate its first decisive
+/// level finds; a later record finding the same candidate finds it already coupled.
+///
+/// ```
+/// use coupler_engine::{
+///     couple, Collation, CouplingSpec, ExistingCouplings, FieldType, Holder, MatchCriterion,
+///     Outcome, PriorityMode, RunOptions, Table,
+/// };
+///
+/// let customers = Table::from_rows(
+///     "customers.csv",
+///     &["No.", "Name"],
+///     &[
+///         vec!["C1", "Contoso"],
+///         vec!["C2", "Fabrikam"],
+///         vec!["C3", "contoso"],
+///         vec!["C4", ""],
+///         vec!["C5", "Litware"],
+///     ],
+/// )?;
+/// let accounts = Table::from_rows(
+///     "accounts.csv",
+///     &["accountid", "name"],
+///     &[
+///         vec!["A1", "Contoso"],
+///         vec!["A2", "Fabrikam"],
+///         vec!["A3", "Fabrikam"],
+///         vec!["A4", "Litware"],
+///     ],
+/// )?;
+/// let spec = CouplingSpec {
+///     mapping_name: "CUSTOMER".into(),
+///     local_caption: "Customer".into(),
+///     integration_caption: "Account".into(),
+///     integration_source: "accounts.csv".into(),
+///     local_key: "No.".into(),
+///     integration_key: "accountid".into(),
+///     criteria: vec![MatchCriterion::new("Name", "name", FieldType::Text, 0, false)],
+///     priority_mode: PriorityMode::Cumulative,
+///     collation: Collation::Exact,
+///     local_filter: vec![],
+///     integration_filter: vec![],
+/// };
+/// // C5 was coupled to A4 before this job: it is skipped.
+/// let mut existing = ExistingCouplings::new();
+/// existing.add_own("C5", "A4");
+/// let run = couple(&spec, &customers, &accounts, &existing, RunOptions::default())?;
+///
+/// let outcomes: Vec<Outcome> = run.outcomes().iter().map(|r| r.outcome).collect();
+/// assert_eq!(
+///     outcomes,
+///     [
+///         Outcome::Coupled { integration_row: 0, level: 0 },
+///         Outcome::MultipleMatches { level: 0, count: 2 },
+///         // C1, processed first, took A1.
+///         Outcome::AlreadyCoupled { level: 0, integration_row: 0, holder: Holder::ThisJob(0) },
+///         // A blank name sets no condition.
+///         Outcome::NoMatch { level: 0 },
+///         Outcome::Skipped,
+///     ]
+/// );
+/// assert_eq!(run.candidates(1, 10), ["A2", "A3"]);
+/// assert_eq!(run.holder_id(0, Holder::ThisJob(0)), "C1");
+/// assert_eq!(run.existing_coupling(&run.outcomes()[4]), Some("A4"));
+/// let counts = run.log().outcomes;
+/// assert_eq!((counts.coupled, counts.already_coupled, counts.skipped), (1, 1, 1));
+/// assert_eq!(run.log().counters.failed, 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn couple<'a>(
     spec: &'a CouplingSpec,
     local: &'a Table,

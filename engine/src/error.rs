@@ -1,7 +1,7 @@
 //! Why a coupling job could not run: [`EngineError`], one variant per problem, each naming the
 //! table, the column and (for data problems) the source line a user needs to find it; and the
-//! two errors the engine raises from several places: a column a table lacks ([`column`]) and a
-//! cell that does not read as its field type ([`invalid`]).
+//! two errors the engine raises from several places: a column a table lacks (`column`) and a
+//! cell that does not read as its field type (`invalid`).
 
 use thiserror::Error;
 
@@ -11,6 +11,40 @@ use crate::value::InvalidValue;
 
 /// Why a coupling job could not run. Every variant names the table and, for data problems,
 /// the row's origin (line number) so the adapter's user can find it.
+///
+/// ```
+/// use coupler_engine::{
+///     couple, Collation, CouplingSpec, EngineError, ExistingCouplings, PriorityMode, RunOptions,
+///     Table,
+/// };
+///
+/// let customers = Table::from_rows("customers.csv", &["No."], &[vec!["C1"], vec!["c1 "]])?;
+/// let accounts = Table::from_rows("accounts.csv", &["accountid"], &[vec!["A1"]])?;
+/// let spec = CouplingSpec {
+///     mapping_name: "CUSTOMER".into(),
+///     local_caption: "Customer".into(),
+///     integration_caption: "Account".into(),
+///     integration_source: "accounts.csv".into(),
+///     local_key: "No.".into(),
+///     integration_key: "accountid".into(),
+///     criteria: vec![],
+///     priority_mode: PriorityMode::Cumulative,
+///     collation: Collation::Exact,
+///     local_filter: vec![],
+///     integration_filter: vec![],
+/// };
+/// let existing = ExistingCouplings::new();
+/// let Err(err) = couple(&spec, &customers, &accounts, &existing, RunOptions::default()) else {
+///     panic!("C1 is there twice");
+/// };
+/// assert!(matches!(err, EngineError::DuplicateId { line: 3, first_line: 2, .. }));
+/// assert_eq!(err.line(), 3);
+/// assert!(err.to_string().starts_with(
+///     "customers.csv line 3: duplicate id 'c1 ' (first seen on line 2 as 'C1'; \
+///      BC reads both as one id"
+/// ));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum EngineError {
     #[error("{table}: column '{column}' not found; the columns are: {}", available.join(", "))]

@@ -312,6 +312,22 @@ impl Fuzzy {
 }
 
 /// How a fuzzy criterion is configured: `compare = "exact"` or one of the metrics.
+///
+/// ```
+/// use coupler_engine::{Blocking, Comparator, Fuzzy, Metric};
+///
+/// assert_eq!(Comparator::default(), Comparator::Exact);
+/// let names = Fuzzy {
+///     threshold: 0.9,
+///     blocking: Blocking::Prefix(Blocking::DEFAULT_PREFIX),
+///     ..Fuzzy::new(Metric::NormalizedLevenshtein)
+/// };
+/// // One edit in ten characters: 0.9, just enough.
+/// assert_eq!(names.score("contoso AB", "contoso AS"), Some(0.9));
+/// assert_eq!(names.score("contoso AB", "contoso NV"), None);
+/// let compare = Comparator::Fuzzy(names);
+/// assert!(matches!(compare, Comparator::Fuzzy(f) if f.threshold == 0.9));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub enum Comparator {
     /// Equality (BC).

@@ -183,6 +183,52 @@ pub const COUNTER_NAMES: [&str; 8] = [
 ];
 
 /// One local record's outcome.
+///
+/// A run lists one per local record that passes the local filter, in processing order
+/// ([`crate::CouplingRun::outcomes`]); the run names the records and candidates by id and gives
+/// each record's per-level trace.
+///
+/// ```
+/// # use coupler_engine::{couple, Collation, CouplingSpec, ExistingCouplings, FieldType,
+/// #     MatchCriterion, PriorityMode, RunOptions, Table};
+/// use coupler_engine::{Outcome, RecordOutcome};
+///
+/// # let spec = CouplingSpec {
+/// #     mapping_name: "CUSTOMER".into(),
+/// #     local_caption: "Customer".into(),
+/// #     integration_caption: "Account".into(),
+/// #     integration_source: "accounts.csv".into(),
+/// #     local_key: "No.".into(),
+/// #     integration_key: "accountid".into(),
+/// #     criteria: vec![MatchCriterion::new("Name", "name", FieldType::Text, 0, false)],
+/// #     priority_mode: PriorityMode::Cumulative,
+/// #     collation: Collation::Exact,
+/// #     local_filter: vec![],
+/// #     integration_filter: vec![],
+/// # };
+/// // customers C1 "Contoso", C2 "Fabrikam"; accounts A1 "Contoso" (spec: Name = name).
+/// # let customers = Table::from_rows("customers.csv", &["No.", "Name"],
+/// #     &[vec!["C1", "Contoso"], vec!["C2", "Fabrikam"]])?;
+/// # let accounts = Table::from_rows("accounts.csv", &["accountid", "name"],
+/// #     &[vec!["A1", "Contoso"]])?;
+/// # let existing = ExistingCouplings::new();
+/// let run = couple(&spec, &customers, &accounts, &existing, RunOptions::default())?;
+/// let coupled: Vec<(&str, &str)> = run
+///     .outcomes()
+///     .iter()
+///     .filter_map(|record: &RecordOutcome| match record.outcome {
+///         Outcome::Coupled { integration_row, .. } => {
+///             Some((run.local_id(record), run.integration_id(integration_row)))
+///         }
+///         _ => None,
+///     })
+///     .collect();
+/// assert_eq!(coupled, [("C1", "A1")]);
+/// let second = &run.outcomes()[1];
+/// assert_eq!((second.local_row, second.outcome.name()), (1, "no_match"));
+/// assert_eq!(run.trace(second).map(|t| t.to_string()).collect::<Vec<_>>(), ["p0:no_match"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordOutcome {
     /// Row of the local table.
