@@ -11,7 +11,8 @@
 
 use std::collections::HashMap;
 
-use crate::couple::{position_or_push, EngineError};
+use crate::couple::position_or_push;
+use crate::error::EngineError;
 use crate::mapping::{CouplingSpec, MatchCriterion};
 use crate::normalize::normalize;
 use crate::table::{Column, Table};

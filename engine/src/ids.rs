@@ -285,12 +285,34 @@ fn code(id: &str) -> Cow<'_, str> {
 
 /// The canonical form of a local (BC) id: a GUID lower-case without braces, anything else
 /// trimmed and upper-cased (BC's Code rule).
+///
+/// ```
+/// use coupler_engine::canonical_local_id;
+///
+/// assert_eq!(canonical_local_id(" c00010"), "C00010");
+/// assert_eq!(
+///     canonical_local_id("{5F641B45-48BC-A138-BE13-4EA95426DD94}"),
+///     "5f641b45-48bc-a138-be13-4ea95426dd94"
+/// );
+/// // Borrowed when nothing changes.
+/// assert!(matches!(canonical_local_id("C00010"), std::borrow::Cow::Borrowed("C00010")));
+/// ```
 pub fn canonical_local_id(id: &str) -> Cow<'_, str> {
     canonical_id(IdSide::Local, id)
 }
 
 /// The canonical form of an integration (Dataverse) id: a GUID lower-case without braces,
 /// anything else as read.
+///
+/// ```
+/// use coupler_engine::{canonical_integration_id, canonical_local_id};
+///
+/// let guid = "5f641b45-48bc-a138-be13-4ea95426dd94";
+/// assert_eq!(canonical_integration_id(" {5F641B45-48BC-A138-BE13-4EA95426DD94} "), guid);
+/// // Only GUIDs are respelled on the integration side.
+/// assert_eq!(canonical_integration_id(" c00010"), " c00010");
+/// assert_eq!(canonical_local_id(" c00010"), "C00010");
+/// ```
 pub fn canonical_integration_id(id: &str) -> Cow<'_, str> {
     canonical_id(IdSide::Integration, id)
 }

@@ -9,6 +9,28 @@ use crate::normalize::Normalizer;
 use crate::value::FieldType;
 
 /// A field mapping flagged "Match on this Field".
+///
+/// [`MatchCriterion::new`] makes one as BC has it; the fields beyond BC (normalizers, a fuzzy
+/// comparator, an option map) are set on top of it.
+///
+/// ```
+/// use coupler_engine::normalize::Normalizer;
+/// use coupler_engine::{Comparator, FieldType, Fuzzy, MatchCriterion, Metric};
+///
+/// // Phone No. = telephone1 at priority 0, case-insensitive: BC's comparison.
+/// let phone = MatchCriterion::new("Phone No.", "telephone1", FieldType::Text, 0, false);
+/// assert_eq!((phone.priority, phone.comparator), (0, Comparator::Exact));
+/// assert!(!phone.is_beyond_bc());
+/// // The same, comparing digits only: beyond BC.
+/// let digits = MatchCriterion { normalizers: vec![Normalizer::Digits], ..phone };
+/// assert!(digits.is_beyond_bc());
+/// // A name compared by Jaro-Winkler similarity at priority 1.
+/// let name = MatchCriterion {
+///     comparator: Comparator::Fuzzy(Fuzzy::new(Metric::JaroWinkler)),
+///     ..MatchCriterion::new("Name", "name", FieldType::Text, 1, false)
+/// };
+/// assert!(name.is_beyond_bc());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MatchCriterion {
     /// Column of the local (BC) table.
@@ -192,10 +214,77 @@ pub enum PriorityMode {
     Independent,
 }
 
-/// A table filter: every `(column, value)` must hold, compared as raw text.
+/// A table filter: every `(column, value)` must hold, compared as raw text; the rows that pass
+/// are [`crate::passing_rows`]'s.
 pub type TableFilter = Vec<(String, String)>;
 
 /// One table mapping's coupling job, as the engine needs it.
+///
+/// Criteria of one priority form a level; levels are tried in ascending priority, and (BC's
+/// cumulative mode) a level's conditions add to the earlier levels'.
+///
+/// ```
+/// use coupler_engine::{
+///     couple, Collation, CouplingSpec, EngineError, ExistingCouplings, FieldType,
+///     MatchCriterion, PriorityMode, RunOptions, Table,
+/// };
+///
+/// let spec = CouplingSpec {
+///     mapping_name: "CUSTOMER".into(),
+///     local_caption: "Customer".into(),
+///     integration_caption: "Account".into(),
+///     integration_source: "accounts.csv".into(),
+///     local_key: "No.".into(),
+///     integration_key: "accountid".into(),
+///     // Name first; where the name alone is ambiguous, name and city.
+///     criteria: vec![
+///         MatchCriterion::new("Name", "name", FieldType::Text, 0, false),
+///         MatchCriterion::new("City", "address1_city", FieldType::Text, 1, false),
+///     ],
+///     priority_mode: PriorityMode::Cumulative,
+///     collation: Collation::Exact,
+///     local_filter: vec![],
+///     // Active accounts only (BC's Integration Table Filter).
+///     integration_filter: vec![("statecode".into(), "0".into())],
+/// };
+/// assert_eq!(spec.local_columns(), ["No.", "Name", "City"]);
+/// assert_eq!(
+///     spec.integration_columns(),
+///     ["accountid", "statecode", "name", "address1_city"]
+/// );
+/// assert_eq!(spec.friendly_name(), "Customer - Account");
+///
+/// let customers = Table::from_rows(
+///     "customers.csv",
+///     &["No.", "Name", "City"],
+///     &[vec!["C1", "Fabrikam", "Bergen"]],
+/// )?;
+/// let accounts = Table::from_rows(
+///     "accounts.csv",
+///     &["accountid", "name", "address1_city", "statecode"],
+///     &[
+///         vec!["A1", "Fabrikam", "Oslo", "0"],
+///         vec!["A2", "Fabrikam", "Bergen", "0"],
+///         vec!["A3", "Fabrikam", "Bergen", "1"],
+///     ],
+/// )?;
+/// let existing = ExistingCouplings::new();
+/// let run = couple(&spec, &customers, &accounts, &existing, RunOptions::default())?;
+/// let record = &run.outcomes()[0];
+/// // Two active Fabrikams at level 0; one of them in Bergen at level 1.
+/// let trace: Vec<String> = run.trace(record).map(|t| t.to_string()).collect();
+/// assert_eq!(trace, ["p0:multiple(2)", "p1:coupled"]);
+/// assert_eq!(run.outcomes()[0].outcome.name(), "coupled");
+///
+/// // A criterion on the filtered column would replace the filter in BC: refused.
+/// let mut on_filtered = spec.clone();
+/// on_filtered.integration_filter = vec![("name".into(), "Fabrikam".into())];
+/// assert!(matches!(
+///     on_filtered.validate(),
+///     Err(EngineError::CriterionOnFilteredColumn { .. })
+/// ));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct CouplingSpec {
     /// BC's table-mapping name, e.g. `CUSTOMER`.
@@ -338,6 +427,22 @@ fn unique<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
 /// `C9,{5F641B45-48BC-A138-BE13-4EA95426DD94}` (as BC shows a CRM ID) holds the account
 /// `5f641b45-48bc-a138-be13-4ea95426dd94`, and `c00010 ` is customer `C00010`; lookups take any
 /// spelling.
+///
+/// ```
+/// use coupler_engine::ExistingCouplings;
+///
+/// let mut existing = ExistingCouplings::new();
+/// existing.add_own("c00010 ", "{5F641B45-48BC-A138-BE13-4EA95426DD94}");
+/// existing.add_other("V1", "e6f8ed18-c7b7-4a95-a5bc-44ab02629774");
+/// assert_eq!(
+///     existing.coupled_integration_id("C00010"),
+///     Some("5f641b45-48bc-a138-be13-4ea95426dd94")
+/// );
+/// assert_eq!(existing.holder_of("E6F8ED18-C7B7-4A95-A5BC-44AB02629774"), Some("V1"));
+/// // Only this mapping's couplings skip a local record.
+/// assert_eq!(existing.coupled_integration_id("V1"), None);
+/// assert_eq!(existing.taken_count(), 2);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExistingCouplings {
     own: HashMap<String, String>,

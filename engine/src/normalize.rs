@@ -15,6 +15,26 @@ use unicode_normalization::UnicodeNormalization;
 use crate::value::{fold_accents, lower};
 
 /// One rewrite of a value.
+///
+/// ```
+/// use coupler_engine::normalize::{normalize, LegalForms, Normalizer};
+///
+/// assert_eq!(Normalizer::Digits.apply("+1 (425) 555-0101"), "14255550101");
+/// assert_eq!(Normalizer::Email.apply(" Info+crm@Contoso.COM"), "info@contoso.com");
+/// assert_eq!(Normalizer::StripAccents.apply("Müller"), "Muller");
+/// // A pipeline runs in order: legal forms off, then accents, then case.
+/// let names = [
+///     Normalizer::LegalForm(LegalForms::default_forms()),
+///     Normalizer::StripAccents,
+///     Normalizer::Lower,
+/// ];
+/// assert_eq!(normalize(&names, "Müller Logistik GmbH & Co. KG"), "muller logistik");
+/// // Regular expressions, with groups.
+/// let the = Normalizer::replace(r"^(?i)the\s+(.*)$", "$1")?;
+/// assert_eq!(the.apply("The Contoso Group"), "Contoso Group");
+/// assert_eq!(the.describe(), r"replace(^(?i)the\s+(.*)$ → $1)");
+/// # Ok::<(), regex::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub enum Normalizer {
     /// Leading and trailing white space removed.

@@ -94,7 +94,19 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome's name in `results.csv`.
+    /// The outcome's name in `results.csv` and `job.json` (one of [`OUTCOME_NAMES`]).
+    ///
+    /// ```
+    /// use coupler_engine::{Outcome, OUTCOME_NAMES};
+    ///
+    /// let outcome = Outcome::MultipleMatches { level: 1, count: 3 };
+    /// assert_eq!(outcome.name(), "multiple_matches");
+    /// assert_eq!(OUTCOME_NAMES[outcome.index()], outcome.name());
+    /// assert_eq!(outcome.level(), Some(1));
+    /// assert!(outcome.is_failure());
+    /// assert!(!Outcome::Skipped.is_failure());
+    /// assert_eq!(Outcome::Skipped.level(), None);
+    /// ```
     pub fn name(&self) -> &'static str {
         match self {
             Outcome::Coupled { .. } => "coupled",
@@ -104,6 +116,26 @@ impl Outcome {
             Outcome::NoCriteria => "no_criteria",
             Outcome::Skipped => "skipped",
         }
+    }
+
+    /// The outcome's position in [`OUTCOME_NAMES`] (and in [`OutcomeCounts::pairs`]).
+    pub fn index(&self) -> usize {
+        match self {
+            Outcome::Coupled { .. } => 0,
+            Outcome::NoMatch { .. } => 1,
+            Outcome::MultipleMatches { .. } => 2,
+            Outcome::AlreadyCoupled { .. } => 3,
+            Outcome::NoCriteria => 4,
+            Outcome::Skipped => 5,
+        }
+    }
+
+    /// Whether the record is one of the job's failures ([`FAILURE_NAMES`]): not coupled
+    /// although it took part. BC's `failed` counter counts the first three kinds (`no_match`,
+    /// `multiple_matches`, `already_coupled`) in its M2 error row; a mapping without criteria
+    /// (`no_criteria`) fails as a whole (M1, `failed` = 1).
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, Outcome::Coupled { .. } | Outcome::Skipped)
     }
 
     /// The level that decided, or the last level evaluated.
@@ -118,7 +150,8 @@ impl Outcome {
     }
 }
 
-/// All outcome names, in the order reports list them.
+/// All outcome names, in the order reports list them ([`Outcome::name`], the keys of
+/// `job.json`'s `outcomes` and `by_priority`, the `outcome` column of `results.csv`).
 pub const OUTCOME_NAMES: [&str; 6] = [
     "coupled",
     "no_match",
@@ -128,7 +161,74 @@ pub const OUTCOME_NAMES: [&str; 6] = [
     "skipped",
 ];
 
+/// The outcomes that are failures ([`Outcome::is_failure`]), in [`OUTCOME_NAMES`] order.
+pub const FAILURE_NAMES: [&str; 4] = [
+    "no_match",
+    "multiple_matches",
+    "already_coupled",
+    "no_criteria",
+];
+
+/// BC's counters of an Integration Synch. Job ([`Counters`]), in the order `job.json`, the store
+/// and the reports list them: the keys of `job.json`'s `counters`.
+pub const COUNTER_NAMES: [&str; 8] = [
+    "coupled",
+    "failed",
+    "skipped",
+    "inserted",
+    "modified",
+    "deleted",
+    "unchanged",
+    "uncoupled",
+];
+
 /// One local record's outcome.
+///
+/// A run lists one per local record that passes the local filter, in processing order
+/// ([`crate::CouplingRun::outcomes`]); the run names the records and candidates by id and gives
+/// each record's per-level trace.
+///
+/// ```
+/// # use coupler_engine::{couple, Collation, CouplingSpec, ExistingCouplings, FieldType,
+/// #     MatchCriterion, PriorityMode, RunOptions, Table};
+/// use coupler_engine::{Outcome, RecordOutcome};
+///
+/// # let spec = CouplingSpec {
+/// #     mapping_name: "CUSTOMER".into(),
+/// #     local_caption: "Customer".into(),
+/// #     integration_caption: "Account".into(),
+/// #     integration_source: "accounts.csv".into(),
+/// #     local_key: "No.".into(),
+/// #     integration_key: "accountid".into(),
+/// #     criteria: vec![MatchCriterion::new("Name", "name", FieldType::Text, 0, false)],
+/// #     priority_mode: PriorityMode::Cumulative,
+/// #     collation: Collation::Exact,
+/// #     local_filter: vec![],
+/// #     integration_filter: vec![],
+/// # };
+/// // customers C1 "Contoso", C2 "Fabrikam"; accounts A1 "Contoso" (spec: Name = name).
+/// # let customers = Table::from_rows("customers.csv", &["No.", "Name"],
+/// #     &[vec!["C1", "Contoso"], vec!["C2", "Fabrikam"]])?;
+/// # let accounts = Table::from_rows("accounts.csv", &["accountid", "name"],
+/// #     &[vec!["A1", "Contoso"]])?;
+/// # let existing = ExistingCouplings::new();
+/// let run = couple(&spec, &customers, &accounts, &existing, RunOptions::default())?;
+/// let coupled: Vec<(&str, &str)> = run
+///     .outcomes()
+///     .iter()
+///     .filter_map(|record: &RecordOutcome| match record.outcome {
+///         Outcome::Coupled { integration_row, .. } => {
+///             Some((run.local_id(record), run.integration_id(integration_row)))
+///         }
+///         _ => None,
+///     })
+///     .collect();
+/// assert_eq!(coupled, [("C1", "A1")]);
+/// let second = &run.outcomes()[1];
+/// assert_eq!((second.local_row, second.outcome.name()), (1, "no_match"));
+/// assert_eq!(run.trace(second).map(|t| t.to_string()).collect::<Vec<_>>(), ["p0:no_match"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordOutcome {
     /// Row of the local table.
@@ -150,6 +250,57 @@ pub struct Counters {
     pub deleted: u64,
     pub unchanged: u64,
     pub uncoupled: u64,
+}
+
+impl Counters {
+    /// `(name, count)` pairs in [`COUNTER_NAMES`] order (`job.json`'s `counters`).
+    ///
+    /// ```
+    /// use coupler_engine::{Counters, COUNTER_NAMES};
+    ///
+    /// let mut counters = Counters { coupled: 300, failed: 27, ..Counters::default() };
+    /// assert_eq!(counters.pairs()[..2], [("coupled", 300), ("failed", 27)]);
+    /// assert_eq!(counters.pairs().map(|(name, _)| name), COUNTER_NAMES);
+    /// // By name, as a job document spells them.
+    /// assert_eq!(counters.get("failed"), Some(27));
+    /// *counters.get_mut("inserted").unwrap() += 5;
+    /// assert_eq!(counters.inserted, 5);
+    /// assert_eq!(counters.get("Failed"), None);
+    /// ```
+    pub fn pairs(&self) -> [(&'static str, u64); 8] {
+        [
+            ("coupled", self.coupled),
+            ("failed", self.failed),
+            ("skipped", self.skipped),
+            ("inserted", self.inserted),
+            ("modified", self.modified),
+            ("deleted", self.deleted),
+            ("unchanged", self.unchanged),
+            ("uncoupled", self.uncoupled),
+        ]
+    }
+
+    /// The counter of a name in [`COUNTER_NAMES`].
+    pub fn get(&self, name: &str) -> Option<u64> {
+        self.pairs()
+            .into_iter()
+            .find_map(|(n, count)| (n == name).then_some(count))
+    }
+
+    /// The counter of a name in [`COUNTER_NAMES`], to set or add to.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut u64> {
+        Some(match name {
+            "coupled" => &mut self.coupled,
+            "failed" => &mut self.failed,
+            "skipped" => &mut self.skipped,
+            "inserted" => &mut self.inserted,
+            "modified" => &mut self.modified,
+            "deleted" => &mut self.deleted,
+            "unchanged" => &mut self.unchanged,
+            "uncoupled" => &mut self.uncoupled,
+            _ => return None,
+        })
+    }
 }
 
 /// Number of results rows per outcome.
@@ -176,7 +327,19 @@ impl OutcomeCounts {
         }
     }
 
-    /// `(name, count)` pairs in [`OUTCOME_NAMES`] order.
+    /// `(name, count)` pairs in [`OUTCOME_NAMES`] order (`job.json`'s `outcomes`).
+    ///
+    /// ```
+    /// use coupler_engine::{OutcomeCounts, OUTCOME_NAMES};
+    ///
+    /// let mut counts = OutcomeCounts { coupled: 2, no_match: 1, ..OutcomeCounts::default() };
+    /// assert_eq!(counts.pairs()[1], ("no_match", 1));
+    /// assert_eq!(counts.pairs().map(|(name, _)| name), OUTCOME_NAMES);
+    /// assert_eq!(counts.get("coupled"), Some(2));
+    /// *counts.get_mut("skipped").unwrap() = 4;
+    /// assert_eq!(counts.skipped, 4);
+    /// assert_eq!(counts.get("failed"), None);
+    /// ```
     pub fn pairs(&self) -> [(&'static str, u64); 6] {
         [
             ("coupled", self.coupled),
@@ -186,6 +349,25 @@ impl OutcomeCounts {
             ("no_criteria", self.no_criteria),
             ("skipped", self.skipped),
         ]
+    }
+
+    /// The count of an outcome name in [`OUTCOME_NAMES`].
+    pub fn get(&self, name: &str) -> Option<u64> {
+        let i = OUTCOME_NAMES.iter().position(|&n| n == name)?;
+        Some(self.pairs()[i].1)
+    }
+
+    /// The count of an outcome name in [`OUTCOME_NAMES`], to set or add to.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut u64> {
+        Some(match name {
+            "coupled" => &mut self.coupled,
+            "no_match" => &mut self.no_match,
+            "multiple_matches" => &mut self.multiple_matches,
+            "already_coupled" => &mut self.already_coupled,
+            "no_criteria" => &mut self.no_criteria,
+            "skipped" => &mut self.skipped,
+            _ => return None,
+        })
     }
 }
 
@@ -243,4 +425,76 @@ pub fn unmatched_message(spec: &CouplingSpec, count: u64) -> String {
         "Failed to couple {count} record(s), because no unique uncoupled matching entity was found in {} with the specified matching criteria.",
         spec.integration_source
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One outcome of each kind, in [`OUTCOME_NAMES`] order.
+    const ALL: [Outcome; 6] = [
+        Outcome::Coupled {
+            integration_row: 0,
+            level: 0,
+        },
+        Outcome::NoMatch { level: 0 },
+        Outcome::MultipleMatches { level: 0, count: 2 },
+        Outcome::AlreadyCoupled {
+            level: 0,
+            integration_row: 0,
+            holder: Holder::Existing,
+        },
+        Outcome::NoCriteria,
+        Outcome::Skipped,
+    ];
+
+    #[test]
+    fn the_names_are_defined_once() {
+        for (i, outcome) in ALL.iter().enumerate() {
+            assert_eq!(outcome.index(), i);
+            assert_eq!(outcome.name(), OUTCOME_NAMES[i]);
+        }
+        let failures: Vec<&str> = ALL
+            .iter()
+            .filter(|o| o.is_failure())
+            .map(Outcome::name)
+            .collect();
+        assert_eq!(failures, FAILURE_NAMES);
+
+        let mut counts = OutcomeCounts::default();
+        for (i, name) in OUTCOME_NAMES.into_iter().enumerate() {
+            *counts.get_mut(name).unwrap() = i as u64 + 1;
+        }
+        for (i, outcome) in ALL.iter().enumerate() {
+            assert_eq!(*counts.count_of(outcome), i as u64 + 1);
+        }
+        let pairs = counts.pairs();
+        for (i, name) in OUTCOME_NAMES.into_iter().enumerate() {
+            assert_eq!(pairs[i], (name, i as u64 + 1));
+            assert_eq!(counts.get(name), Some(i as u64 + 1));
+        }
+
+        let mut counters = Counters::default();
+        for (i, name) in COUNTER_NAMES.into_iter().enumerate() {
+            *counters.get_mut(name).unwrap() = i as u64 + 1;
+        }
+        assert_eq!(
+            counters,
+            Counters {
+                coupled: 1,
+                failed: 2,
+                skipped: 3,
+                inserted: 4,
+                modified: 5,
+                deleted: 6,
+                unchanged: 7,
+                uncoupled: 8,
+            }
+        );
+        for (i, name) in COUNTER_NAMES.into_iter().enumerate() {
+            assert_eq!(counters.pairs()[i], (name, i as u64 + 1));
+            assert_eq!(counters.get(name), Some(i as u64 + 1));
+        }
+        assert_eq!((counters.get("x"), counts.get("x")), (None, None));
+    }
 }

@@ -71,6 +71,53 @@ impl IdBatch {
 }
 
 /// Renders the rows of a run, reusing buffers (no allocation per row once warm).
+///
+/// ```
+/// # use coupler_engine::{couple, Collation, CouplingSpec, ExistingCouplings, FieldType,
+/// #     MatchCriterion, PriorityMode, RunOptions, Table};
+/// use coupler_engine::report::{Renderer, ResultRow, COUPLINGS_HEADER, RESULTS_HEADER};
+///
+/// # let spec = CouplingSpec {
+/// #     mapping_name: "CUSTOMER".into(),
+/// #     local_caption: "Customer".into(),
+/// #     integration_caption: "Account".into(),
+/// #     integration_source: "accounts.csv".into(),
+/// #     local_key: "No.".into(),
+/// #     integration_key: "accountid".into(),
+/// #     criteria: vec![MatchCriterion::new("Name", "name", FieldType::Text, 0, false)],
+/// #     priority_mode: PriorityMode::Cumulative,
+/// #     collation: Collation::Exact,
+/// #     local_filter: vec![],
+/// #     integration_filter: vec![],
+/// # };
+/// // customers C1 "Contoso", C2 "Fabrikam"; accounts A1 "Contoso", A2 and A3 "Fabrikam".
+/// # let customers = Table::from_rows("customers.csv", &["No.", "Name"],
+/// #     &[vec!["C1", "Contoso"], vec!["C2", "Fabrikam"]])?;
+/// # let accounts = Table::from_rows("accounts.csv", &["accountid", "name"],
+/// #     &[vec!["A1", "Contoso"], vec!["A2", "Fabrikam"], vec!["A3", "Fabrikam"]])?;
+/// # let existing = ExistingCouplings::new();
+/// let run = couple(&spec, &customers, &accounts, &existing, RunOptions::default())?;
+/// let renderer = Renderer::new(&run);
+/// let mut row = ResultRow::default();
+///
+/// let coupled = renderer.render(0, &mut row);
+/// assert_eq!(RESULTS_HEADER[..4], ["local_id", "outcome", "integration_id", "priority"]);
+/// assert_eq!(coupled[..5], ["C1", "coupled", "A1", "0", "1"]);
+/// assert_eq!(coupled[7], "p0:coupled");
+/// // Its couplings.csv row.
+/// assert_eq!(COUPLINGS_HEADER, ["local_id", "integration_id", "priority"]);
+/// assert_eq!(Renderer::coupling(&run.outcomes()[0], &coupled), Some(["C1", "A1", "0"]));
+///
+/// let multiple = renderer.render(1, &mut row);
+/// assert_eq!(multiple[..6], ["C2", "multiple_matches", "", "0", "2", "A2|A3"]);
+/// assert_eq!(
+///     multiple[8],
+///     "Multiple matching entities found for C2 in accounts.csv \
+///      by matching on following fields: Name."
+/// );
+/// assert_eq!(Renderer::coupling(&run.outcomes()[1], &multiple), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Renderer<'r, 'a> {
     run: &'r CouplingRun<'a>,
     no_criteria: String,

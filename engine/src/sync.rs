@@ -787,6 +787,59 @@ fn compile(
 /// Plans BC's first synchronization of the coupled `pairs` (local row, integration row), by the
 /// rules in the module documentation. Linear in pairs × field mappings; the result does not
 /// depend on anything but its arguments.
+///
+/// ```
+/// use coupler_engine::sync::{
+///     ConflictResolution, FieldMapping, PlanDirection, PlanStatus, SyncDirection,
+/// };
+/// use coupler_engine::{plan_sync, FieldType, SyncSpec, Table};
+///
+/// let spec = SyncSpec {
+///     mapping_name: "CUSTOMER".into(),
+///     local_table_caption: "Customer".into(),
+///     integration_table_caption: "Account".into(),
+///     direction: SyncDirection::ToIntegration,
+///     conflict_resolution: ConflictResolution::None,
+///     fields: vec![
+///         FieldMapping::new("Name", "name", FieldType::Text, SyncDirection::ToIntegration),
+///         FieldMapping::new(
+///             "Credit Limit",
+///             "creditlimit",
+///             FieldType::Decimal,
+///             SyncDirection::ToIntegration,
+///         ),
+///     ],
+/// };
+/// let customers = Table::from_rows(
+///     "customers.csv",
+///     &["No.", "Name", "Credit Limit"],
+///     &[vec!["C1", "Contoso Ltd", "1500.00"]],
+/// )?;
+/// let accounts = Table::from_rows(
+///     "accounts.csv",
+///     &["accountid", "name", "creditlimit"],
+///     &[vec!["A1", "Contoso", "1500"]],
+/// )?;
+/// // C1 was just coupled to A1 (local row 0, integration row 0).
+/// let plan = plan_sync(&spec, &customers, &accounts, &[(0, 0)])?;
+///
+/// let rows: Vec<(&str, &str, &str, PlanStatus)> = plan
+///     .rows
+///     .iter()
+///     .map(|r| (r.field.as_str(), r.old_value.as_str(), r.new_value.as_str(), r.status))
+///     .collect();
+/// assert_eq!(
+///     rows,
+///     [
+///         ("name", "Contoso", "Contoso Ltd", PlanStatus::Update),
+///         // Numbers compare by value: 1500.00 = 1500.
+///         ("creditlimit", "1500", "1500", PlanStatus::Unchanged),
+///     ]
+/// );
+/// assert!(plan.rows.iter().all(|r| r.direction == PlanDirection::ToIntegration));
+/// assert_eq!((plan.pairs_updated, plan.counters.modified), (1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn plan_sync(
     spec: &SyncSpec,
     local: &Table,

@@ -170,6 +170,38 @@ impl Column {
 }
 
 /// A named table of text columns, plus where each row came from (for error messages).
+///
+/// Cells are text as read; the engine interprets them by each criterion's field type. An
+/// adapter builds a table row by row ([`Table::push_row`], giving each row's source line) or
+/// from columns built in parallel ([`Table::from_columns`]); tests use [`Table::from_rows`].
+///
+/// ```
+/// use coupler_engine::{Table, TableError};
+///
+/// let mut customers = Table::new("customers.csv", vec!["No.".into(), "Name".into()])?;
+/// // Line 2 of the file (line 1 is the header).
+/// customers.push_row(2, ["C1", "Contoso"])?;
+/// customers.push_row(3, ["C2", "Fabrikam"])?;
+/// assert_eq!(customers.len(), 2);
+/// let name = customers.column_index("Name").unwrap();
+/// assert_eq!(customers.cell(1, name), "Fabrikam");
+/// assert_eq!(customers.origin(1), 3);
+/// // A row must have one cell per column.
+/// assert!(matches!(
+///     customers.push_row(4, ["C3"]),
+///     Err(TableError::RowWidth { expected: 2, found: 1, .. })
+/// ));
+/// assert_eq!(customers.len(), 2);
+///
+/// // The same table, from rows (origins count a header line).
+/// let same = Table::from_rows(
+///     "customers.csv",
+///     &["No.", "Name"],
+///     &[vec!["C1", "Contoso"], vec!["C2", "Fabrikam"]],
+/// )?;
+/// assert_eq!(same, customers);
+/// # Ok::<(), TableError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
     name: String,
