@@ -423,7 +423,7 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
             // BC counts a row created for an unmatched record as inserted.
             let mut counters = log.counters;
             counters.inserted += inserted;
-            named(crate::job::counter_pairs(&counters))
+            named(counters.pairs())
         },
         outcomes: named(log.outcomes.pairs()),
         errors: log

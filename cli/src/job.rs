@@ -255,17 +255,3 @@ impl JobJson {
         self.outcomes.get(name).copied().unwrap_or(0)
     }
 }
-
-/// BC's job counters by name, in BC's order.
-pub fn counter_pairs(c: &coupler_engine::Counters) -> [(&'static str, u64); 8] {
-    [
-        ("coupled", c.coupled),
-        ("failed", c.failed),
-        ("skipped", c.skipped),
-        ("inserted", c.inserted),
-        ("modified", c.modified),
-        ("deleted", c.deleted),
-        ("unchanged", c.unchanged),
-        ("uncoupled", c.uncoupled),
-    ]
-}

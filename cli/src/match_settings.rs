@@ -11,16 +11,6 @@ use coupler_engine::{Blocking, Comparator, Fuzzy, Metric, OptionMap};
 /// The names `normalize = [...]` accepts, besides `{ regex, replace }` and `{ legal_form }`.
 const NORMALIZER_NAMES: &str = "trim, collapse_whitespace, strip_accents, lower, digits, email, remove_punctuation, legal_form, { regex = \"…\", replace = \"…\" }, { legal_form = [\"…\"] }";
 
-/// Default similarity thresholds: strict enough that a typo passes and a namesake does not.
-pub const DEFAULT_JARO_WINKLER: f64 = 0.94;
-pub const DEFAULT_NORMALIZED_LEVENSHTEIN: f64 = 0.85;
-pub const DEFAULT_LEVENSHTEIN_EDITS: f64 = 2.0;
-/// Default tie margin: a runner-up this close makes the match ambiguous.
-pub const DEFAULT_TIE_MARGIN: f64 = 0.02;
-/// Default blocking: the 20 nearest values in sort order (typos after the first letters).
-pub const DEFAULT_WINDOW: usize = 20;
-pub const DEFAULT_PREFIX: usize = 3;
-
 /// The beyond-BC keys of one field table, as read.
 #[derive(Debug, Default)]
 pub struct MatchSettings<'a> {
@@ -94,22 +84,17 @@ impl MatchSettings<'_> {
     }
 
     fn fuzzy(&self, name: &str) -> Result<Fuzzy> {
-        let (metric, default_threshold) = match name {
-            "jaro_winkler" => (Metric::JaroWinkler, DEFAULT_JARO_WINKLER),
-            "levenshtein" => (Metric::Levenshtein, DEFAULT_LEVENSHTEIN_EDITS),
-            "normalized_levenshtein" => {
-                (Metric::NormalizedLevenshtein, DEFAULT_NORMALIZED_LEVENSHTEIN)
-            }
-            other => bail!(
-                "unknown compare \"{other}\"; the comparisons are exact, jaro_winkler, levenshtein, normalized_levenshtein"
-            ),
+        let Some(metric) = Metric::parse(name) else {
+            bail!(
+                "unknown compare \"{name}\"; the comparisons are exact, jaro_winkler, levenshtein, normalized_levenshtein"
+            )
         };
         let blocking = match (self.blocking.unwrap_or("sorted_neighbourhood"), self.blocking_size) {
-            ("prefix", size) => Blocking::Prefix(size.unwrap_or(DEFAULT_PREFIX)),
+            ("prefix", size) => Blocking::Prefix(size.unwrap_or(Blocking::DEFAULT_PREFIX)),
             ("first_token", None) => Blocking::FirstToken,
             ("first_token", Some(_)) => bail!("blocking_size does not apply to first_token blocking"),
             ("sorted_neighbourhood" | "sorted_neighborhood", size) => {
-                Blocking::SortedNeighbourhood(size.unwrap_or(DEFAULT_WINDOW))
+                Blocking::SortedNeighbourhood(size.unwrap_or(Blocking::DEFAULT_WINDOW))
             }
             (other, _) => bail!(
                 "unknown blocking \"{other}\"; the blockings are prefix, first_token, sorted_neighbourhood"
@@ -117,8 +102,8 @@ impl MatchSettings<'_> {
         };
         Ok(Fuzzy {
             metric,
-            threshold: self.threshold.unwrap_or(default_threshold),
-            tie_margin: self.tie_margin.unwrap_or(DEFAULT_TIE_MARGIN),
+            threshold: self.threshold.unwrap_or(metric.default_threshold()),
+            tie_margin: self.tie_margin.unwrap_or(Fuzzy::DEFAULT_TIE_MARGIN),
             blocking,
         })
     }
@@ -225,9 +210,9 @@ mod tests {
         let Comparator::Fuzzy(f) = s.resolve(true, false).unwrap().comparator else {
             panic!("fuzzy")
         };
-        assert_eq!(f.threshold, DEFAULT_JARO_WINKLER);
-        assert_eq!(f.tie_margin, DEFAULT_TIE_MARGIN);
-        assert_eq!(f.blocking, Blocking::SortedNeighbourhood(DEFAULT_WINDOW));
+        assert_eq!(f.threshold, 0.94);
+        assert_eq!(f.tie_margin, 0.02);
+        assert_eq!(f.blocking, Blocking::SortedNeighbourhood(20));
         let s = MatchSettings {
             compare: Some("levenshtein"),
             blocking: Some("prefix"),

@@ -8,12 +8,13 @@ use anyhow::{Context, Result};
 use coupler_engine::report::{IdBatch, Renderer, ResultRow, RESULTS_DETAIL_HEADER, RESULTS_HEADER};
 use coupler_engine::{
     couple as run_coupling, Collation, CouplingSpec, ExistingCouplings, Outcome, RunOptions, Table,
+    FAILURE_NAMES, OUTCOME_NAMES,
 };
 use coupler_files::{write_atomically, RowEncoder, SafeCsvWriter};
 use rayon::prelude::*;
 
 use crate::job::{collation_name, CollationDiff};
-use crate::report_html::{FAILURE_KINDS, SAMPLES_PER_KIND};
+use crate::report_html::SAMPLES_PER_KIND;
 
 /// Writes an HTML report atomically (its folder is created if needed) and says where on stderr.
 pub(crate) fn write_report(path: &Path, html: &str) -> Result<()> {
@@ -99,24 +100,22 @@ struct EncodedBlock {
     /// Its `results.csv` and `couplings.csv` rows.
     results: Vec<u8>,
     couplings: Vec<u8>,
-    /// Its first rows of each failure kind (index into [`FAILURE_KINDS`]), when sampling.
+    /// Its first rows of each failure kind (index into [`FAILURE_NAMES`]), when sampling.
     samples: Vec<(usize, Vec<String>)>,
     /// `(coupled, score)` of its records with a fuzzy score.
     scores: Vec<(bool, f64)>,
 }
 
-// The sampling counters below are indexed by failure kind.
-const _: () = assert!(FAILURE_KINDS.len() == 4);
-
-/// The failure kind's index in [`FAILURE_KINDS`], for sampling.
+/// The failure kind's index in [`FAILURE_NAMES`], for sampling.
 fn failure_kind(outcome: &Outcome) -> Option<usize> {
-    match outcome {
-        Outcome::NoMatch { .. } => Some(0),
-        Outcome::MultipleMatches { .. } => Some(1),
-        Outcome::AlreadyCoupled { .. } => Some(2),
-        Outcome::NoCriteria => Some(3),
-        Outcome::Coupled { .. } | Outcome::Skipped => None,
-    }
+    outcome
+        .is_failure()
+        .then(|| {
+            FAILURE_NAMES
+                .iter()
+                .position(|n| *n == OUTCOME_NAMES[outcome.index()])
+        })
+        .flatten()
 }
 
 /// Rows per rendering block; a wave is two blocks per thread.
@@ -169,7 +168,7 @@ fn render_waves(
 ) -> Result<Vec<(bool, f64)>> {
     let mut scored = Vec::new();
     let sampling = samples.is_some();
-    let mut taken = [0usize; 4];
+    let mut taken = [0usize; FAILURE_NAMES.len()];
     let n = renderer.run().outcomes().len();
     let wave = BLOCK * 2 * rayon::current_num_threads();
     for wave_start in (0..n).step_by(wave) {
@@ -220,7 +219,7 @@ fn render_block(
     let mut details = Default::default();
     let mut kept = Vec::new();
     let mut block_scores = Vec::new();
-    let mut kept_of = [0usize; 4];
+    let mut kept_of = [0usize; FAILURE_NAMES.len()];
     for i in records {
         let record = &renderer.run().outcomes()[i];
         let fields = renderer.render_gathered(i, &mut row, &ids);

@@ -27,7 +27,7 @@ use anyhow::{bail, Result};
 use coupler_engine::profile::{
     profile_field, suggest, Collisions, FieldProfile, FieldRef, SideProfile, Suggestion,
 };
-use coupler_engine::Table;
+use coupler_engine::{passing_rows, Table};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
@@ -76,8 +76,8 @@ pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
         &Columns::only(local_columns, integration_columns),
         Rows::Whole,
     )?;
-    let local_rows = filtered(&local, &spec.local_filter)?;
-    let integration_rows = filtered(&integration, &spec.integration_filter)?;
+    let local_rows = passing_rows(&local, &spec.local_filter)?;
+    let integration_rows = passing_rows(&integration, &spec.integration_filter)?;
     let profiles: Vec<FieldProfile> = fields
         .par_iter()
         .map(|f| {
@@ -128,17 +128,6 @@ pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The rows passing a filter: every `(column, value)` holds as raw text (as the engine filters).
-fn filtered(table: &Table, filter: &[(String, String)]) -> Result<Vec<usize>> {
-    let conditions = filter
-        .iter()
-        .map(|(c, v)| Ok((column(table, c)?, v.as_str())))
-        .collect::<Result<Vec<_>>>()?;
-    Ok((0..table.len())
-        .filter(|&r| conditions.iter().all(|&(c, v)| table.cell(r, c) == v))
-        .collect())
 }
 
 fn column(table: &Table, name: &str) -> Result<usize> {

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use coupler_engine::OUTCOME_NAMES;
+use coupler_engine::{COUNTER_NAMES, FAILURE_NAMES, OUTCOME_NAMES};
 use serde_json::Value;
 
 use crate::job::{JobJson, MatchScores};
@@ -46,28 +46,8 @@ pub struct JobReport {
     pub samples: Vec<Vec<String>>,
 }
 
-/// The failure kinds the report shows samples of, in this order.
-pub const FAILURE_KINDS: [&str; 4] = [
-    "no_match",
-    "multiple_matches",
-    "already_coupled",
-    "no_criteria",
-];
-
 /// How many sample rows of each failure kind a report shows.
 pub const SAMPLES_PER_KIND: usize = 20;
-
-/// The BC job log's counters in BC's order; others (if any) follow by name.
-const COUNTER_ORDER: [&str; 8] = [
-    "coupled",
-    "failed",
-    "skipped",
-    "inserted",
-    "modified",
-    "deleted",
-    "unchanged",
-    "uncoupled",
-];
 
 /// Columns of a results row (`RESULTS_HEADER`).
 const C_LOCAL_ID: usize = 0;
@@ -1012,7 +992,7 @@ fn scores_block(out: &mut String, scores: &MatchScores) {
 fn samples_block(out: &mut String, report: &JobReport, outcomes: &[(String, u64)]) {
     out.push_str("<section class=\"block\"><h3>Samples of each failure kind</h3><div class=\"toolbar\" data-toolbar></div>");
     let mut none = Vec::new();
-    for kind in FAILURE_KINDS {
+    for kind in FAILURE_NAMES {
         let count = outcomes
             .iter()
             .find(|(n, _)| n == kind)
@@ -1122,7 +1102,7 @@ fn samples_block(out: &mut String, report: &JobReport, outcomes: &[(String, u64)
 fn job_log_block(out: &mut String, job: &JobJson) {
     out.push_str("<section class=\"block\"><h3>BC job log</h3><div class=\"grid\"><div>");
     out.push_str("<table><thead><tr><th scope=\"col\">counter</th><th scope=\"col\" class=\"n\">value</th></tr></thead><tbody>");
-    for (k, n) in ordered_counts(&job.counters, &COUNTER_ORDER) {
+    for (k, n) in ordered_counts(&job.counters, &COUNTER_NAMES) {
         let _ = write!(
             out,
             "<tr><th scope=\"row\">{}</th>{}</tr>",

@@ -76,7 +76,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
-use coupler_engine::Table;
+use coupler_engine::passing_rows;
 use serde::Serialize;
 
 use crate::plan::{file_name, Plan, PlannedMapping};
@@ -261,8 +261,8 @@ fn count_rows(m: &PlannedMapping, sources: &mut Sources) -> Result<(u64, u64)> {
     );
     let sides = sources.read_sides(&prepared, &columns, Rows::Whole)?;
     Ok((
-        passing(&sides.local, &spec.local_filter)?,
-        passing(&sides.integration, &spec.integration_filter)?,
+        passing_rows(&sides.local, &spec.local_filter)?.len() as u64,
+        passing_rows(&sides.integration, &spec.integration_filter)?.len() as u64,
     ))
 }
 
@@ -275,22 +275,6 @@ fn filter_columns(key: &str, filter: &[(String, String)]) -> Vec<String> {
         }
     }
     columns
-}
-
-/// The number of rows where every `column = value` holds, as exact text (the engine's rule).
-fn passing(table: &Table, filter: &[(String, String)]) -> Result<u64> {
-    let conditions = filter
-        .iter()
-        .map(|(c, v)| {
-            table
-                .column_index(c)
-                .map(|i| (i, v.as_str()))
-                .ok_or_else(|| anyhow!("{}: no column '{c}' to filter on", table.name()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((0..table.len())
-        .filter(|&r| conditions.iter().all(|&(c, v)| table.cell(r, c) == v))
-        .count() as u64)
 }
 
 /// The review of every mapping, in `order`.

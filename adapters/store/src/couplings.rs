@@ -7,7 +7,7 @@ use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 
 use crate::types::{
     CommitReport, ConflictKind, CouplingConflict, JobCommit, JobIntent, MappingRef, PlannedWrite,
-    StoredCoupling, BC_COUNTERS,
+    StoredCoupling,
 };
 use crate::{Store, StoreError, NOW_SQL};
 
@@ -431,8 +431,10 @@ impl Store {
                     .map_err(err)?;
             }
         }
-        let mut counters: BTreeMap<String, u64> =
-            BC_COUNTERS.iter().map(|c| (c.to_string(), 0)).collect();
+        let mut counters: BTreeMap<String, u64> = coupler_engine::COUNTER_NAMES
+            .iter()
+            .map(|c| (c.to_string(), 0))
+            .collect();
         counters.insert("uncoupled".to_owned(), removed.len() as u64);
         let counters = serde_json::to_string(&counters).map_err(|source| StoreError::Json {
             path: path.clone(),

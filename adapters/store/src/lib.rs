@@ -58,7 +58,7 @@ pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use types::{
     CommitReport, ConflictKind, CouplingConflict, FinishedJob, JobCommit, JobDetail, JobIntent,
     JobSummary, JournalEntry, MappingRef, NewJob, PlannedCreate, PlannedWrite, ResultRecord,
-    StoredCoupling, WriteState, BC_COUNTERS, JOB_TYPES, RESULT_COLUMNS,
+    StoredCoupling, WriteState, JOB_TYPES, RESULT_COLUMNS,
 };
 
 /// How long a writer waits for another process's write lock by default.

@@ -103,18 +103,6 @@ pub struct NewJob {
 /// The job types the store accepts.
 pub const JOB_TYPES: [&str; 3] = ["coupling", "uncoupling", "synchronization"];
 
-/// BC's job counter set ("Integration Synch. Job"), in BC's order.
-pub const BC_COUNTERS: [&str; 8] = [
-    "coupled",
-    "failed",
-    "skipped",
-    "inserted",
-    "modified",
-    "deleted",
-    "unchanged",
-    "uncoupled",
-];
-
 /// A job as it finishes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinishedJob {
@@ -122,7 +110,7 @@ pub struct FinishedJob {
     pub finished_at: String,
     /// The job's `job.json`, kept verbatim (must be valid JSON).
     pub job_json: String,
-    /// BC's counters (see [`BC_COUNTERS`]) and any others.
+    /// BC's counters (named by the engine's [`coupler_engine::COUNTER_NAMES`]) and any others.
     pub counters: BTreeMap<String, u64>,
     /// BC's error rows (M1, M2 texts), in order.
     pub errors: Vec<String>,
