@@ -268,10 +268,7 @@ struct StoreArgs {
 
 impl StoreArgs {
     fn location(self) -> store_cmd::StoreLocation {
-        store_cmd::StoreLocation {
-            config: self.config,
-            store: self.store,
-        }
+        store_cmd::StoreLocation::new(self.config, self.store)
     }
 }
 

@@ -18,18 +18,40 @@ use crate::job::JobJson;
 use crate::plan::Plan;
 use crate::summary;
 
-/// Where the store is: `--store PATH`, or from `--config FILE`.
+/// Where the store is: `--store PATH`, or from `--config FILE` (read once, when first needed).
 pub struct StoreLocation {
-    pub config: Option<PathBuf>,
-    pub store: Option<PathBuf>,
+    config: Option<PathBuf>,
+    store: Option<PathBuf>,
+    plan: std::cell::OnceCell<Plan>,
 }
 
 impl StoreLocation {
+    pub fn new(config: Option<PathBuf>, store: Option<PathBuf>) -> StoreLocation {
+        StoreLocation {
+            config,
+            store,
+            plan: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The config named by `--config`, loaded once.
+    fn plan(&self) -> Result<Option<&Plan>> {
+        let Some(path) = &self.config else {
+            return Ok(None);
+        };
+        if self.plan.get().is_none() {
+            let _ = self.plan.set(Plan::load(path)?);
+        }
+        Ok(self.plan.get())
+    }
+
     fn path(&self) -> Result<PathBuf> {
-        match (&self.config, &self.store) {
-            (_, Some(p)) => Ok(p.clone()),
-            (Some(c), None) => Ok(Plan::load(c)?.store),
-            (None, None) => bail!("say which store: --config FILE (its store, or coupler.db beside it) or --store PATH"),
+        if let Some(p) = &self.store {
+            return Ok(p.clone());
+        }
+        match self.plan()? {
+            Some(plan) => Ok(plan.store.clone()),
+            None => bail!("say which store: --config FILE (its store, or coupler.db beside it) or --store PATH"),
         }
     }
 
@@ -195,12 +217,8 @@ impl KnownMappings {
         let mut in_store: Vec<String> = store.jobs()?.into_iter().map(|j| j.mapping).collect();
         in_store.sort_unstable();
         in_store.dedup();
-        let config = match &location.config {
-            Some(path) => Plan::load(path)?
-                .mappings
-                .iter()
-                .map(|m| m.name.clone())
-                .collect(),
+        let config = match location.plan()? {
+            Some(plan) => plan.mappings.iter().map(|m| m.name.clone()).collect(),
             None => Vec::new(),
         };
         Ok(KnownMappings {
