@@ -64,7 +64,7 @@
 //! its recommendation was No Records Found). BC's default dependencies (CDS Setup Defaults) are
 //! what `coupler init --preset dataverse` writes.
 //!
-//! Deliberate differences: coupler applies the spec's rule to every mapping, with both sides
+//! Deliberate differences: coupler applies the rule of docs/semantics.md to every mapping, with both sides
 //! counted after the mapping's filters. BC's current code counts the BC table *without* its
 //! table filter, and has per-mapping rules, reported as `bc_note`: SALESPEOPLE is always Full
 //! Synchronization; CURRENCY is Full Synchronization only when Dataverse has exactly one

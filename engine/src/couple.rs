@@ -1,4 +1,4 @@
-//! The coupling algorithm (semantics spec §1), on dictionary codes and indexes.
+//! The coupling algorithm (docs/semantics.md#bcs-match-based-coupling), on dictionary codes and indexes.
 //!
 //! BC asks the server once per local record per priority level. The engine instead:
 //!

@@ -3,7 +3,7 @@
 //! For each mapped field, each side's values are profiled (the local records that pass the
 //! local filter, the integration records that pass the integration filter), and the local
 //! values are looked up on the integration side. Values are compared the way the engine
-//! compares them (semantics spec §2, [`crate::value`]): text as stored, Code trimmed and
+//! compares them (docs/semantics.md#comparing-values, [`crate::value`]): text as stored, Code trimmed and
 //! upper-cased on the local side, numbers by value, booleans and dates canonically.
 //!
 //! # What each measure means

@@ -1,5 +1,5 @@
 //! A run rendered as the rows of `results.csv` and `couplings.csv` (contract: "Output files"),
-//! with the per-record messages of the semantics spec (§3). Writing them is an adapter's job.
+//! with BC's per-record messages (docs/semantics.md#outcomes). Writing them is an adapter's job.
 
 use std::fmt::Write;
 

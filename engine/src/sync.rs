@@ -14,19 +14,19 @@
 //! and 5345 "Integration Rec. Synch. Invoke" (`docs/semantics.md`, "Synchronization after
 //! coupling", describes the rules for users).
 //!
-//! 1. **Direction of the first sync** (spec §4; notes §4.1). A `to-integration` mapping runs
+//! 1. **Direction of the first sync** (docs/semantics.md#synchronization-after-coupling). A `to-integration` mapping runs
 //!    local → integration, a `from-integration` mapping integration → local. A `bidirectional`
 //!    mapping takes its direction from the Update-Conflict Resolution: `send` → local →
 //!    integration, `get` → integration → local, `none` → both directions (to-integration first, as
 //!    BC runs them), with update-conflict detection. The resolution is ignored for one-way
 //!    mappings (BC consults it only when the mapping is bidirectional).
-//! 2. **Which field mappings take part** (spec §4; notes §4.3, BC's
+//! 2. **Which field mappings take part** (docs/semantics.md#synchronization-after-coupling; BC's
 //!    `BuildTempIntegrationFieldMapping`): in a direction, the field mappings whose own direction
 //!    is that direction or `bidirectional`. A direction that runs with no such field fails in BC
 //!    with `There are no field mapping rows for the Integration Table Mapping Name %1 in the
 //!    Integration Field Mapping table.`; here [`SyncSpec::validate`] rejects it up front
 //!    ([`SyncError::NoFieldMappings`]).
-//! 3. **Constant values** (spec §4; notes §4.3, `TransferField`): a field mapping with a
+//! 3. **Constant values** (BC's `TransferField`): a field mapping with a
 //!    `constant` and no local field writes the constant, evaluated into the field's type, to the
 //!    integration field; it counts as a change only when it differs from the current value (typed).
 //!    *Decision where the spec is silent:* a constant takes part in the local → integration
@@ -34,12 +34,12 @@
 //!    BC would fail at run time on the reverse transfer), so it is never a "bidirectional field"
 //!    for conflicts. A constant declared `from-integration` could never be written and is rejected,
 //!    as is a constant that is not a valid value of its type.
-//! 4. **Changed-value detection** (spec §2 and §4; notes §4.3, `IsFieldModified`), by the field
+//! 4. **Changed-value detection** (BC's `IsFieldModified`; docs/semantics.md#comparing-values), by the field
 //!    mapping's type, reusing the engine's value rules ([`crate::value`]): text is compared as
 //!    stored (ordinal; no trimming, no case folding); integers and decimals by value (`1.50` =
 //!    `1.5`, blank = 0); booleans `true/false`, `1/0`, `yes/no` (blank = false); dates by calendar
 //!    day (blank = the empty date). For **Code** fields (the local side is BC Code, stored trimmed
-//!    and upper-cased, spec §2): the local value is always read in that form; integration → local
+//!    and upper-cased, docs/semantics.md#comparing-values): the local value is always read in that form; integration → local
 //!    compares it with the source value trimmed and upper-cased (BC: `Format(dest) <>
 //!    UpperCase(DelChr(Format(src), '<>'))`); local → integration compares the integration value as
 //!    it is with the Code value.
@@ -48,7 +48,7 @@
 //!    `1e2` → `100`; blank → `0`); booleans `true`/`false`; dates `YYYY-MM-DD`. `old_value` is the
 //!    destination cell as read. Unchanged fields are listed too (status `unchanged`), so the plan
 //!    shows the whole picture.
-//! 6. **Update conflicts** (spec §4; notes §4.2, `SynchRecord`): only with a bidirectional mapping
+//! 6. **Update conflicts** (BC's `SynchRecord`): only with a bidirectional mapping
 //!    and resolution `none`. Freshly coupled pairs have no last-synchronization time, so both
 //!    sides count as modified, and a record whose **bidirectional** field mappings change a value
 //!    fails: those field rows get status `conflict` with BC's text (see [`conflict_message`]), and

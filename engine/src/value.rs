@@ -1,7 +1,7 @@
 //! Comparing one value: BC's rules per field type, turned into comparison keys.
 //!
 //! BC compares a local value with an integration value by the type of the *local* field
-//! (semantics spec §2). Rather than compare pairs, the engine maps every cell to a
+//! (docs/semantics.md#comparing-values). Rather than compare pairs, the engine maps every cell to a
 //! **comparison key** once: two cells are equal under a criterion exactly when their keys are
 //! equal. That is what lets the coupling run on hash indexes instead of pairwise scans.
 //!

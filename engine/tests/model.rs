@@ -1,4 +1,4 @@
-//! Differential check: the engine against a literal, quadratic model of the semantics spec's
+//! Differential check: the engine against a literal, quadratic model of docs/semantics.md's
 //! pseudocode, on random scenarios (both priority modes, all types, filters, existing
 //! couplings); and the parallel engine against the sequential one for several thread counts.
 
@@ -236,7 +236,7 @@ fn engine_rows(b: &Built, options: RunOptions) -> Vec<Row> {
     rows
 }
 
-// ---- the model: the spec's pseudocode, one comparison at a time --------------------------
+// ---- the model: the semantics, one comparison at a time --------------------------
 
 fn number(s: &str) -> (bool, String, String) {
     let s = s.trim();

@@ -1,4 +1,4 @@
-//! The semantics spec's examples, Microsoft's test expectations, and each rule, on small tables.
+//! The worked examples of docs/semantics.md, Microsoft's test expectations, and each rule, on small tables.
 
 use coupler_engine::report::Renderer;
 use coupler_engine::*;

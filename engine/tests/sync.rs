@@ -1,4 +1,4 @@
-//! Synchronization planning (semantics spec §4): directions, conflicts, constants, Code fields,
+//! Synchronization planning (docs/semantics.md#synchronization-after-coupling): directions, conflicts, constants, Code fields,
 //! typed equality, unreadable values, order, and the plan/apply/re-plan property.
 
 use coupler_engine::sync::{
