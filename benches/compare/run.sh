@@ -26,7 +26,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 VENV=${COUPLER_BENCH_VENV:-$ROOT/target/bench-venv}
 RUNS=${RUNS:-3}
 TIME=/usr/bin/time
-# versions the numbers in README.md were measured with
+# versions the numbers in docs/performance.md were measured with
 PINS=(duckdb==2.0.1 polars==2.1.0 polars-runtime-32==2.1.0)
 
 [[ -x $TIME ]] || { echo "$TIME (GNU time) is required" >&2; exit 1; }

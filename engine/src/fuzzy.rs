@@ -66,7 +66,7 @@ impl Metric {
     /// - Levenshtein **2** edits: two typos, whatever the length (for short codes and numbers,
     ///   where a proportion means less than a count).
     ///
-    /// The README's "What it buys" measures the Jaro-Winkler default on generated noisy data
+    /// docs/performance.md's "What it buys" measures the Jaro-Winkler default on generated noisy data
     /// (precision 0.993 at recall 0.93 with the city as an exact criterion).
     ///
     /// ```
