@@ -141,3 +141,66 @@ fn a_short_job_id_prefix_says_how_long_it_must_be() {
     let err = text(&out.stderr);
     assert!(err.contains("at least 8 characters"), "{err}");
 }
+
+/// A config whose mappings are listed before the mappings they depend on: the run takes them in
+/// `depends_on` order; a cycle is a config error naming it, for `couple` as for `review`.
+#[test]
+fn mappings_run_in_dependency_order_and_a_cycle_is_a_config_error() {
+    let dir = demo();
+    let config = dir.path().join("coupling.toml");
+    let demo_config = std::fs::read_to_string(&config).unwrap();
+    let body = demo_config
+        .split_once("[[mappings]]")
+        .map(|(_, rest)| rest)
+        .unwrap();
+    let two = |first: &str| {
+        format!(
+            "[[mappings]]\n{}[[mappings]]\n{}",
+            body.replacen(
+                "name = \"CUSTOMER\"",
+                &format!("name = \"SECOND\"\ndepends_on = [\"FIRST\"]{first}"),
+                1
+            ),
+            body.replacen("name = \"CUSTOMER\"", "name = \"FIRST\"", 1)
+        )
+    };
+    std::fs::write(&config, two("")).unwrap();
+    let out = coupler(
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            "out",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let jobs: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    let order: Vec<&str> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["mapping"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["FIRST", "SECOND"]);
+
+    // FIRST depends on SECOND too: a cycle, refused before anything is read.
+    let cyclic = two("").replacen(
+        "name = \"FIRST\"",
+        "name = \"FIRST\"\ndepends_on = [\"SECOND\"]",
+        1,
+    );
+    std::fs::write(&config, cyclic).unwrap();
+    let out = coupler(
+        &["couple", "--config", "coupling.toml", "--out", "out2"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the mappings' depends_on form a cycle: SECOND → FIRST → SECOND"),
+        "{err}"
+    );
+    assert!(!dir.path().join("out2").exists());
+}

@@ -217,6 +217,11 @@ pub struct Plan {
     pub base: PathBuf,
     /// The coupling store: `store = "…"`, or `coupler.db` beside the config.
     pub store: PathBuf,
+    /// Each mapping's dependencies (`depends_on`), as positions in `mappings`.
+    pub dependencies: Vec<Vec<usize>>,
+    /// The mappings in the order a run takes them: each after its dependencies; among those
+    /// free to go, config order.
+    pub order: Vec<usize>,
     /// The file as read (its `[[variants]]` are parsed on demand).
     file: ConfigFile,
 }
@@ -272,6 +277,13 @@ impl Plan {
                 }
             }
         }
+        let names: Vec<&str> = mappings.iter().map(|m| m.name.as_str()).collect();
+        let dependencies: Vec<Vec<usize>> = mappings
+            .iter()
+            .map(|m| dependency_indices(&names, &m.depends_on))
+            .collect::<Result<_>>()?;
+        let order = dependency_order(&names, &dependencies)
+            .map_err(|cycle| anyhow!("{}: {cycle}", path.display()))?;
         let dataverse = file.config.dataverse.take();
         Ok(Plan {
             path: path.to_path_buf(),
@@ -279,11 +291,14 @@ impl Plan {
             dataverse,
             store,
             base: file.base.clone(),
+            dependencies,
+            order,
             file,
         })
     }
 
-    /// The mappings to run: all, or those named (in config order), each name checked.
+    /// The mappings to run: all, or those named, each name checked; in dependency order (each
+    /// after the mappings it depends on; otherwise config order).
     pub fn select(&self, names: &[String]) -> Result<Vec<&PlannedMapping>> {
         for n in names {
             if !self.mappings.iter().any(|m| &m.name == n) {
@@ -296,8 +311,9 @@ impl Plan {
             }
         }
         Ok(self
-            .mappings
+            .order
             .iter()
+            .map(|&i| &self.mappings[i])
             .filter(|m| names.is_empty() || names.contains(&m.name))
             .collect())
     }
@@ -733,4 +749,89 @@ fn variant_criteria(
         Some(PriorityModeConfig::Independent) => PriorityMode::Independent,
     };
     Ok((criteria, mode))
+}
+
+/// Positions of a mapping's dependencies (each once, in the order given).
+fn dependency_indices(names: &[&str], depends_on: &[String]) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for d in depends_on {
+        let i = names
+            .iter()
+            .position(|n| n == d)
+            .ok_or_else(|| anyhow!("depends_on names '{d}', which the config does not define"))?;
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
+/// The mappings in an order where each comes after its dependencies; among the mappings free to
+/// go, the first in config order. A cycle is an error naming it, read "depends on".
+fn dependency_order(names: &[&str], depends: &[Vec<usize>]) -> Result<Vec<usize>, String> {
+    let n = names.len();
+    let mut placed = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    while order.len() < n {
+        let next = (0..n).find(|&i| !placed[i] && depends[i].iter().all(|&d| placed[d]));
+        match next {
+            Some(i) => {
+                placed[i] = true;
+                order.push(i);
+            }
+            None => return Err(cycle_message(names, depends, &placed)),
+        }
+    }
+    Ok(order)
+}
+
+/// Every unplaced mapping has an unplaced dependency, so following them from the first one
+/// must come back to a mapping already on the path: that loop is the cycle.
+fn cycle_message(names: &[&str], depends: &[Vec<usize>], placed: &[bool]) -> String {
+    let start = (0..names.len())
+        .find(|&i| !placed[i])
+        .expect("a cycle leaves a mapping unplaced");
+    let mut path = vec![start];
+    let mut current = start;
+    loop {
+        current = *depends[current]
+            .iter()
+            .find(|&&d| !placed[d])
+            .expect("an unplaced mapping waits for an unplaced dependency");
+        if let Some(at) = path.iter().position(|&p| p == current) {
+            let mut cycle: Vec<&str> = path[at..].iter().map(|&i| names[i]).collect();
+            cycle.push(names[current]);
+            return format!(
+                "the mappings' depends_on form a cycle: {}; no mapping in it could ever start — remove one of these dependencies",
+                cycle.join(" → ")
+            );
+        }
+        path.push(current);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_is_topological_and_stable() {
+        // C depends on A; A depends on B: B, A, C — and D (free) keeps its place among equals.
+        let names = ["A", "B", "C", "D"];
+        let depends = vec![vec![1], vec![], vec![0], vec![]];
+        assert_eq!(
+            dependency_order(&names, &depends).unwrap(),
+            vec![1, 0, 2, 3]
+        );
+    }
+
+    #[test]
+    fn a_cycle_is_named_from_its_first_mapping() {
+        let names = ["X", "CURRENCY", "CUSTOMER"];
+        let depends = vec![vec![1], vec![2], vec![1]];
+        let e = dependency_order(&names, &depends).unwrap_err();
+        assert!(e.contains("cycle: CURRENCY → CUSTOMER → CURRENCY;"), "{e}");
+        let e = dependency_order(&["A"], &[vec![0]]).unwrap_err();
+        assert!(e.contains("cycle: A → A;"), "{e}");
+    }
 }

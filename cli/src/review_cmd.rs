@@ -75,7 +75,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use coupler_engine::passing_rows;
 use serde::Serialize;
 
@@ -167,87 +167,22 @@ const EXEMPT_DEPENDENCY: &str = "SALESPEOPLE";
 pub fn run(config: &Path, json: bool) -> Result<()> {
     let plan = Plan::load(config)?;
     let names: Vec<&str> = plan.mappings.iter().map(|m| m.name.as_str()).collect();
-    let depends: Vec<Vec<usize>> = plan
-        .mappings
-        .iter()
-        .map(|m| dependency_indices(&names, &m.depends_on))
-        .collect::<Result<_>>()?;
-    let order = dependency_order(&names, &depends)
-        .map_err(|cycle| anyhow!("{}: {cycle}", plan.path.display()))?;
+    let (depends, order) = (&plan.dependencies, &plan.order);
 
     let all: Vec<&PlannedMapping> = plan.mappings.iter().collect();
     let mut sources = Sources::open(&plan, &all)?;
     let mut counts = vec![(0, 0); plan.mappings.len()];
-    for &i in &order {
+    for &i in order {
         let m = &plan.mappings[i];
         counts[i] = count_rows(m, &mut sources).with_context(|| format!("mapping '{}'", m.name))?;
     }
-    let lines = review(&plan.mappings, &names, &depends, &order, &counts);
+    let lines = review(&plan.mappings, &names, depends, order, &counts);
     if json {
         println!("{}", serde_json::to_string_pretty(&lines)?);
     } else {
         print_table(&plan, &lines);
     }
     Ok(())
-}
-
-/// Positions of a mapping's dependencies (each once, in the order given).
-fn dependency_indices(names: &[&str], depends_on: &[String]) -> Result<Vec<usize>> {
-    let mut out = Vec::new();
-    for d in depends_on {
-        let i = names
-            .iter()
-            .position(|n| n == d)
-            .ok_or_else(|| anyhow!("depends_on names '{d}', which the config does not define"))?;
-        if !out.contains(&i) {
-            out.push(i);
-        }
-    }
-    Ok(out)
-}
-
-/// The mappings in an order where each comes after its dependencies; among the mappings free to
-/// go, the first in config order. A cycle is an error naming it, read "depends on".
-fn dependency_order(names: &[&str], depends: &[Vec<usize>]) -> Result<Vec<usize>, String> {
-    let n = names.len();
-    let mut placed = vec![false; n];
-    let mut order = Vec::with_capacity(n);
-    while order.len() < n {
-        let next = (0..n).find(|&i| !placed[i] && depends[i].iter().all(|&d| placed[d]));
-        match next {
-            Some(i) => {
-                placed[i] = true;
-                order.push(i);
-            }
-            None => return Err(cycle_message(names, depends, &placed)),
-        }
-    }
-    Ok(order)
-}
-
-/// Every unplaced mapping has an unplaced dependency, so following them from the first one
-/// must come back to a mapping already on the path: that loop is the cycle.
-fn cycle_message(names: &[&str], depends: &[Vec<usize>], placed: &[bool]) -> String {
-    let start = (0..names.len())
-        .find(|&i| !placed[i])
-        .expect("a cycle leaves a mapping unplaced");
-    let mut path = vec![start];
-    let mut current = start;
-    loop {
-        current = *depends[current]
-            .iter()
-            .find(|&&d| !placed[d])
-            .expect("an unplaced mapping waits for an unplaced dependency");
-        if let Some(at) = path.iter().position(|&p| p == current) {
-            let mut cycle: Vec<&str> = path[at..].iter().map(|&i| names[i]).collect();
-            cycle.push(names[current]);
-            return format!(
-                "the mappings' depends_on form a cycle: {}; no mapping in it could ever start — remove one of these dependencies",
-                cycle.join(" → ")
-            );
-        }
-        path.push(current);
-    }
 }
 
 /// Rows of each side that pass the mapping's filters.
@@ -499,26 +434,5 @@ mod tests {
             Recommendation::of(0, 2).text(),
             "Full Synchronization (from-integration)"
         );
-    }
-
-    #[test]
-    fn order_is_topological_and_stable() {
-        // C depends on A; A depends on B: B, A, C — and D (free) keeps its place among equals.
-        let names = ["A", "B", "C", "D"];
-        let depends = vec![vec![1], vec![], vec![0], vec![]];
-        assert_eq!(
-            dependency_order(&names, &depends).unwrap(),
-            vec![1, 0, 2, 3]
-        );
-    }
-
-    #[test]
-    fn a_cycle_is_named_from_its_first_mapping() {
-        let names = ["X", "CURRENCY", "CUSTOMER"];
-        let depends = vec![vec![1], vec![2], vec![1]];
-        let e = dependency_order(&names, &depends).unwrap_err();
-        assert!(e.contains("cycle: CURRENCY → CUSTOMER → CURRENCY;"), "{e}");
-        let e = dependency_order(&["A"], &[vec![0]]).unwrap_err();
-        assert!(e.contains("cycle: A → A;"), "{e}");
     }
 }
