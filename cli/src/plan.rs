@@ -82,6 +82,14 @@ impl PlannedMapping {
     /// The engine's spec, complete and validated: the configured spec with the integration
     /// key and the option maps the config leaves to the source's metadata.
     pub fn spec(&self, facts: &IntegrationFacts) -> Result<CouplingSpec> {
+        let spec = self.spec_unchecked(facts)?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// The spec before validation: what [`Self::spec`] checks, e.g. for naming the columns it
+    /// reads before the options of choice columns are known.
+    pub fn spec_unchecked(&self, facts: &IntegrationFacts) -> Result<CouplingSpec> {
         let mut spec = self.configured.clone();
         if spec.integration_key.is_empty() {
             spec.integration_key = facts.primary_key.clone().ok_or_else(|| {
@@ -92,7 +100,6 @@ impl PlannedMapping {
             })?;
         }
         complete_options(&mut spec.criteria, facts);
-        spec.validate()?;
         Ok(spec)
     }
 

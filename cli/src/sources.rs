@@ -148,13 +148,29 @@ impl Sources {
     /// Learns the integration side's facts, checks that every column the mapping names exists
     /// in its source (headers, or the table's metadata) and builds the spec.
     pub fn prepare<'m>(&mut self, m: &'m PlannedMapping) -> Result<Prepared<'m>> {
-        let facts = self.facts(m, &PlannedMapping::options_from_metadata(m.criteria()))?;
+        let mut facts = self.facts(m, &[])?;
+        let dataverse = matches!(m.integration, IntegrationSource::Dataverse(_));
+        if dataverse {
+            // The columns first: a missing one is named (with a did-you-mean) before the
+            // options of choice columns are asked for.
+            self.check_job_columns(m, &m.spec_unchecked(&facts)?)?;
+            let options = PlannedMapping::options_from_metadata(m.criteria());
+            facts.options = self.facts(m, &options)?.options;
+        }
         let spec = m.spec(&facts)?;
-        let prepared = Prepared {
+        if !dataverse {
+            self.check_job_columns(m, &spec)?;
+        }
+        Ok(Prepared {
             mapping: m,
             spec,
             facts,
-        };
+        })
+    }
+
+    /// Every column a job of `m` reads exists; of a file, every mapped column too (a couple
+    /// checks them all as text).
+    fn check_job_columns(&mut self, m: &PlannedMapping, spec: &CouplingSpec) -> Result<()> {
         let with_mapped = |mut all: Vec<String>, mapped: &[String]| {
             for c in mapped {
                 if !all.contains(c) {
@@ -163,17 +179,16 @@ impl Sources {
             }
             all
         };
-        let columns = Columns::of_job(&prepared);
+        let integration = m.integration_columns(spec);
         let integration = match m.integration {
-            IntegrationSource::File(_) => with_mapped(columns.integration, &m.mapped_integration),
-            IntegrationSource::Dataverse(_) => columns.integration,
+            IntegrationSource::File(_) => with_mapped(integration, &m.mapped_integration),
+            IntegrationSource::Dataverse(_) => integration,
         };
         self.check_columns(
             m,
-            &with_mapped(columns.local, &m.mapped_local),
+            &with_mapped(m.local_columns(spec), &m.mapped_local),
             &integration,
-        )?;
-        Ok(prepared)
+        )
     }
 
     /// A spec for counting rows only (`review`): the key and the filters, no criteria.
