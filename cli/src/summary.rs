@@ -59,9 +59,10 @@ pub fn print(job: &JobJson) {
         );
     }
     if let Some(store) = &job.store {
-        // Records coupled by earlier runs are BC's `skipped`: nothing new to commit for them.
+        // Records coupled already (by an earlier run, or in a couplings file) are BC's
+        // `skipped`: nothing new to commit for them.
         let mut line = format!(
-            "  store:     {} — {} new coupling(s) committed; {} record(s) coupled by an earlier run (skipped)",
+            "  store:     {} — {} new coupling(s) committed; {} record(s) were coupled already (skipped)",
             store.path,
             store.inserted,
             job.outcome("skipped")
