@@ -4,19 +4,20 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use coupler_generate::{generate_with_noise, GenerateOptions, Noise};
+use coupler_generate::{generate_with_noise, GenerateOptions, Noise, ROWS_PER_RECORD};
 
 use crate::progress;
 
 /// `noise`: `--noise`, hand-typed data (see the generator crate's `rates::noisy`).
 pub fn run(records: usize, seed: u64, noise: bool, out: &Path) -> Result<()> {
     let started = Instant::now();
-    // The generator reports rows written to both exports (about two per record); the bar
-    // counts records, the number the user asked for.
+    // The generator reports rows written to the four exports (customers, accounts and both
+    // sides' contacts: about six per record); the bar counts records, the number the user asked
+    // for.
     let bar = progress::rows("generate", records as u64, "records");
     let noise = if noise { Noise::High } else { Noise::None };
     let summary = generate_with_noise(&GenerateOptions { records, seed }, noise, out, &|rows| {
-        bar.set_position((rows / 2).min(records as u64))
+        bar.set_position((rows / ROWS_PER_RECORD).min(records as u64))
     })?;
     bar.finish_and_clear();
     println!(
@@ -27,6 +28,11 @@ pub fn run(records: usize, seed: u64, noise: bool, out: &Path) -> Result<()> {
         summary.existing_couplings,
         summary.bytes_written as f64 / 1e6,
         started.elapsed().as_secs_f64()
+    );
+    let c = &summary.contacts;
+    println!(
+        "contacts: {} in BC, {} in Dataverse ({} known pairs)",
+        c.bc_contacts, c.dataverse_contacts, c.truth_pairs
     );
     if noise == Noise::High {
         let t = &summary.traps;
