@@ -75,6 +75,7 @@
 // The one exception is a cache hint (`hint::prefetch`), allowed where it is defined.
 #![deny(unsafe_code)]
 
+pub mod bc_filter;
 pub mod couple;
 mod derive;
 pub mod error;
@@ -93,6 +94,7 @@ pub mod sync;
 pub mod table;
 pub mod value;
 
+pub use bc_filter::{FilterExpr, FilterSyntaxError, FilterTypeError};
 pub use couple::{couple, CouplingRun, MatchDetail, MatchedValue, RunOptions, MAX_CRITERIA};
 pub use error::EngineError;
 pub use filter::passing_rows;

@@ -333,7 +333,7 @@ pub(crate) fn canonical_number(cell: &str) -> Result<String, InvalidValue> {
     ))
 }
 
-fn boolean_key(cell: &str) -> Result<&'static str, InvalidValue> {
+pub(crate) fn boolean_key(cell: &str) -> Result<&'static str, InvalidValue> {
     let s = cell.trim();
     let is = |w: &str| s.eq_ignore_ascii_case(w);
     if s.is_empty() || is("false") || is("0") || is("no") {
@@ -349,7 +349,7 @@ fn boolean_key(cell: &str) -> Result<&'static str, InvalidValue> {
 }
 
 /// `YYYY-MM-DD` of a date cell (a time after `T` or a space is ignored); blank is the empty date.
-fn date_key(cell: &str) -> Result<&str, InvalidValue> {
+pub(crate) fn date_key(cell: &str) -> Result<&str, InvalidValue> {
     const BAD: InvalidValue = InvalidValue {
         expected: "date",
         reason: "expected YYYY-MM-DD, optionally followed by a time",

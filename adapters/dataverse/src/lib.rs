@@ -8,6 +8,8 @@
 //! - [`session`]: one connection: the standard OData headers, and the bounded retry loop for
 //!   429 (`Retry-After` honoured), 502/503/504, timeouts and dropped connections. It counts
 //!   requests, retries and throttled answers for `job.json`.
+//! - [`filter_pushdown`]: a BC filter expression as OData `$filter`, as far as it translates
+//!   without losing rows.
 //! - [`odata`]: query text: literals escaped by type, values percent-encoded, `In` chunks under
 //!   the 500-condition and URL-length limits, Dataverse's default row order.
 //! - [`metadata`]: tables and columns from `EntityDefinitions`, with did-you-mean suggestions,
@@ -26,6 +28,7 @@
 mod auth;
 pub mod checks;
 pub mod error;
+pub mod filter_pushdown;
 pub mod metadata;
 pub mod odata;
 pub mod read;
@@ -35,6 +38,7 @@ pub mod write;
 
 pub use checks::{currencies, currency_verdict, who_am_i, Currencies, CurrencyVerdict, WhoAmI};
 pub use error::DataverseError;
+pub use filter_pushdown::push_down;
 pub use metadata::{
     choice_options, table_info, AttributeKind, ChoiceError, ChoiceOption, ColumnInfo, TableInfo,
 };
