@@ -540,3 +540,40 @@ fn dataverse_collation_and_its_preview() {
         &["collation_language applies only with collation = \"dataverse\""],
     );
 }
+
+/// A local table filter in BC's syntax: only the customers inside it take part, and each of
+/// them gets its results row — checked against the export itself.
+#[test]
+fn a_local_table_filter_keeps_exactly_the_rows_inside_it() {
+    let dir = common::demo();
+    let config = dir.path().join("coupling.toml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    let with_filter = before.replacen(
+        "filter = { Blocked = \"\" }",
+        "filter = { Blocked = \"\" }\ntable_filter = { Name = \"A*|@b*\" }",
+        1,
+    );
+    assert_ne!(with_filter, before);
+    std::fs::write(&config, with_filter).unwrap();
+    common::ok(&common::coupler(
+        &["couple", "--config", "coupling.toml", "--out", "out"],
+        dir.path(),
+    ));
+    let inside: std::collections::BTreeSet<String> =
+        common::read_csv(&dir.path().join("customers.csv"))
+            .into_iter()
+            .filter(|r| r["Blocked"].is_empty())
+            .filter(|r| {
+                let name = &r["Name"];
+                name.starts_with('A') || name.to_lowercase().starts_with('b')
+            })
+            .map(|r| r["No."].clone())
+            .collect();
+    let results: std::collections::BTreeSet<String> =
+        common::read_csv(&dir.path().join("out/CUSTOMER/results.csv"))
+            .into_iter()
+            .map(|r| r["local_id"].clone())
+            .collect();
+    assert!(!inside.is_empty());
+    assert_eq!(results, inside);
+}

@@ -703,3 +703,46 @@ fn option_fields_take_their_map_from_dataverse_metadata() {
         "{err}"
     );
 }
+
+/// A table filter in BC's syntax on the Dataverse side: what translates exactly is pushed down
+/// as `$filter` (job.json says what), the whole filter is evaluated locally too, and the result
+/// is exactly that of the same filter on the CSV export — including the case-sensitive part,
+/// which Dataverse alone (case-insensitive) would get wrong.
+#[test]
+fn a_table_filter_pushed_down_gives_the_rows_of_the_same_filter_on_the_csv_export() {
+    let world = World::new(1500);
+    let filter = "table_filter = { name = \"@d*|K*|*Oy\", telephone1 = \"<>''\" }\n";
+    world.write_configs("", filter);
+    let csv_path = world.path().join("csv.toml");
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let with_filter = csv.replacen(
+        "csv = \"accounts-sorted.csv\"\n",
+        &format!("csv = \"accounts-sorted.csv\"\n{filter}"),
+        1,
+    );
+    assert_ne!(with_filter, csv);
+    std::fs::write(&csv_path, with_filter).unwrap();
+    let job = world.assert_same_as_csv();
+    let pushed = job["integration_read"]["pushed_down"].to_string();
+    assert!(pushed.contains("startswith(name,'K')"), "{pushed}");
+    assert!(pushed.contains("telephone1 ne null"), "{pushed}");
+    // The filter kept some accounts and left others out.
+    let accounts = read_csv(&world.path().join("accounts.csv")).len() as u64;
+    let read = job["integration_records_read"].as_u64().unwrap();
+    assert!(read > 0 && read < accounts / 2, "{read} of {accounts}");
+}
+
+/// A malformed table filter is a config error pointing at the position in the expression.
+#[test]
+fn a_malformed_table_filter_names_the_key_and_the_position() {
+    let world = World::new(50);
+    world.write_configs("", "table_filter = { name = \"(A|B\" }\n");
+    let out = world.couple("dv.toml", "out");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("[mappings.integration] table_filter.\"name\" = \"(A|B\": "),
+        "{err}"
+    );
+    assert!(err.contains("position"), "{err}");
+}

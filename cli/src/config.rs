@@ -109,6 +109,10 @@ pub struct SourceConfig {
     pub key: Option<String>,
     #[serde(default)]
     pub filter: BTreeMap<String, FilterValue>,
+    /// BC's filter syntax per column (`{ Name = "@a*|@b*", Balance = "1000.." }`): the rows a
+    /// source holds for coupler, as an integration table mapping's table filter.
+    #[serde(default)]
+    pub table_filter: BTreeMap<String, String>,
     pub delimiter: Option<String>,
     pub encoding: Option<String>,
     pub has_headers: Option<bool>,

@@ -73,6 +73,7 @@ impl DataverseLink {
         source: &DataverseTable,
         columns: &[String],
         local: &Table,
+        pushed_filter: &[String],
     ) -> Result<(Table, IntegrationRead)> {
         let info = self.table(&source.entity_set)?.clone();
         // The key may have been resolved from metadata after `columns` was made.
@@ -84,6 +85,7 @@ impl DataverseLink {
             table: &info,
             columns: &columns,
             filter: &spec.integration_filter,
+            pushed_filter,
         };
         let lookup = LookupPlan::for_spec(spec, local);
         let (strategy, reason) = match (source.strategy, &lookup) {
@@ -137,6 +139,7 @@ impl DataverseLink {
                     "bulk".into()
                 },
                 reason,
+                pushed_down: pushed_filter.to_vec(),
             },
         ))
     }

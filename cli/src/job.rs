@@ -237,6 +237,10 @@ pub struct IntegrationRead {
     pub strategy: String,
     /// Why this strategy (auto's reasoning, or "configured").
     pub reason: String,
+    /// The table filter's conditions sent to Dataverse as `$filter` (the whole table filter
+    /// is evaluated locally too: Dataverse compares case-insensitively).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushed_down: Vec<String>,
 }
 
 impl JobJson {

@@ -13,7 +13,8 @@ use coupler_engine::sync::{
     ConflictResolution as SyncConflictResolution, FieldMapping, SyncDirection,
 };
 use coupler_engine::{
-    CouplingSpec, FieldType, MatchCriterion, OptionMap, PriorityMode, SyncSpec, TableFilter,
+    ColumnFilter, CouplingSpec, FieldType, FilterExpr, MatchCriterion, OptionMap, PriorityMode,
+    SyncSpec, TableFilter,
 };
 use coupler_files::{CsvOptions, Encoding, FileSource, SourceFormat};
 
@@ -67,6 +68,10 @@ pub struct PlannedMapping {
     /// The field mappings with a local column, as `(local, integration, type)`: what
     /// `profile` looks at.
     pub profiled_fields: Vec<(String, String, FieldType)>,
+    /// `table_filter` of each side: BC's filter syntax per column, typed by the column's field
+    /// mapping (text when no field maps it). Rows outside it are not part of the source.
+    pub local_table_filter: Vec<ColumnFilter>,
+    pub integration_table_filter: Vec<ColumnFilter>,
 }
 
 /// What only the integration source can tell about itself: a Dataverse table's primary key and
@@ -166,14 +171,19 @@ impl PlannedMapping {
         self.configured.friendly_name()
     }
 
-    /// Every local column a job reads: the engine's, and the synchronization's.
+    /// Every local column a job reads: the engine's, the table filter's and the
+    /// synchronization's.
     pub fn local_columns(&self, spec: &CouplingSpec) -> Vec<String> {
-        self.with_sync_columns(spec.local_columns(), SyncSpec::local_columns)
+        let mut columns = spec.local_columns();
+        add_filter_columns(&mut columns, &self.local_table_filter);
+        self.with_sync_columns(columns, SyncSpec::local_columns)
     }
 
     /// Every integration column a job reads.
     pub fn integration_columns(&self, spec: &CouplingSpec) -> Vec<String> {
-        self.with_sync_columns(spec.integration_columns(), SyncSpec::integration_columns)
+        let mut columns = spec.integration_columns();
+        add_filter_columns(&mut columns, &self.integration_table_filter);
+        self.with_sync_columns(columns, SyncSpec::integration_columns)
     }
 
     fn with_sync_columns(
@@ -190,6 +200,39 @@ impl PlannedMapping {
         }
         columns
     }
+}
+
+fn add_filter_columns(columns: &mut Vec<String>, filter: &[ColumnFilter]) {
+    for f in filter {
+        if !columns.contains(&f.column) {
+            columns.push(f.column.clone());
+        }
+    }
+}
+
+/// A side's `table_filter`: each expression parsed (an error points at the position in it) and
+/// checked against the column's type — the type of the field mapping that names the column on
+/// that side, text when none does.
+fn table_filter(
+    side: &str,
+    filter: &BTreeMap<String, String>,
+    type_of: impl Fn(&str) -> Result<Option<FieldType>>,
+) -> Result<Vec<ColumnFilter>> {
+    filter
+        .iter()
+        .map(|(column, text)| {
+            let at = || format!("[mappings.{side}] table_filter.\"{column}\" = \"{text}\"");
+            let expr = FilterExpr::parse(text).map_err(|e| anyhow!("{}: {e}", at()))?;
+            let field_type = type_of(column)?.unwrap_or(FieldType::Text);
+            expr.check(field_type)
+                .map_err(|e| anyhow!("{}: {e}", at()))?;
+            Ok(ColumnFilter {
+                column: column.clone(),
+                expr,
+                field_type,
+            })
+        })
+        .collect()
 }
 
 /// Option criteria without a configured map take the source's (BC captions are Dataverse's
@@ -519,6 +562,18 @@ fn plan_mapping(
             .filter(|f| f.constant.is_none())
             .map(|f| f.integration.clone())
             .collect(),
+        local_table_filter: table_filter("local", &m.local.table_filter, |column| {
+            let field = m.fields.iter().find(|f| f.local.as_deref() == Some(column));
+            field.map(|f| parse_type(&f.field_type)).transpose()
+        })?,
+        integration_table_filter: table_filter(
+            "integration",
+            &m.integration.table_filter,
+            |column| {
+                let field = m.fields.iter().find(|f| f.integration == column);
+                field.map(|f| parse_type(&f.field_type)).transpose()
+            },
+        )?,
         profiled_fields: m
             .fields
             .iter()

@@ -7,8 +7,8 @@
 //! of integration source themselves.
 
 use anyhow::{anyhow, Context, Result};
-use coupler_dataverse::{ReadStrategy, TableInfo};
-use coupler_engine::{CouplingSpec, ExistingCouplings, Table};
+use coupler_dataverse::{push_down, ReadStrategy, TableInfo};
+use coupler_engine::{passing_table_filter, ColumnFilter, CouplingSpec, ExistingCouplings, Table};
 use coupler_files::{read_couplings, read_header, read_table_checking, FileSource};
 use coupler_store::StoredCoupling;
 
@@ -255,11 +255,31 @@ impl Sources {
     /// read needs its values).
     pub fn read_sides(&mut self, p: &Prepared<'_>, columns: &Columns, rows: Rows) -> Result<Sides> {
         let m = p.mapping;
-        let local = || read_file_checking(&m.local, &columns.local, &columns.checked_local);
+        // The table filters' columns are read too: rows outside the filters are dropped here.
+        let with_filter = |columns: &[String], filter: &[ColumnFilter]| {
+            let mut all = columns.to_vec();
+            for f in filter {
+                if !all.contains(&f.column) {
+                    all.push(f.column.clone());
+                }
+            }
+            all
+        };
+        let local_columns = with_filter(&columns.local, &m.local_table_filter);
+        let integration_columns = with_filter(&columns.integration, &m.integration_table_filter);
+        let local = || {
+            let table = read_file_checking(&m.local, &local_columns, &columns.checked_local)?;
+            table_filtered(table, &m.local_table_filter)
+        };
         match &m.integration {
             IntegrationSource::File(file) => {
                 let (local, integration) = rayon::join(local, || {
-                    read_file_checking(file, &columns.integration, &columns.checked_integration)
+                    let table = read_file_checking(
+                        file,
+                        &integration_columns,
+                        &columns.checked_integration,
+                    )?;
+                    table_filtered(table, &m.integration_table_filter)
                 });
                 Ok(Sides {
                     local: local?,
@@ -274,16 +294,36 @@ impl Sources {
                     table.strategy = ReadStrategy::Bulk;
                 }
                 let link = self.dataverse(m)?;
+                let info = link.table(&table.entity_set)?;
+                // What translates exactly narrows the read; the whole filter is evaluated
+                // locally anyway (Dataverse compares case-insensitively).
+                let pushed: Vec<String> = m
+                    .integration_table_filter
+                    .iter()
+                    .filter_map(|f| {
+                        let kind = info.column(&f.column)?.kind;
+                        push_down(&f.column, &f.expr, f.field_type, kind)
+                    })
+                    .collect();
                 let (integration, how) =
-                    link.read(&p.spec, &table, &columns.integration, &local)?;
+                    link.read(&p.spec, &table, &integration_columns, &local, &pushed)?;
                 Ok(Sides {
                     local,
-                    integration,
+                    integration: table_filtered(integration, &m.integration_table_filter)?,
                     read: Some(how),
                 })
             }
         }
     }
+}
+
+/// The rows of `table` inside a side's table filter.
+fn table_filtered(table: Table, filter: &[ColumnFilter]) -> Result<Table> {
+    if filter.is_empty() {
+        return Ok(table);
+    }
+    let rows = passing_table_filter(&table, filter)?;
+    Ok(table.retain_rows(&rows))
 }
 
 fn check_file_columns(source: &FileSource, columns: &[String]) -> Result<()> {

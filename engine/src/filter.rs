@@ -9,6 +9,9 @@
 //! [`couple`](crate::couple()) applies the mapping's local filter to the local table (which
 //! records take part) and its integration filter to the integration table (which records are
 //! candidates: BC's Integration Table Filter); [`passing_rows`] gives callers the same rows.
+//!
+//! A *table filter* in BC's filter syntax ([`ColumnFilter`], [`passing_table_filter`]) is what a
+//! source's rows pass as they are read: rows outside it are not part of the source at all.
 
 use rayon::prelude::*;
 
@@ -124,4 +127,48 @@ mod tests {
             Err(EngineError::MissingColumn { .. })
         ));
     }
+}
+
+/// A table filter on one column: BC's filter expression and the column's type
+/// ([`crate::bc_filter`]), e.g. `Blocked` = `''` or `Name` = `@a*|@b*`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnFilter {
+    pub column: String,
+    pub expr: crate::bc_filter::FilterExpr,
+    pub field_type: crate::FieldType,
+}
+
+/// The rows of `table` whose cells meet every [`ColumnFilter`], in order.
+///
+/// ```
+/// use coupler_engine::filter::{passing_table_filter, ColumnFilter};
+/// use coupler_engine::{FieldType, FilterExpr, Table};
+///
+/// let t = Table::from_rows("c.csv", &["No.", "Credit"], &[
+///     vec!["C1", "100"], vec!["C2", "2500"], vec!["C3", ""],
+/// ])?;
+/// let filter = [ColumnFilter {
+///     column: "Credit".into(),
+///     expr: FilterExpr::parse("1000..")?,
+///     field_type: FieldType::Decimal,
+/// }];
+/// assert_eq!(passing_table_filter(&t, &filter)?, vec![1]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn passing_table_filter(
+    table: &Table,
+    filter: &[ColumnFilter],
+) -> Result<Vec<usize>, EngineError> {
+    let conditions = filter
+        .iter()
+        .map(|f| Ok((column(table, &f.column)?, f)))
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    Ok((0..table.len())
+        .into_par_iter()
+        .filter(|&r| {
+            conditions
+                .iter()
+                .all(|&(c, f)| f.expr.matches(table.cell(r, c), f.field_type))
+        })
+        .collect())
 }

@@ -97,7 +97,7 @@ pub mod value;
 pub use bc_filter::{FilterExpr, FilterSyntaxError, FilterTypeError};
 pub use couple::{couple, CouplingRun, MatchDetail, MatchedValue, RunOptions, MAX_CRITERIA};
 pub use error::EngineError;
-pub use filter::passing_rows;
+pub use filter::{passing_rows, passing_table_filter, ColumnFilter};
 pub use fuzzy::{Blocking, Comparator, Fuzzy, Metric};
 pub use ids::{canonical_integration_id, canonical_local_id, is_guid, IdSide};
 pub use mapping::{

@@ -314,6 +314,35 @@ impl Table {
         Ok(t)
     }
 
+    /// A table of the rows `rows` (in that order), with their origins: what is left of a
+    /// source after a filter that applies as it is read (a table filter).
+    ///
+    /// ```
+    /// use coupler_engine::Table;
+    ///
+    /// let t = Table::from_rows("t.csv", &["No."], &[vec!["C1"], vec!["C2"], vec!["C3"]])?;
+    /// let kept = t.retain_rows(&[0, 2]);
+    /// assert_eq!((kept.len(), kept.cell(1, 0), kept.origin(1)), (2, "C3", 4));
+    /// # Ok::<(), coupler_engine::TableError>(())
+    /// ```
+    pub fn retain_rows(&self, rows: &[usize]) -> Table {
+        let mut kept = Table {
+            name: self.name.clone(),
+            column_names: self.column_names.clone(),
+            columns: self.columns.iter().map(|_| Column::default()).collect(),
+            origins: rows.iter().map(|&r| self.origins[r]).collect(),
+        };
+        for (from, to) in self.columns.iter().zip(&mut kept.columns) {
+            let bytes: usize = rows.iter().map(|&r| from.get(r).len()).sum();
+            to.reserve(rows.len(), bytes);
+            for &r in rows {
+                // A subset of a column that fitted fits.
+                to.push(from.get(r)).expect("a subset of a column fits");
+            }
+        }
+        kept
+    }
+
     /// The table's name (used in messages, e.g. a file name).
     pub fn name(&self) -> &str {
         &self.name

@@ -40,6 +40,9 @@ pub struct ReadRequest<'a> {
     pub columns: &'a [String],
     /// `column = value` conditions, all of which must hold (pushed down as `$filter`).
     pub filter: &'a [(String, String)],
+    /// More `$filter` conditions, all of which must hold: the translation of a table filter
+    /// ([`crate::push_down`]), which only ever widens what the caller keeps.
+    pub pushed_filter: &'a [String],
 }
 
 /// The distinct local values to look up, per integration column.
@@ -178,6 +181,7 @@ impl Query {
                 }
             })?);
         }
+        conditions.extend(request.pushed_filter.iter().cloned());
         Ok(Query {
             select,
             kinds,

@@ -69,6 +69,7 @@ fn whole_table_over_several_pages_in_primary_key_order_with_exact_values() {
         table: &info,
         columns: &cols,
         filter: &[],
+        pushed_filter: &[],
     };
     let seen = AtomicU64::new(0);
     let table = read_all(&s, &request, &|n| seen.store(n, Ordering::Relaxed)).unwrap();
@@ -121,6 +122,7 @@ fn filter_is_pushed_down_typed_and_escaped() {
             table: &info,
             columns: &cols,
             filter: &filter,
+            pushed_filter: &[],
         },
         &|_| {},
     )
@@ -134,6 +136,7 @@ fn filter_is_pushed_down_typed_and_escaped() {
             table: &info,
             columns: &cols,
             filter: &filter,
+            pushed_filter: &[],
         },
         &|_| {},
     )
@@ -156,6 +159,7 @@ fn a_token_expired_mid_read_is_renewed_once_and_the_read_completes() {
             table: &info,
             columns: &cols,
             filter: &[],
+            pushed_filter: &[],
         },
         // After the first page: the server forgets every token.
         &|rows| {
@@ -195,6 +199,7 @@ fn lookups_fetch_exactly_the_matching_rows_in_primary_key_order() {
         table: &info,
         columns: &cols,
         filter: &[],
+        pushed_filter: &[],
     };
     let all = read_all(&s, &request, &|_| {}).unwrap();
     // 1200 names (more than one In chunk), some differing only by case: Dataverse's
@@ -235,6 +240,7 @@ fn errors_carry_status_code_and_message() {
             table: &info,
             columns: &cols,
             filter: &[],
+            pushed_filter: &[],
         },
         &|_| {},
     )
