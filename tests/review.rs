@@ -453,7 +453,7 @@ fn the_preset_reviews_in_bc_order_once_its_sources_are_files() {
     write("vendors.csv", "No.,Name,Blocked\nV1,Litware,Payment\n");
     write(
         "contacts.csv",
-        "No.,Type,Surname\nK1,Person,Smith\nK2,Company,Adatum\n",
+        "No.,Type,Company No.,Surname\nK1,Person,C1,Smith\nK2,Company,,Adatum\nK3,Person,,Loner\n",
     );
     // Dataverse side (the preset's keys and filter columns).
     write(
@@ -480,7 +480,7 @@ fn the_preset_reviews_in_bc_order_once_its_sources_are_files() {
     );
     write(
         "dv-contacts.csv",
-        "contactid,lastname,statecode\nc1,Smith,1\n",
+        "contactid,lastname,statecode,_parentcustomerid_value\nc1,Smith,1,a1\nc2,Orphan,0,\n",
     );
 
     let lines = review_json(d, "files.toml");
@@ -505,7 +505,8 @@ fn the_preset_reviews_in_bc_order_once_its_sources_are_files() {
     expect("SHIPPING AGENT", 1, 0, "Full Synchronization"); // no shipping-method labels
     expect("CUSTOMER", 2, 2, "Couple Records"); // not blocked; active relationship-type Customer
     expect("VENDOR", 0, 1, "Full Synchronization"); // the one vendor is blocked
-    expect("CONTACT", 1, 0, "Full Synchronization"); // persons; the contact is inactive
+                                                    // Persons of a company (the table filter leaves K3 out); c1 is inactive, c2 has no parent.
+    expect("CONTACT", 1, 0, "Full Synchronization");
     assert_eq!(
         line(&lines, "CUSTOMER")["status"],
         "after SALESPEOPLE, CURRENCY, PAYMENT TERMS, SHIPMENT METHOD, SHIPPING AGENT"

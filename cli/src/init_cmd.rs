@@ -18,7 +18,9 @@
 //!   (BC flags none — the user must pick, the file says how);
 //! - BC's filters where they are equalities (customers/vendors not blocked; accounts active
 //!   with relationship type Customer 3 / Vendor 11; contacts of type Person, active; users
-//!   enabled, licensed, not integration users). The others are noted in comments;
+//!   enabled, licensed, not integration users), and the others in BC's filter syntax
+//!   (`table_filter`: the contact's "Company No." and parent customer not blank); the company
+//!   filter, which needs the BC company's id, is left commented out;
 //! - sources: `csv = "<table>.csv"` placeholders for the BC side, `dataverse_table = "<entity
 //!   set>"` (systemusers, transactioncurrencies, stringmaps for option labels, accounts,
 //!   contacts) for the integration side, and a `[dataverse]` section with placeholders; the
