@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use coupler_engine::report::{IdBatch, Renderer, ResultRow, RESULTS_DETAIL_HEADER, RESULTS_HEADER};
 use coupler_engine::{
     couple as run_coupling, Collation, CouplingSpec, ExistingCouplings, Outcome, RunOptions, Table,
-    FAILURE_NAMES, OUTCOME_NAMES,
+    FAILURE_NAMES,
 };
 use coupler_files::{write_atomically, RowEncoder, SafeCsvWriter};
 use rayon::prelude::*;
@@ -104,18 +104,6 @@ struct EncodedBlock {
     samples: Vec<(usize, Vec<String>)>,
     /// `(coupled, score)` of its records with a fuzzy score.
     scores: Vec<(bool, f64)>,
-}
-
-/// The failure kind's index in [`FAILURE_NAMES`], for sampling.
-fn failure_kind(outcome: &Outcome) -> Option<usize> {
-    outcome
-        .is_failure()
-        .then(|| {
-            FAILURE_NAMES
-                .iter()
-                .position(|n| *n == OUTCOME_NAMES[outcome.index()])
-        })
-        .flatten()
 }
 
 /// Rows per rendering block; a wave is two blocks per thread.
@@ -233,7 +221,7 @@ fn render_block(
         });
         let all = fields.iter().chain(details.iter().flatten());
         if sampling {
-            if let Some(k) = failure_kind(&record.outcome) {
+            if let Some(k) = record.outcome.failure_index() {
                 if kept_of[k] < SAMPLES_PER_KIND {
                     kept_of[k] += 1;
                     kept.push((k, all.clone().map(|f| f.to_string()).collect()));

@@ -580,35 +580,32 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<FilterExpr, FilterSyntaxError> {
-        let mut parts = Vec::new();
-        loop {
-            match self.and()? {
-                FilterExpr::Or(inner) => parts.extend(inner),
-                e => parts.push(e),
-            }
-            self.skip_ws();
-            if self.peek() == Some('|') {
-                self.i += 1;
-            } else {
-                break;
-            }
-        }
-        Ok(if parts.len() == 1 {
-            parts.pop().expect("one part")
-        } else {
-            FilterExpr::Or(parts)
-        })
+        self.joined('|', Self::and, FilterExpr::Or)
     }
 
     fn and(&mut self) -> Result<FilterExpr, FilterSyntaxError> {
+        self.joined('&', Self::unary, FilterExpr::And)
+    }
+
+    /// Operands separated by `separator`, as one `wrap` (a single operand stands alone; an
+    /// operand that is itself a `wrap` list joins this one, so lists stay flat).
+    fn joined(
+        &mut self,
+        separator: char,
+        operand: fn(&mut Self) -> Result<FilterExpr, FilterSyntaxError>,
+        wrap: fn(Vec<FilterExpr>) -> FilterExpr,
+    ) -> Result<FilterExpr, FilterSyntaxError> {
+        let kind = std::mem::discriminant(&wrap(Vec::new()));
         let mut parts = Vec::new();
         loop {
-            match self.unary()? {
-                FilterExpr::And(inner) => parts.extend(inner),
+            let e = operand(self)?;
+            let same_kind = std::mem::discriminant(&e) == kind;
+            match e {
+                FilterExpr::Or(inner) | FilterExpr::And(inner) if same_kind => parts.extend(inner),
                 e => parts.push(e),
             }
             self.skip_ws();
-            if self.peek() == Some('&') {
+            if self.peek() == Some(separator) {
                 self.i += 1;
             } else {
                 break;
@@ -617,7 +614,7 @@ impl Parser {
         Ok(if parts.len() == 1 {
             parts.pop().expect("one part")
         } else {
-            FilterExpr::And(parts)
+            wrap(parts)
         })
     }
 

@@ -138,6 +138,13 @@ impl Outcome {
         !matches!(self, Outcome::Coupled { .. } | Outcome::Skipped)
     }
 
+    /// The failure's position in [`FAILURE_NAMES`], if the record failed.
+    pub fn failure_index(&self) -> Option<usize> {
+        // FAILURE_NAMES are the failures of OUTCOME_NAMES, in the same order, after `coupled`
+        // (a test ties them).
+        self.is_failure().then(|| self.index() - 1)
+    }
+
     /// The level that decided, or the last level evaluated.
     pub fn level(&self) -> Option<u16> {
         match *self {
@@ -460,6 +467,10 @@ mod tests {
             .map(Outcome::name)
             .collect();
         assert_eq!(failures, FAILURE_NAMES);
+        for outcome in &ALL {
+            let position = FAILURE_NAMES.iter().position(|n| *n == outcome.name());
+            assert_eq!(outcome.failure_index(), position, "{}", outcome.name());
+        }
 
         let mut counts = OutcomeCounts::default();
         for (i, name) in OUTCOME_NAMES.into_iter().enumerate() {
