@@ -97,7 +97,8 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
     };
     let mut made_in_run: Vec<(String, String)> = Vec::new();
     let mut jobs = Vec::new();
-    let mut reports: Vec<JobReport> = Vec::new();
+    // With `--report`, each job's sample results rows.
+    let mut samples_of_jobs = Vec::new();
     let count = prepared.len();
     for (n, p) in prepared.iter().enumerate() {
         let mut samples = Vec::new();
@@ -119,18 +120,18 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
         if !args.json {
             summary::print(&job);
         }
-        if args.report.is_some() {
-            reports.push(JobReport {
-                job: job.clone(),
-                samples,
-            });
-        }
         jobs.push(job);
+        samples_of_jobs.push(samples);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&jobs)?);
     }
     if let Some(path) = &args.report {
+        let reports: Vec<JobReport> = jobs
+            .iter()
+            .zip(samples_of_jobs)
+            .map(|(job, samples)| JobReport { job, samples })
+            .collect();
         write_report(path, &report_html::couple_page(&reports))?;
     }
     Ok(())

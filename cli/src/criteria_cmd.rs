@@ -65,7 +65,7 @@ use serde::Serialize;
 
 use crate::config::load_variants_file;
 use crate::outputs::folder_name;
-use crate::plan::{file_name, Plan, PlannedMapping};
+use crate::plan::{add_columns, file_name, Plan, PlannedMapping};
 use crate::report_html::{compare_page, VariantSummary};
 use crate::sources::{
     existing_couplings, read_coupling_files, Columns, Prepared, Rows, Sides, Sources,
@@ -274,8 +274,8 @@ fn variants(
                 .into_iter()
                 .filter(|c| !prepared.facts.options.contains_key(c))
                 .collect();
-            let more = sources.facts(m, &wanted).with_context(context)?;
-            prepared.facts.options.extend(more.options);
+            let more = sources.choice_options(m, &wanted).with_context(context)?;
+            prepared.facts.options.extend(more);
             let spec = m
                 .variant_spec(&prepared.spec, &v, &prepared.facts)
                 .with_context(context)?;
@@ -560,11 +560,7 @@ fn ranked(results: &[VariantJson]) -> Vec<&VariantJson> {
 fn union(lists: impl Iterator<Item = Vec<String>>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for list in lists {
-        for c in list {
-            if !c.is_empty() && !out.contains(&c) {
-                out.push(c);
-            }
-        }
+        add_columns(&mut out, list.iter().filter(|c| !c.is_empty()));
     }
     out
 }

@@ -15,7 +15,7 @@ use crate::apply::Applied;
 
 /// `job.json`: BC's job summary first (its fields up to `timings_ms`), then what coupler adds.
 /// `docs/reference.md` describes every field.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct JobJson {
     pub job_id: String,
     pub mapping: String,
@@ -68,7 +68,7 @@ pub struct JobJson {
 
 /// The fuzzy scores of the records whose deciding level had fuzzy criteria (coupled ones, and
 /// the others with a best candidate), by bucket.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct MatchScores {
     pub scored: u64,
     pub coupled: u64,
@@ -78,7 +78,7 @@ pub struct MatchScores {
     pub buckets: Vec<ScoreBucket>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ScoreBucket {
     pub from: f64,
     pub to: f64,
@@ -134,7 +134,7 @@ pub fn match_scores(run: &CouplingRun<'_>, scored: &[(bool, f64)]) -> Option<Mat
 }
 
 /// What `--compare-collation` found.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CollationDiff {
     /// The collation of this job and the one it was compared with.
     pub configured: String,
@@ -156,12 +156,12 @@ pub fn collation_name(c: Collation) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ErrorRow {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Timings {
     pub read: u64,
     #[serde(rename = "match")]
@@ -171,14 +171,14 @@ pub struct Timings {
     pub match_phases_us: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Files {
     pub results: String,
     pub couplings: String,
     pub job: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct SyncReport {
     pub plan: String,
     pub pairs: u64,
@@ -196,7 +196,7 @@ pub struct SyncReport {
     pub bc_updates: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct CreateReport {
     /// Unmatched records this job planned a new Dataverse row for.
     pub planned: u64,

@@ -111,9 +111,10 @@ impl PlannedMapping {
     /// The spec with its key resolved and no criteria: for commands that only count the rows
     /// passing the filters.
     pub fn spec_without_criteria(&self, facts: &IntegrationFacts) -> Result<CouplingSpec> {
-        let mut configured = self.clone();
-        configured.configured.criteria.clear();
-        configured.spec(facts)
+        let mut spec = self.spec_unchecked(facts)?;
+        spec.criteria.clear();
+        spec.validate()?;
+        Ok(spec)
     }
 
     /// The spec of a `criteria compare` variant: this mapping's spec (from [`Self::spec`]) with
@@ -175,14 +176,20 @@ impl PlannedMapping {
     /// synchronization's.
     pub fn local_columns(&self, spec: &CouplingSpec) -> Vec<String> {
         let mut columns = spec.local_columns();
-        add_filter_columns(&mut columns, &self.local_table_filter);
+        add_columns(
+            &mut columns,
+            self.local_table_filter.iter().map(|f| &f.column),
+        );
         self.with_sync_columns(columns, SyncSpec::local_columns)
     }
 
     /// Every integration column a job reads.
     pub fn integration_columns(&self, spec: &CouplingSpec) -> Vec<String> {
         let mut columns = spec.integration_columns();
-        add_filter_columns(&mut columns, &self.integration_table_filter);
+        add_columns(
+            &mut columns,
+            self.integration_table_filter.iter().map(|f| &f.column),
+        );
         self.with_sync_columns(columns, SyncSpec::integration_columns)
     }
 
@@ -192,20 +199,18 @@ impl PlannedMapping {
         of: fn(&SyncSpec) -> Vec<String>,
     ) -> Vec<String> {
         for spec in self.sync.iter().chain(self.create_new.iter()) {
-            for c in of(spec) {
-                if !columns.contains(&c) {
-                    columns.push(c);
-                }
-            }
+            add_columns(&mut columns, of(spec));
         }
         columns
     }
 }
 
-fn add_filter_columns(columns: &mut Vec<String>, filter: &[ColumnFilter]) {
-    for f in filter {
-        if !columns.contains(&f.column) {
-            columns.push(f.column.clone());
+/// Appends the column names of `more` that `columns` does not hold yet, in order.
+pub fn add_columns<S: AsRef<str>>(columns: &mut Vec<String>, more: impl IntoIterator<Item = S>) {
+    for c in more {
+        let c = c.as_ref();
+        if !columns.iter().any(|k| k == c) {
+            columns.push(c.to_string());
         }
     }
 }

@@ -31,7 +31,7 @@ use coupler_engine::{passing_rows, Table};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
-use crate::plan::{file_name, Plan, PlannedMapping};
+use crate::plan::{add_columns, file_name, Plan, PlannedMapping};
 use crate::sources::{Columns, Rows, Sides, Sources};
 
 /// The name of the suggested variant in the TOML block.
@@ -60,14 +60,11 @@ pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
     let spec = &prepared.spec;
     let mut local_columns = spec.local_columns();
     let mut integration_columns = spec.integration_columns();
-    for f in &fields {
-        if !local_columns.contains(&f.local_field) {
-            local_columns.push(f.local_field.clone());
-        }
-        if !integration_columns.contains(&f.integration_field) {
-            integration_columns.push(f.integration_field.clone());
-        }
-    }
+    add_columns(&mut local_columns, fields.iter().map(|f| &f.local_field));
+    add_columns(
+        &mut integration_columns,
+        fields.iter().map(|f| &f.integration_field),
+    );
     sources.check_columns(m, &local_columns, &integration_columns)?;
     let Sides {
         local, integration, ..

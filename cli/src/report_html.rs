@@ -41,8 +41,8 @@ pub struct VariantSummary {
 /// columns of results.csv: BC's 10, then `score` and `matched_values` for criteria beyond BC)
 /// of each failure kind.
 #[derive(Debug, Clone)]
-pub struct JobReport {
-    pub job: JobJson,
+pub struct JobReport<'j> {
+    pub job: &'j JobJson,
     pub samples: Vec<Vec<String>>,
 }
 
@@ -759,7 +759,7 @@ pub fn compare_page(mapping: &str, variants: &[VariantSummary]) -> String {
 // `couple`
 
 /// The page for `couple`.
-pub fn couple_page(jobs: &[JobReport]) -> String {
+pub fn couple_page(jobs: &[JobReport<'_>]) -> String {
     let names: Vec<&str> = jobs.iter().map(|j| j.job.mapping.as_str()).collect();
     let title = format!("coupler — coupling report — {}", names.join(", "));
     let dry: Vec<bool> = jobs.iter().map(|j| j.job.dry_run).collect();
@@ -797,7 +797,7 @@ pub fn couple_page(jobs: &[JobReport]) -> String {
     page(&title, &header, &main)
 }
 
-fn job_section(out: &mut String, index: usize, report: &JobReport) {
+fn job_section(out: &mut String, index: usize, report: &JobReport<'_>) {
     let job = &report.job;
     let mapping = job.mapping.as_str();
     let dry = job.dry_run;
@@ -989,7 +989,7 @@ fn scores_block(out: &mut String, scores: &MatchScores) {
     out.push_str("</tbody></table></section>");
 }
 
-fn samples_block(out: &mut String, report: &JobReport, outcomes: &[(String, u64)]) {
+fn samples_block(out: &mut String, report: &JobReport<'_>, outcomes: &[(String, u64)]) {
     out.push_str("<section class=\"block\"><h3>Samples of each failure kind</h3><div class=\"toolbar\" data-toolbar></div>");
     let mut none = Vec::new();
     for kind in FAILURE_NAMES {
@@ -1337,7 +1337,7 @@ mod tests {
             .to_vec()
         };
         let html = couple_page(&[JobReport {
-            job,
+            job: &job,
             samples: vec![
                 sample("<script>alert(1)</script>", "no_match"),
                 sample("C1", "multiple_matches"),

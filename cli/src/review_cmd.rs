@@ -79,7 +79,7 @@ use anyhow::{Context, Result};
 use coupler_engine::passing_rows;
 use serde::Serialize;
 
-use crate::plan::{file_name, Plan, PlannedMapping};
+use crate::plan::{add_columns, file_name, Plan, PlannedMapping};
 use crate::sources::{Columns, Rows, Sources};
 
 /// BC's Full Synch. Review recommendation, from the row counts of both sides.
@@ -204,11 +204,8 @@ fn count_rows(m: &PlannedMapping, sources: &mut Sources) -> Result<(u64, u64)> {
 /// The key (so that a wrong key is reported) and every filtered column, each once.
 fn filter_columns(key: &str, filter: &[(String, String)]) -> Vec<String> {
     let mut columns: Vec<String> = Vec::new();
-    for c in std::iter::once(key).chain(filter.iter().map(|(c, _)| c.as_str())) {
-        if !c.is_empty() && !columns.iter().any(|k| k == c) {
-            columns.push(c.to_string());
-        }
-    }
+    let named = std::iter::once(key).chain(filter.iter().map(|(c, _)| c.as_str()));
+    add_columns(&mut columns, named.filter(|c| !c.is_empty()));
     columns
 }
 

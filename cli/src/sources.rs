@@ -6,15 +6,21 @@
 //! the run) are assembled here too ([`existing_couplings`]). Commands never match on the kind
 //! of integration source themselves.
 
+use std::collections::BTreeMap;
+
 use anyhow::{anyhow, Context, Result};
 use coupler_dataverse::{push_down, ReadStrategy, TableInfo};
-use coupler_engine::{passing_table_filter, ColumnFilter, CouplingSpec, ExistingCouplings, Table};
+use coupler_engine::{
+    passing_table_filter, ColumnFilter, CouplingSpec, ExistingCouplings, OptionMap, Table,
+};
 use coupler_files::{read_couplings, read_header, read_table_checking, FileSource};
 use coupler_store::StoredCoupling;
 
 use crate::dataverse_link::DataverseLink;
 use crate::job::IntegrationRead;
-use crate::plan::{file_name, IntegrationFacts, IntegrationSource, Plan, PlannedMapping};
+use crate::plan::{
+    add_columns, file_name, IntegrationFacts, IntegrationSource, Plan, PlannedMapping,
+};
 use crate::progress;
 
 /// The outside world of a run: the Dataverse session, if a mapping reads from Dataverse.
@@ -130,19 +136,31 @@ impl Sources {
         let IntegrationSource::Dataverse(table) = &m.integration else {
             return Ok(IntegrationFacts::default());
         };
-        let link = self.dataverse(m)?;
-        let primary_key = link.table(&table.entity_set)?.primary_id.clone();
-        let mut facts = IntegrationFacts {
+        let primary_key = self.table(m, &table.entity_set)?.primary_id.clone();
+        Ok(IntegrationFacts {
             primary_key: Some(primary_key),
-            ..IntegrationFacts::default()
+            options: self.choice_options(m, option_columns)?,
+        })
+    }
+
+    /// The options of the choice columns `columns` of `m`'s Dataverse table (none for files).
+    pub fn choice_options(
+        &mut self,
+        m: &PlannedMapping,
+        columns: &[String],
+    ) -> Result<BTreeMap<String, OptionMap>> {
+        let IntegrationSource::Dataverse(table) = &m.integration else {
+            return Ok(BTreeMap::new());
         };
-        for column in option_columns {
-            let options = link
+        let link = self.dataverse(m)?;
+        let mut options = BTreeMap::new();
+        for column in columns {
+            let map = link
                 .choice_options(&table.entity_set, column)
                 .with_context(|| format!("mapping '{}': option map of '{column}'", m.name))?;
-            facts.options.insert(column.clone(), options);
+            options.insert(column.clone(), map);
         }
-        Ok(facts)
+        Ok(options)
     }
 
     /// Learns the integration side's facts, checks that every column the mapping names exists
@@ -154,8 +172,8 @@ impl Sources {
             // The columns first: a missing one is named (with a did-you-mean) before the
             // options of choice columns are asked for.
             self.check_job_columns(m, &m.spec_unchecked(&facts)?)?;
-            let options = PlannedMapping::options_from_metadata(m.criteria());
-            facts.options = self.facts(m, &options)?.options;
+            let columns = PlannedMapping::options_from_metadata(m.criteria());
+            facts.options = self.choice_options(m, &columns)?;
         }
         let spec = m.spec(&facts)?;
         if !dataverse {
@@ -171,24 +189,13 @@ impl Sources {
     /// Every column a job of `m` reads exists; of a file, every mapped column too (a couple
     /// checks them all as text).
     fn check_job_columns(&mut self, m: &PlannedMapping, spec: &CouplingSpec) -> Result<()> {
-        let with_mapped = |mut all: Vec<String>, mapped: &[String]| {
-            for c in mapped {
-                if !all.contains(c) {
-                    all.push(c.clone());
-                }
-            }
-            all
-        };
-        let integration = m.integration_columns(spec);
-        let integration = match m.integration {
-            IntegrationSource::File(_) => with_mapped(integration, &m.mapped_integration),
-            IntegrationSource::Dataverse(_) => integration,
-        };
-        self.check_columns(
-            m,
-            &with_mapped(m.local_columns(spec), &m.mapped_local),
-            &integration,
-        )
+        let mut local = m.local_columns(spec);
+        add_columns(&mut local, &m.mapped_local);
+        let mut integration = m.integration_columns(spec);
+        if let IntegrationSource::File(_) = m.integration {
+            add_columns(&mut integration, &m.mapped_integration);
+        }
+        self.check_columns(m, &local, &integration)
     }
 
     /// A spec for counting rows only (`review`): the key and the filters, no criteria.
@@ -256,17 +263,16 @@ impl Sources {
     pub fn read_sides(&mut self, p: &Prepared<'_>, columns: &Columns, rows: Rows) -> Result<Sides> {
         let m = p.mapping;
         // The table filters' columns are read too: rows outside the filters are dropped here.
-        let with_filter = |columns: &[String], filter: &[ColumnFilter]| {
-            let mut all = columns.to_vec();
-            for f in filter {
-                if !all.contains(&f.column) {
-                    all.push(f.column.clone());
-                }
-            }
-            all
-        };
-        let local_columns = with_filter(&columns.local, &m.local_table_filter);
-        let integration_columns = with_filter(&columns.integration, &m.integration_table_filter);
+        let mut local_columns = columns.local.clone();
+        add_columns(
+            &mut local_columns,
+            m.local_table_filter.iter().map(|f| &f.column),
+        );
+        let mut integration_columns = columns.integration.clone();
+        add_columns(
+            &mut integration_columns,
+            m.integration_table_filter.iter().map(|f| &f.column),
+        );
         let local = || {
             let table = read_file_checking(&m.local, &local_columns, &columns.checked_local)?;
             table_filtered(table, &m.local_table_filter)
