@@ -7,21 +7,6 @@ use common::*;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// `couple --apply` of the demo config into `out`; its stdout.
-fn apply(dir: &Path, out: &str) -> String {
-    ok(&coupler(
-        &[
-            "couple",
-            "--config",
-            "coupling.toml",
-            "--out",
-            out,
-            "--apply",
-        ],
-        dir,
-    ))
-}
-
 fn job(dir: &Path, out: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join(out).join("CUSTOMER/job.json")).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -422,17 +407,7 @@ fn file_rows_of_a_run_that_died_before_its_folder_are_delivered_by_the_next_run(
     // A fault-free twin tells how many rows the file should have.
     let twin = demo();
     std::fs::copy(d.join("coupling.toml"), twin.path().join("coupling.toml")).unwrap();
-    ok(&coupler(
-        &[
-            "couple",
-            "--config",
-            "coupling.toml",
-            "--out",
-            "a",
-            "--apply",
-        ],
-        twin.path(),
-    ));
+    apply(twin.path(), "a");
     let expected =
         std::fs::read_to_string(twin.path().join("a/CUSTOMER/integration-updates.csv")).unwrap();
     assert!(expected.lines().count() > 1);

@@ -167,21 +167,24 @@ priority = -1
 fn a_variants_file_error_names_the_key_path_and_the_variant() {
     let dir = scenario(CONFIG);
     std::fs::write(dir.path().join("v.toml"), VARIANTS).unwrap();
-    let err = one_line_error(
-        &[
-            "criteria",
-            "compare",
-            "--config",
-            "c.toml",
-            "--mapping",
-            "CUSTOMER",
-            "--variants",
-            "v.toml",
-            "--out",
-            "out",
-        ],
-        dir.path(),
-    );
+    let compare = || {
+        one_line_error(
+            &[
+                "criteria",
+                "compare",
+                "--config",
+                "c.toml",
+                "--mapping",
+                "CUSTOMER",
+                "--variants",
+                "v.toml",
+                "--out",
+                "out",
+            ],
+            dir.path(),
+        )
+    };
+    let err = compare();
     assert_eq!(
         err,
         "coupler: error: v.toml: line 12, column 12: variants[1].fields[0].priority (variant 'by name'): invalid value: integer `-1`, expected u32"
@@ -189,21 +192,7 @@ fn a_variants_file_error_names_the_key_path_and_the_variant() {
 
     let unknown = VARIANTS.replace("priority = -1", "treshold = 0.9");
     std::fs::write(dir.path().join("v.toml"), unknown).unwrap();
-    let err = one_line_error(
-        &[
-            "criteria",
-            "compare",
-            "--config",
-            "c.toml",
-            "--mapping",
-            "CUSTOMER",
-            "--variants",
-            "v.toml",
-            "--out",
-            "out",
-        ],
-        dir.path(),
-    );
+    let err = compare();
     assert!(
         err.starts_with(
             "coupler: error: v.toml: line 12, column 1: variants[1].fields[0].treshold (variant 'by name'): unknown field `treshold`"

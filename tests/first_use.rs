@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{coupler, demo, ok, text};
+use common::{apply, coupler, demo, ok, text};
 
 /// `validate` on a fresh `init` config names every problem in one run: the unset secret and
 /// each placeholder export, not only the first.
@@ -122,17 +122,7 @@ fn an_export_with_no_rows_is_warned_about() {
 #[test]
 fn a_short_job_id_prefix_says_how_long_it_must_be() {
     let dir = demo();
-    ok(&coupler(
-        &[
-            "couple",
-            "--config",
-            "coupling.toml",
-            "--out",
-            "out",
-            "--apply",
-        ],
-        dir.path(),
-    ));
+    apply(dir.path(), "out");
     let out = coupler(
         &["jobs", "show", "13c8", "--config", "coupling.toml"],
         dir.path(),

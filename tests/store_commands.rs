@@ -11,17 +11,7 @@ use std::process::Output;
 /// A copy of the demo with its couplings committed to the store (300 couplings of CUSTOMER).
 fn applied_demo() -> tempfile::TempDir {
     let dir = demo();
-    ok(&coupler(
-        &[
-            "couple",
-            "--config",
-            "coupling.toml",
-            "--out",
-            "a",
-            "--apply",
-        ],
-        dir.path(),
-    ));
+    apply(dir.path(), "a");
     dir
 }
 
@@ -327,17 +317,7 @@ fn a_bc_export_of_systemid_keyed_couplings_writes_canonical_guids() {
         .replacen("csv = \"couplings.csv\"", "", 1)
         .replacen("[mappings.couplings]", "", 1);
     std::fs::write(d.join("coupling.toml"), config).unwrap();
-    ok(&coupler(
-        &[
-            "couple",
-            "--config",
-            "coupling.toml",
-            "--out",
-            "a",
-            "--apply",
-        ],
-        d,
-    ));
+    apply(d, "a");
     let bc = ok(&export_bc(d, &[]));
     let mut lines = bc.lines();
     assert_eq!(lines.next(), Some("CRM ID,Integration ID,Table ID"));

@@ -29,6 +29,22 @@ pub fn demo() -> tempfile::TempDir {
     dir
 }
 
+/// `couple --apply` of the folder's `coupling.toml` into `out`; its stdout (the run must
+/// succeed).
+pub fn apply(dir: &Path, out: &str) -> String {
+    ok(&coupler(
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            out,
+            "--apply",
+        ],
+        dir,
+    ))
+}
+
 /// The stdout of a run that must have succeeded (its stderr shown otherwise).
 pub fn ok(out: &Output) -> String {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
