@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use coupler_dataverse::{currencies, currency_verdict, who_am_i, CurrencyVerdict};
 
-use crate::plan::{Plan, PlannedMapping};
+use crate::plan::Plan;
 use crate::sources::Sources;
 
 pub const SUCCESS: &str = "The connection test was successful. The settings are valid.";
@@ -30,7 +30,7 @@ pub fn test(config: &Path) -> Result<bool> {
     );
     // A credential that cannot be read (an unset secret) fails the test like any other
     // problem, in BC's words.
-    let all: Vec<&PlannedMapping> = plan.mappings.iter().collect();
+    let all = plan.select(&[])?;
     let checked = Sources::open_connection(&plan, &all).and_then(|mut s| run_checks(&plan, &mut s));
     match checked {
         Ok(()) => {

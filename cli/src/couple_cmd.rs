@@ -19,7 +19,7 @@ use crate::job::{match_scores, CreateReport, ErrorRow, Files, JobJson, SyncRepor
 use crate::outputs::{
     compare_collations, folder_name, peak_memory_mb, results_header, write_report, write_rows,
 };
-use crate::plan::{file_name, Plan, PlannedMapping};
+use crate::plan::{file_name, Plan};
 use crate::report_html::{self, JobReport};
 use crate::sources::{
     existing_couplings, read_coupling_files, Columns, CouplingFile, Prepared, Rows, Sources,
@@ -149,7 +149,7 @@ pub fn validate(config: &Path) -> Result<()> {
     if let Err(e) = plan.variants() {
         problems.push(crate::one_line(&e));
     }
-    let all: Vec<&PlannedMapping> = plan.mappings.iter().collect();
+    let all = plan.select(&[])?;
     let mut sources = Sources::open(&plan, &all).unwrap_or_else(|e| {
         problems.push(crate::one_line(&e));
         Sources::files_only()

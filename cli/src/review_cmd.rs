@@ -169,7 +169,7 @@ pub fn run(config: &Path, json: bool) -> Result<()> {
     let names: Vec<&str> = plan.mappings.iter().map(|m| m.name.as_str()).collect();
     let (depends, order) = (&plan.dependencies, &plan.order);
 
-    let all: Vec<&PlannedMapping> = plan.mappings.iter().collect();
+    let all = plan.select(&[])?;
     let mut sources = Sources::open(&plan, &all)?;
     let mut counts = vec![(0, 0); plan.mappings.len()];
     for &i in order {
