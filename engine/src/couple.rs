@@ -42,14 +42,16 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::derive::{derive, Derivation};
+use crate::derive::{derive, Derivation, UNTRANSLATED};
 use crate::error::column;
 use crate::filter::filtered_rows;
 use crate::fuzzy::{Blocks, Comparator, Fuzzy};
 use crate::ids::IdSide;
 use crate::index::Groups;
 use crate::mapping::{CouplingSpec, ExistingCouplings};
-use crate::outcome::{Holder, JobLog, LevelTrace, Outcome, OutcomeCounts, RecordOutcome};
+use crate::outcome::{
+    Holder, JobLog, LevelResult, LevelTrace, Outcome, OutcomeCounts, RecordOutcome,
+};
 use crate::table::{Column, Table};
 use crate::value::{FieldType, Fold};
 
@@ -95,6 +97,8 @@ pub struct CouplingRun<'a> {
     integration_ids: Cow<'a, Column>,
     priorities: Vec<u32>,
     matcher: Matcher<'a>,
+    /// The lookup criteria (`via`), as a bit set over the criteria.
+    via_bits: u64,
     /// Codes of every (record, criterion), record-major, by position in `outcomes`.
     local_codes: Vec<u32>,
     outcomes: Vec<RecordOutcome>,
@@ -503,6 +507,12 @@ pub fn couple<'a>(
         local_ids,
         integration_ids,
         priorities,
+        via_bits: spec
+            .criteria
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.via.is_some())
+            .fold(0, |bits, (i, _)| bits | 1u64 << i),
         matcher,
         local_codes,
         outcomes: Vec::with_capacity(local_rows.len()),
@@ -584,16 +594,63 @@ impl<'a> CouplingRun<'a> {
         self.integration_ids.get(integration_row as usize)
     }
 
-    /// The per-level trace of a record, level 0 first.
-    pub fn trace(&self, record: &RecordOutcome) -> impl Iterator<Item = LevelTrace> + '_ {
+    /// The per-level trace of a record, level 0 first. A level that found nothing because a
+    /// lookup criterion in force holds a key no coupling translates is
+    /// [`LevelResult::NotCoupled`] with that key.
+    pub fn trace<'r>(&'r self, record: &'r RecordOutcome) -> impl Iterator<Item = LevelTrace<'r>> {
         let start = record.trace_start as usize;
         self.traces[start..start + record.trace_len as usize]
             .iter()
             .zip(&self.priorities)
-            .map(|(&packed, &priority)| LevelTrace {
-                priority,
-                result: unpack_result(packed),
+            .enumerate()
+            .map(move |(level, (&packed, &priority))| {
+                let mut result = unpack_result(packed);
+                if result == LevelResult::NoMatch && self.via_bits != 0 {
+                    if let Some(key) = self.untranslated_key(record, level) {
+                        result = LevelResult::NotCoupled(key);
+                    }
+                }
+                LevelTrace { priority, result }
             })
+    }
+
+    /// The untranslated key of the first lookup criterion in force at `level` for `record`.
+    fn untranslated_key(&self, record: &RecordOutcome, level: usize) -> Option<&str> {
+        // Outcomes are in processing order, which is the local table's row order.
+        let i = self
+            .outcomes
+            .binary_search_by_key(&record.local_row, |r| r.local_row)
+            .ok()?;
+        let mask = self.level_mask(i, level as u16)? & self.via_bits;
+        criteria_of(mask).find_map(|c| {
+            self.matcher
+                .local_value(self.local, record.local_row, c)
+                .strip_prefix(UNTRANSLATED)
+        })
+    }
+
+    /// Per lookup criterion (`via`), in declaration order: how many local records taking part
+    /// hold a key its mapping has not coupled (blank keys are not counted).
+    pub fn untranslated_counts(&self) -> Vec<(&str, u64)> {
+        let mut counts = Vec::new();
+        for (c, criterion) in self.spec.criteria.iter().enumerate() {
+            if criterion.via.is_none() {
+                continue;
+            }
+            let n = self
+                .outcomes
+                .iter()
+                .filter(|r| {
+                    !matches!(r.outcome, Outcome::Skipped)
+                        && self
+                            .matcher
+                            .local_value(self.local, r.local_row, c)
+                            .starts_with(UNTRANSLATED)
+                })
+                .count();
+            counts.push((criterion.local_field.as_str(), n as u64));
+        }
+        counts
     }
 
     /// Ids of the first `limit` integration records that the multiple-match record at position
@@ -691,9 +748,14 @@ impl<'a> CouplingRun<'a> {
                 }
                 _ => None,
             };
+            let mut local = m.local_value(self.local, row, c);
+            if self.spec.criteria[c].via.is_some() {
+                // Shown without its translated / untranslated mark.
+                local = local.get(1..).unwrap_or_default();
+            }
             values.push(MatchedValue {
                 field: &self.spec.criteria[c].local_field,
-                local: m.local_value(self.local, row, c),
+                local,
                 integration: theirs.map(|t| t.0),
                 score: theirs.and_then(|t| t.1),
             });

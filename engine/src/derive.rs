@@ -69,7 +69,8 @@ pub(crate) fn derive(
             continue;
         }
         let signature = format!(
-            "{:?}|{:?}|{}|{:?}",
+            "{:?}|{:?}|{:?}|{}|{:?}",
+            c.via.as_ref().map(|v| std::sync::Arc::as_ptr(v) as usize),
             c.field_type,
             columns[i].2,
             c.normalizers
@@ -215,9 +216,32 @@ fn error(table: &Table, row: usize, task: &Task<'_>, problem: Problem) -> Engine
     }
 }
 
+/// Derived values of a lookup through couplings: a translated id or an integration id
+/// (`#<id>`), or a key no coupling translates (`!<key>`: nothing on the integration side
+/// carries that prefix, so it matches no row).
+pub(crate) const TRANSLATED: char = '#';
+pub(crate) const UNTRANSLATED: char = '!';
+
 /// The final comparison value of a local cell ("" = no condition).
 fn local_value(cell: &str, task: &Task<'_>, out: &mut String) -> Result<(), Problem> {
     let c = task.criterion;
+    if let Some(via) = &c.via {
+        let key = crate::ids::canonical_local_id(cell);
+        if key.is_empty() {
+            return Ok(());
+        }
+        match via.translate(&key) {
+            Some(id) => {
+                out.push(TRANSLATED);
+                out.push_str(id);
+            }
+            None => {
+                out.push(UNTRANSLATED);
+                out.push_str(&key);
+            }
+        }
+        return Ok(());
+    }
     if c.field_type == FieldType::Option {
         return match c.options.value(cell) {
             Some(v) => {
@@ -243,6 +267,14 @@ fn local_value(cell: &str, task: &Task<'_>, out: &mut String) -> Result<(), Prob
 /// The final comparison value of an integration cell.
 fn integration_value(cell: &str, task: &Task<'_>, out: &mut String) -> Result<(), Problem> {
     let c = task.criterion;
+    if c.via.is_some() {
+        let id = crate::ids::canonical_integration_id(cell);
+        if !id.trim().is_empty() {
+            out.push(TRANSLATED);
+            out.push_str(&id);
+        }
+        return Ok(());
+    }
     if c.field_type == FieldType::Option {
         if cell.trim().is_empty() {
             return Ok(());

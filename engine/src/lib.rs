@@ -102,7 +102,7 @@ pub use fuzzy::{Blocking, Comparator, Fuzzy, Metric};
 pub use ids::{canonical_integration_id, canonical_local_id, is_guid, IdSide};
 pub use mapping::{
     Collation, CouplingSpec, ExistingCouplings, MatchCriterion, OptionMap, PriorityMode,
-    TableFilter,
+    TableFilter, Translation,
 };
 pub use normalize::{LegalForms, Normalizer};
 pub use outcome::{

@@ -1,6 +1,8 @@
 //! What a coupling job is asked to do: a table mapping's match criteria, filters and captions,
 //! and the couplings that already exist.
 
+use std::sync::Arc;
+
 use hashbrown::HashMap;
 
 use crate::fuzzy::Comparator;
@@ -49,6 +51,11 @@ pub struct MatchCriterion {
     pub comparator: Comparator,
     /// For [`FieldType::Option`]: BC option caption → Dataverse choice value.
     pub options: OptionMap,
+    /// Beyond BC: a lookup through another mapping's couplings (`via = "CUSTOMER"`). The
+    /// local value is a key of that mapping's local records, compared as the integration id
+    /// its coupling gives; the integration column holds ids. Blank sets no condition; a key no
+    /// coupling translates sets a condition no row meets (traced `no_match(not coupled: K)`).
+    pub via: Option<Arc<Translation>>,
 }
 
 impl MatchCriterion {
@@ -76,10 +83,23 @@ impl MatchCriterion {
         !self.normalizers.is_empty()
             || self.comparator != Comparator::Exact
             || self.field_type == FieldType::Option
+            || self.via.is_some()
     }
 
     /// What is wrong with this criterion's settings beyond BC, if anything.
     fn problem(&self) -> Option<String> {
+        if let Some(via) = &self.via {
+            if !self.normalizers.is_empty()
+                || self.comparator != Comparator::Exact
+                || self.field_type == FieldType::Option
+            {
+                return Some(format!(
+                    "a lookup through {}'s couplings compares record ids exactly: it takes no normalizers, fuzzy comparison or option map",
+                    via.mapping()
+                ));
+            }
+            return None;
+        }
         let text_like = self.field_type.is_text_like();
         if !self.normalizers.is_empty() && !text_like {
             return Some(format!(
@@ -127,6 +147,81 @@ impl MatchCriterion {
             );
         }
         None
+    }
+}
+
+/// A mapping's couplings as a lookup table, for a criterion or field `via` that mapping: local
+/// key → integration id, both in canonical form ([`crate::ids`]).
+///
+/// ```
+/// use coupler_engine::Translation;
+///
+/// let mut customers = Translation::new("CUSTOMER");
+/// customers.add("c00010 ", "{5F641B45-48BC-A138-BE13-4EA95426DD94}");
+/// assert_eq!(customers.translate("C00010"), Some("5f641b45-48bc-a138-be13-4ea95426dd94"));
+/// assert_eq!(customers.translate("C00042"), None);
+/// assert_eq!(customers.local_key("5F641B45-48BC-A138-BE13-4EA95426DD94"), Some("C00010"));
+/// assert_eq!((customers.mapping(), customers.len()), ("CUSTOMER", 1));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Translation {
+    mapping: String,
+    to_integration: HashMap<String, String>,
+    to_local: HashMap<String, String>,
+}
+
+impl Translation {
+    /// No couplings yet, of the mapping named `mapping`.
+    pub fn new(mapping: impl Into<String>) -> Self {
+        Translation {
+            mapping: mapping.into(),
+            ..Translation::default()
+        }
+    }
+
+    /// Adds a coupling; the first one recorded for a local key or an integration id wins (a
+    /// record is coupled once).
+    pub fn add(&mut self, local_key: &str, integration_id: &str) {
+        let local_key = canonical_local_id(local_key);
+        let integration_id = canonical_integration_id(integration_id);
+        if local_key.is_empty() || integration_id.trim().is_empty() {
+            return;
+        }
+        self.to_integration
+            .entry(local_key.to_string())
+            .or_insert_with(|| integration_id.to_string());
+        self.to_local
+            .entry(integration_id.to_string())
+            .or_insert_with(|| local_key.to_string());
+    }
+
+    /// The integration id the local record `local_key` is coupled to.
+    pub fn translate(&self, local_key: &str) -> Option<&str> {
+        self.to_integration
+            .get(&*canonical_local_id(local_key))
+            .map(String::as_str)
+    }
+
+    /// The local key of the record coupled to `integration_id`.
+    pub fn local_key(&self, integration_id: &str) -> Option<&str> {
+        self.to_local
+            .get(&*canonical_integration_id(integration_id))
+            .map(String::as_str)
+    }
+
+    /// The mapping whose couplings these are.
+    pub fn mapping(&self) -> &str {
+        &self.mapping
+    }
+
+    /// Number of couplings.
+    pub fn len(&self) -> usize {
+        self.to_integration.len()
+    }
+
+    /// True when the mapping has no coupling (every non-blank key is untranslatable).
+    pub fn is_empty(&self) -> bool {
+        self.to_integration.is_empty()
     }
 }
 

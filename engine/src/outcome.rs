@@ -5,11 +5,14 @@ use crate::mapping::CouplingSpec;
 
 /// The result of one priority level for one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LevelResult {
+pub enum LevelResult<'r> {
     /// Every criterion of the level was blank text/code: no filter, counted as no match.
     Blank,
     /// No integration record satisfied the conditions.
     NoMatch,
+    /// No match, because a lookup criterion in force (`via`) holds a key its mapping has not
+    /// coupled (the key, canonical): no integration row can meet that condition.
+    NotCoupled(&'r str),
     /// Several integration records satisfied the conditions.
     Multiple(u32),
     /// Exactly one, but it is already coupled.
@@ -20,20 +23,21 @@ pub enum LevelResult {
 
 /// One evaluated level: its priority and its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LevelTrace {
+pub struct LevelTrace<'r> {
     /// The match priority of the level.
     pub priority: u32,
     /// What the level found.
-    pub result: LevelResult,
+    pub result: LevelResult<'r>,
 }
 
-impl LevelResult {
+impl LevelResult<'_> {
     /// Writes the result as a trace shows it (`no_match`, `multiple(3)`, …): for `LevelTrace`'s
     /// `Display`, and for rendering rows without formatting machinery for the common results.
     pub fn write_to(self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
         out.write_str(match self {
             LevelResult::Blank => "no_match(blank)",
             LevelResult::NoMatch => "no_match",
+            LevelResult::NotCoupled(key) => return write!(out, "no_match(not coupled: {key})"),
             LevelResult::Multiple(n) => return write!(out, "multiple({n})"),
             LevelResult::AlreadyCoupled => "already_coupled",
             LevelResult::Coupled => "coupled",
@@ -41,7 +45,7 @@ impl LevelResult {
     }
 }
 
-impl std::fmt::Display for LevelTrace {
+impl std::fmt::Display for LevelTrace<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "p{}:", self.priority)?;
         self.result.write_to(f)

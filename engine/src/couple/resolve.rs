@@ -270,18 +270,19 @@ impl<'a> CouplingRun<'a> {
 }
 
 /// A level result in 4 bytes: a match count of 2 or more is itself; the other results are
-/// values a count of several matches cannot take.
-pub(super) fn pack_result(result: LevelResult) -> u32 {
+/// values a count of several matches cannot take. `NotCoupled` is kept as `NoMatch`: its key
+/// is found again when the trace is read ([`CouplingRun::trace`]).
+pub(super) fn pack_result(result: LevelResult<'_>) -> u32 {
     match result {
         LevelResult::Blank => u32::MAX,
-        LevelResult::NoMatch => 0,
+        LevelResult::NoMatch | LevelResult::NotCoupled(_) => 0,
         LevelResult::Coupled => 1,
         LevelResult::AlreadyCoupled => u32::MAX - 1,
         LevelResult::Multiple(n) => n,
     }
 }
 
-pub(super) fn unpack_result(packed: u32) -> LevelResult {
+pub(super) fn unpack_result(packed: u32) -> LevelResult<'static> {
     match packed {
         u32::MAX => LevelResult::Blank,
         0 => LevelResult::NoMatch,
