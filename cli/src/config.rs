@@ -179,6 +179,9 @@ pub struct FieldConfig {
     pub blocking_size: Option<usize>,
     /// `type = "option"`: BC option caption → Dataverse choice value.
     pub options: Option<BTreeMap<String, i64>>,
+    /// A lookup through another mapping's couplings: the local value is a key of that
+    /// mapping's local records, the integration column holds ids (`_parentcustomerid_value`).
+    pub via: Option<String>,
 }
 
 impl FieldConfig {

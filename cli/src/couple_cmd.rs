@@ -15,14 +15,17 @@ use coupler_files::{write_atomically, SafeCsvWriter, StagedFolder};
 use coupler_store::{NewJob, Store, StoredCoupling};
 
 use crate::apply;
-use crate::job::{match_scores, CreateReport, ErrorRow, Files, JobJson, SyncReport, Timings};
+use crate::job::{
+    match_scores, CreateReport, ErrorRow, Files, JobJson, LookupReport, SyncReport, Timings,
+};
 use crate::outputs::{
     compare_collations, folder_name, peak_memory_mb, results_header, write_report, write_rows,
 };
 use crate::plan::{file_name, Plan};
 use crate::report_html::{self, JobReport};
 use crate::sources::{
-    existing_couplings, read_coupling_files, Columns, CouplingFile, Prepared, Rows, Sources,
+    existing_couplings, read_coupling_files, translations, Columns, CouplingFile, Prepared, Rows,
+    Sources,
 };
 use crate::store;
 use crate::summary;
@@ -46,8 +49,9 @@ pub struct CoupleArgs {
 struct RunEnv<'a> {
     sources: &'a mut Sources,
     coupling_files: &'a [CouplingFile],
-    /// Couplings made by earlier mappings of this run (taken for the later ones).
-    made_in_run: &'a mut Vec<(String, String)>,
+    /// Couplings made by earlier mappings of this run, `(mapping, local id, integration id)`
+    /// (taken for the later ones, and translating their lookups).
+    made_in_run: &'a mut Vec<(String, String, String)>,
     /// Whether mappings follow that need this one's couplings.
     collect_couplings: bool,
     /// A dry run: every coupling in the store, read once (taken in every job).
@@ -95,7 +99,7 @@ pub fn couple(args: CoupleArgs) -> Result<()> {
     } else {
         store::read_couplings(&plan, &mut store)?
     };
-    let mut made_in_run: Vec<(String, String)> = Vec::new();
+    let mut made_in_run: Vec<(String, String, String)> = Vec::new();
     let mut jobs = Vec::new();
     // With `--report`, each job's sample results rows.
     let mut samples_of_jobs = Vec::new();
@@ -234,7 +238,7 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
         samples,
         compare_collation,
     } = env;
-    let (m, spec) = (p.mapping, &p.spec);
+    let m = p.mapping;
     let mapping = m.name.as_str();
     let started_at = now();
     let job_id = uuid::Uuid::new_v4().to_string();
@@ -266,6 +270,13 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
         peak_memory.insert("1_read".to_string(), mb);
     }
     let existing = existing_couplings(mapping, coupling_files, stored, made_in_run);
+    let p = &p.with_translations(translations(
+        &m.lookups,
+        coupling_files,
+        stored,
+        made_in_run,
+    ))?;
+    let spec = &p.spec;
     let t1 = Instant::now();
     let mut run = run_coupling(spec, local, integration, &existing, RunOptions::default())
         .with_context(|| format!("mapping '{mapping}'"))?;
@@ -357,7 +368,10 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
         None
     };
     if collect_couplings {
-        made_in_run.extend(coupled_pairs(&run));
+        made_in_run.extend(
+            coupled_pairs(&run)
+                .map(|(local, integration)| (mapping.to_string(), local, integration)),
+        );
     }
     results.finish()?;
     couplings.finish()?;
@@ -467,6 +481,7 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
         create_new: create_report,
         collation_diff,
         match_scores: match_scores(&run, &scored),
+        lookups: lookup_reports(&run),
     };
     job.timings_ms.write = ms(t2.elapsed());
     if let Some(mb) = peak_memory_mb() {
@@ -489,6 +504,24 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
 }
 
 /// The run's coupled pairs, as `(local id, integration id)`.
+/// Each lookup criterion's translation, for `job.json` and the report.
+pub fn lookup_reports(run: &CouplingRun<'_>) -> Vec<LookupReport> {
+    let spec = run.spec();
+    run.untranslated_counts()
+        .into_iter()
+        .filter_map(|(c, not_coupled)| {
+            let criterion = &spec.criteria[c];
+            let via = criterion.via.as_ref()?;
+            Some(LookupReport {
+                field: criterion.local_field.clone(),
+                via: via.mapping().to_string(),
+                couplings: via.len() as u64,
+                not_coupled,
+            })
+        })
+        .collect()
+}
+
 fn coupled_pairs<'r>(run: &'r CouplingRun<'_>) -> impl Iterator<Item = (String, String)> + 'r {
     run.outcomes()
         .iter()

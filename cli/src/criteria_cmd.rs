@@ -64,11 +64,14 @@ use coupler_files::{read_couplings, write_atomically, SafeCsvWriter};
 use serde::Serialize;
 
 use crate::config::load_variants_file;
+use crate::couple_cmd::lookup_reports;
+use crate::job::LookupReport;
 use crate::outputs::folder_name;
 use crate::plan::{add_columns, file_name, Plan, PlannedMapping};
 use crate::report_html::{compare_page, VariantSummary};
 use crate::sources::{
-    existing_couplings, read_coupling_files, Columns, Prepared, Rows, Sides, Sources,
+    existing_couplings, read_coupling_files, translations, Columns, Prepared, Rows, Sides, Sources,
+    Translations,
 };
 use crate::store;
 
@@ -115,6 +118,9 @@ struct CriterionJson {
     /// Beyond BC: the fuzzy comparison.
     #[serde(skip_serializing_if = "Option::is_none")]
     compare: Option<FuzzyJson>,
+    /// Beyond BC: the mapping whose couplings translate this lookup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -145,6 +151,9 @@ struct VariantJson {
     false_positives_by_level: Option<BTreeMap<u32, u64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     wrong_pairs: Option<String>,
+    /// Lookup criteria: how many keys their mapping's couplings could not translate.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    lookups: Vec<LookupReport>,
 }
 
 pub fn compare(args: CompareArgs) -> Result<()> {
@@ -156,11 +165,25 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         None => None,
     };
     let mut sources = Sources::open(&plan, &[m])?;
-    let mut prepared = sources.prepare(m)?;
+    let mut store = store::open_for(&plan, false)?;
+    let stored = store::read_couplings(&plan, &mut store)?;
+    let files = read_coupling_files(&plan)?;
+    let existing = existing_couplings(&m.name, &files, &stored, &[]);
+    let mut prepared =
+        sources
+            .prepare(m)?
+            .with_translations(translations(&m.lookups, &files, &stored, &[]))?;
     for w in &m.warnings {
         eprintln!("coupler: warning: {w}");
     }
-    let variants = variants(&plan, &mut sources, &mut prepared, args.variants.as_deref())?;
+    let lookups = |names: &[String]| translations(names, &files, &stored, &[]);
+    let variants = variants(
+        &plan,
+        &mut sources,
+        &mut prepared,
+        args.variants.as_deref(),
+        &lookups,
+    )?;
 
     // Read both sides once, with every column any variant needs; the variants need different
     // rows of a Dataverse table, so the whole table is read.
@@ -173,9 +196,6 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         local, integration, ..
     } = sources.read_sides(&prepared, &columns, Rows::Whole)?;
     let read_time = t0.elapsed();
-    let mut store = store::open_for(&plan, false)?;
-    let stored = store::read_couplings(&plan, &mut store)?;
-    let existing = existing_couplings(&m.name, &read_coupling_files(&plan)?, &stored, &[]);
 
     let dir = args.out.join(folder_name(&m.name)).join("criteria");
     let mut results = Vec::with_capacity(variants.len());
@@ -235,6 +255,7 @@ fn variants(
     sources: &mut Sources,
     prepared: &mut Prepared<'_>,
     file: Option<&Path>,
+    lookups: &dyn Fn(&[String]) -> Translations,
 ) -> Result<Vec<Variant>> {
     let m = prepared.mapping;
     let mut out = vec![Variant {
@@ -276,6 +297,21 @@ fn variants(
                 .collect();
             let more = sources.choice_options(m, &wanted).with_context(context)?;
             prepared.facts.options.extend(more);
+            // A variant may look up through mappings the configured criteria do not.
+            let mut wanted = Vec::new();
+            for via in v.fields.iter().filter_map(|f| f.via.as_ref()) {
+                if !plan.mappings.iter().any(|o| &o.name == via) {
+                    bail!(
+                        "{}: via = \"{via}\" names no mapping of {}",
+                        context(),
+                        plan.path.display()
+                    );
+                }
+                if !prepared.facts.translations.contains_key(via) {
+                    wanted.push(via.clone());
+                }
+            }
+            prepared.facts.translations.extend(lookups(&wanted));
             let spec = m
                 .variant_spec(&prepared.spec, &v, &prepared.facts)
                 .with_context(context)?;
@@ -368,6 +404,7 @@ fn run_variant(
                         },
                     }),
                 },
+                via: c.via.as_ref().map(|t| t.mapping().to_string()),
             })
             .collect(),
         priority_mode: match v.spec.priority_mode {
@@ -390,6 +427,7 @@ fn run_variant(
         f1: evaluation.as_ref().map(|e| e.confusion.f1()),
         false_positives_by_level: evaluation.map(|e| e.false_positives_by_level),
         wrong_pairs,
+        lookups: lookup_reports(&run),
     };
     Ok((json, (log.local_records, log.integration_records)))
 }

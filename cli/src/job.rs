@@ -64,6 +64,22 @@ pub struct JobJson {
     /// Fuzzy criteria: how the scores of the decided records are distributed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_scores: Option<MatchScores>,
+    /// Lookup criteria (`via`): how many values their mapping's couplings could translate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lookups: Vec<LookupReport>,
+}
+
+/// One lookup criterion (`via`) of a job.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LookupReport {
+    /// The local field (`Company No.`).
+    pub field: String,
+    /// The mapping it translates through (`CUSTOMER`).
+    pub via: String,
+    /// That mapping's couplings the job could translate through.
+    pub couplings: u64,
+    /// Local records taking part whose non-blank key no coupling translates.
+    pub not_coupled: u64,
 }
 
 /// The fuzzy scores of the records whose deciding level had fuzzy criteria (coupled ones, and

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use coupler_dataverse::{DataverseSection, ReadStrategy};
@@ -14,7 +15,7 @@ use coupler_engine::sync::{
 };
 use coupler_engine::{
     ColumnFilter, CouplingSpec, FieldType, FilterExpr, MatchCriterion, OptionMap, PriorityMode,
-    SyncSpec, TableFilter,
+    SyncSpec, TableFilter, Translation,
 };
 use coupler_files::{CsvOptions, Encoding, FileSource, SourceFormat};
 
@@ -65,22 +66,29 @@ pub struct PlannedMapping {
     /// use them, so that no unreadable value passes into a later synchronization.
     pub mapped_local: Vec<String>,
     pub mapped_integration: Vec<String>,
-    /// The field mappings with a local column, as `(local, integration, type)`: what
+    /// The field mappings with a local column, as `(local, integration, type, via)`: what
     /// `profile` looks at.
-    pub profiled_fields: Vec<(String, String, FieldType)>,
+    pub profiled_fields: Vec<(String, String, FieldType, Option<String>)>,
+    /// The mappings whose couplings this one's fields look up through (`via`), without
+    /// repeats, in field order.
+    pub lookups: Vec<String>,
     /// `table_filter` of each side: BC's filter syntax per column, typed by the column's field
     /// mapping (text when no field maps it). Rows outside it are not part of the source.
     pub local_table_filter: Vec<ColumnFilter>,
     pub integration_table_filter: Vec<ColumnFilter>,
 }
 
-/// What only the integration source can tell about itself: a Dataverse table's primary key and
-/// the options of its choice columns (read by `sources.rs` from metadata). Files tell nothing.
+/// What the sources tell about a mapping beyond its config: a Dataverse table's primary key
+/// and the options of its choice columns (read by `sources.rs` from metadata; files tell
+/// nothing), and the couplings of the mappings it looks up through (`via`).
 #[derive(Debug, Default, Clone)]
 pub struct IntegrationFacts {
     pub primary_key: Option<String>,
     /// Choice column → BC caption to choice value (Dataverse's labels).
     pub options: BTreeMap<String, OptionMap>,
+    /// Mapping name → its couplings, for the lookups (`via`); a mapping missing here
+    /// translates nothing.
+    pub translations: BTreeMap<String, Arc<Translation>>,
 }
 
 impl PlannedMapping {
@@ -105,6 +113,7 @@ impl PlannedMapping {
             })?;
         }
         complete_options(&mut spec.criteria, facts);
+        complete_lookups(&mut spec.criteria, facts);
         Ok(spec)
     }
 
@@ -127,6 +136,7 @@ impl PlannedMapping {
     ) -> Result<CouplingSpec> {
         let (mut criteria, priority_mode) = variant_criteria(variant, spec.priority_mode)?;
         complete_options(&mut criteria, facts);
+        complete_lookups(&mut criteria, facts);
         let spec = CouplingSpec {
             criteria,
             priority_mode,
@@ -252,6 +262,18 @@ fn complete_options(criteria: &mut [MatchCriterion], facts: &IntegrationFacts) {
     }
 }
 
+/// Lookup criteria take the couplings of the mapping they go through (none known: an empty
+/// translation, under which every non-blank key is "not coupled").
+fn complete_lookups(criteria: &mut [MatchCriterion], facts: &IntegrationFacts) {
+    for c in criteria {
+        if let Some(via) = &c.via {
+            if let Some(t) = facts.translations.get(via.mapping()) {
+                c.via = Some(t.clone());
+            }
+        }
+    }
+}
+
 impl IntegrationSource {
     /// How messages name the source: the file name, or `Dataverse accounts`.
     pub fn describe(&self) -> String {
@@ -310,6 +332,20 @@ impl Plan {
                 }
             }
         }
+        for m in &mappings {
+            for via in &m.lookups {
+                if !config.mappings.iter().any(|o| &o.name == via) {
+                    let known: Vec<&str> =
+                        config.mappings.iter().map(|o| o.name.as_str()).collect();
+                    bail!(
+                        "{}: mapping '{}': via = \"{via}\" names no mapping of this config (its mappings: {}); a lookup goes through the couplings of a mapping defined here",
+                        path.display(),
+                        m.name,
+                        known.join(", ")
+                    );
+                }
+            }
+        }
         if let Some(d) = &config.dataverse {
             d.check()
                 .with_context(|| format!("{}: [dataverse]", path.display()))?;
@@ -333,9 +369,14 @@ impl Plan {
             }
         }
         let names: Vec<&str> = mappings.iter().map(|m| m.name.as_str()).collect();
+        // A lookup depends on the mapping it goes through: its couplings come first.
         let dependencies: Vec<Vec<usize>> = mappings
             .iter()
-            .map(|m| dependency_indices(&names, &m.depends_on))
+            .map(|m| {
+                let mut on = m.depends_on.clone();
+                add_columns(&mut on, &m.lookups);
+                dependency_indices(&names, &on)
+            })
             .collect::<Result<_>>()?;
         let order = dependency_order(&names, &dependencies)
             .map_err(|cycle| anyhow!("{}: {cycle}", path.display()))?;
@@ -395,7 +436,32 @@ fn criterion(
         normalizers: beyond.normalizers,
         comparator: beyond.comparator,
         options: beyond.options,
+        via: f
+            .via
+            .as_ref()
+            .map(|name| Arc::new(Translation::new(name.clone()))),
     }
+}
+
+/// What a lookup field (`via = "MAPPING"`) cannot be: a constant, a lookup through its own
+/// mapping, or compared by anything but the ids.
+fn check_lookup(f: &FieldConfig, via: &str, mapping: &str, field_type: FieldType) -> Result<()> {
+    if via == mapping {
+        bail!("via = \"{via}\" names this mapping itself; a lookup goes through another mapping's couplings");
+    }
+    if f.constant.is_some() {
+        bail!("via = \"{via}\" translates a local value; a constant has none");
+    }
+    if !f.normalize.is_empty() || f.compare.is_some() || f.options.is_some() {
+        bail!("via = \"{via}\" compares record ids exactly: remove normalize, compare and options");
+    }
+    if !matches!(field_type, FieldType::Code | FieldType::Text) {
+        bail!(
+            "via = \"{via}\": the local value is a record key, type \"code\" (or \"text\"), not {}",
+            field_type.name()
+        );
+    }
+    Ok(())
 }
 
 /// A mapping's field is a match criterion only when it says `match = true`.
@@ -450,6 +516,10 @@ fn plan_mapping(
                 "field mapping #{n} ({}): set either local or constant, not both",
                 f.integration
             );
+        }
+        if let Some(via) = &f.via {
+            check_lookup(f, via, &m.name, field_type)
+                .with_context(|| format!("field mapping #{n} ({})", f.integration))?;
         }
         if !is_match(f) {
             continue;
@@ -560,6 +630,12 @@ fn plan_mapping(
         sync,
         create_new,
         depends_on: m.depends_on.clone(),
+        lookups: m.fields.iter().fold(Vec::new(), |mut names, f| {
+            if let Some(via) = &f.via {
+                add_columns(&mut names, [via]);
+            }
+            names
+        }),
         mapped_local: m.fields.iter().filter_map(|f| f.local.clone()).collect(),
         mapped_integration: m
             .fields
@@ -585,7 +661,7 @@ fn plan_mapping(
             .filter_map(|f| {
                 let local = f.local.clone()?;
                 let field_type = parse_type(&f.field_type).ok()?;
-                Some((local, f.integration.clone(), field_type))
+                Some((local, f.integration.clone(), field_type, f.via.clone()))
             })
             .collect(),
     };
@@ -802,6 +878,10 @@ fn variant_criteria(
         let local = f.local.as_deref().unwrap_or("");
         if local.trim().is_empty() || f.integration.trim().is_empty() {
             bail!("field #{n}: local and integration must name columns");
+        }
+        if let Some(via) = &f.via {
+            check_lookup(f, via, "", field_type)
+                .with_context(|| format!("field #{n} ({})", f.integration))?;
         }
         if is_match {
             criteria.push(criterion(f, local.to_string(), field_type, beyond));

@@ -18,6 +18,11 @@
 //!   found for less than half the values are left out; case-sensitive only where no value differs
 //!   only by case and case-sensitive matching finds as many values.
 //!
+//! A lookup field (`via = "MAPPING"`) is profiled on what its criterion compares: each local key
+//! as the integration id that mapping's couplings give (a key no coupling translates stays
+//! itself, and is found nowhere), each integration value as a canonical id; its profile also
+//! counts the keys not coupled.
+//!
 //! The suggestion is printed as a ready-to-paste `[[variants]]` table named `suggested`, to be
 //! measured with `coupler criteria compare` (add `--truth` if the correct pairs are known).
 
@@ -27,12 +32,13 @@ use anyhow::{bail, Result};
 use coupler_engine::profile::{
     profile_field, suggest, Collisions, FieldProfile, FieldRef, SideProfile, Suggestion,
 };
-use coupler_engine::{passing_rows, Table};
+use coupler_engine::{canonical_integration_id, canonical_local_id, passing_rows, Table};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use crate::plan::{add_columns, file_name, Plan, PlannedMapping};
-use crate::sources::{Columns, Rows, Sides, Sources};
+use crate::sources::{read_coupling_files, translations, Columns, Rows, Sides, Sources};
+use crate::store;
 
 /// The name of the suggested variant in the TOML block.
 pub const SUGGESTED: &str = "suggested";
@@ -43,7 +49,7 @@ pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
     let fields: Vec<FieldRef> = m
         .profiled_fields
         .iter()
-        .map(|(local_field, integration_field, field_type)| FieldRef {
+        .map(|(local_field, integration_field, field_type, _)| FieldRef {
             local_field: local_field.clone(),
             integration_field: integration_field.clone(),
             field_type: *field_type,
@@ -75,16 +81,52 @@ pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
     )?;
     let local_rows = passing_rows(&local, &spec.local_filter)?;
     let integration_rows = passing_rows(&integration, &spec.integration_filter)?;
-    let profiles: Vec<FieldProfile> = fields
+    let vias: Vec<Option<&str>> = m.profiled_fields.iter().map(|f| f.3.as_deref()).collect();
+    let lookups = if m.lookups.is_empty() {
+        Default::default()
+    } else {
+        let stored = store::read_couplings(&plan, &mut store::open_for(&plan, false)?)?;
+        translations(&m.lookups, &read_coupling_files(&plan)?, &stored, &[])
+    };
+    let (profiles, not_coupled): (Vec<FieldProfile>, Vec<Option<u64>>) = fields
         .par_iter()
-        .map(|f| {
+        .zip(&vias)
+        .map(|(f, via)| {
             let l = cells(&local, &local_rows, &f.local_field)?;
             let i = cells(&integration, &integration_rows, &f.integration_field)?;
-            Ok(profile_field(f, &l, &i))
+            let Some(via) = via.and_then(|name| lookups.get(name)) else {
+                return Ok((profile_field(f, &l, &i), None));
+            };
+            // What the lookup criterion compares: translated keys and canonical ids.
+            let mut not_coupled = 0;
+            let l: Vec<String> = l
+                .iter()
+                .map(|cell| {
+                    let key = canonical_local_id(cell);
+                    match via.translate(&key) {
+                        Some(id) => id.to_string(),
+                        None => {
+                            not_coupled += u64::from(!key.is_empty());
+                            key.into_owned()
+                        }
+                    }
+                })
+                .collect();
+            let i: Vec<String> = i
+                .iter()
+                .map(|cell| canonical_integration_id(cell).trim().to_string())
+                .collect();
+            let (l, i): (Vec<&str>, Vec<&str>) = (
+                l.iter().map(String::as_str).collect(),
+                i.iter().map(String::as_str).collect(),
+            );
+            Ok((profile_field(f, &l, &i), Some(not_coupled)))
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     let suggestion = suggest(&profiles);
-    let toml = variant_toml(&profiles, &suggestion);
+    let toml = variant_toml(&profiles, &vias, &suggestion);
     if json {
         let doc = json!({
             "mapping": spec.mapping_name,
@@ -93,7 +135,14 @@ pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
             "integration_source": m.integration.describe(),
             "local_records": local_rows.len(),
             "integration_records": integration_rows.len(),
-            "fields": profiles.iter().map(field_json).collect::<Vec<_>>(),
+            "fields": profiles.iter().zip(&vias).zip(&not_coupled).map(|((p, via), n)| {
+                let mut field = field_json(p);
+                if let Some(via) = via {
+                    field["via"] = json!(via);
+                    field["not_coupled"] = json!(n);
+                }
+                field
+            }).collect::<Vec<_>>(),
             "suggestion": {
                 "criteria": suggestion.criteria.iter().map(|c| {
                     let f = &profiles[c.field].field;
@@ -118,6 +167,11 @@ pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
         print_profile(
             m,
             &profiles,
+            &vias
+                .iter()
+                .zip(&not_coupled)
+                .map(|(via, n)| via.zip(*n))
+                .collect::<Vec<_>>(),
             &suggestion,
             &toml,
             local_rows.len(),
@@ -182,7 +236,7 @@ fn quoted(s: &str) -> String {
 }
 
 /// The suggestion as a `[[variants]]` table for `criteria compare`.
-pub fn variant_toml(profiles: &[FieldProfile], s: &Suggestion) -> String {
+pub fn variant_toml(profiles: &[FieldProfile], vias: &[Option<&str>], s: &Suggestion) -> String {
     let mut out = format!("[[variants]]\nname = \"{SUGGESTED}\"\n");
     for c in &s.criteria {
         let f = &profiles[c.field].field;
@@ -194,6 +248,9 @@ pub fn variant_toml(profiles: &[FieldProfile], s: &Suggestion) -> String {
             c.priority,
             c.case_sensitive
         ));
+        if let Some(via) = vias[c.field] {
+            out.push_str(&format!("via = {}\n", quoted(via)));
+        }
     }
     out
 }
@@ -205,6 +262,7 @@ fn pct(x: f64) -> String {
 fn print_profile(
     m: &PlannedMapping,
     profiles: &[FieldProfile],
+    lookups: &[Option<(&str, u64)>],
     s: &Suggestion,
     toml: &str,
     local_records: usize,
@@ -225,7 +283,7 @@ fn print_profile(
         "  {:<10} {:>8} {:>8} {:>9} {:>9} {:>8}  {:>16}",
         "side", "blank", "invalid", "distinct", "distinct%", "largest", "collisions c/a/s"
     );
-    for p in profiles {
+    for (n, p) in profiles.iter().enumerate() {
         println!();
         println!(
             "  {} ↔ {} ({})",
@@ -233,6 +291,9 @@ fn print_profile(
             p.field.integration_field,
             p.field.field_type.name()
         );
+        if let Some((via, not_coupled)) = lookups[n] {
+            println!("  via {via}: local keys compared as the ids {via}'s couplings give; {not_coupled} key(s) not coupled");
+        }
         for (label, side) in [("local", &p.local), ("Dataverse", &p.integration)] {
             println!(
                 "  {:<10} {:>8} {:>8} {:>9} {:>9} {:>8}  {:>16}",

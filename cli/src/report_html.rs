@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use coupler_engine::{COUNTER_NAMES, FAILURE_NAMES, OUTCOME_NAMES};
 use serde_json::Value;
 
-use crate::job::{JobJson, MatchScores};
+use crate::job::{JobJson, LookupReport, MatchScores};
 
 /// One criteria variant's results, as `criteria compare` measured them.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -916,6 +916,9 @@ fn job_section(out: &mut String, index: usize, report: &JobReport<'_>) {
     }
     out.push_str("</div></div>");
 
+    if !job.lookups.is_empty() {
+        lookups_block(out, &job.lookups);
+    }
     if let Some(scores) = &job.match_scores {
         scores_block(out, scores);
     }
@@ -944,6 +947,22 @@ fn job_section(out: &mut String, index: usize, report: &JobReport<'_>) {
         }
     }
     out.push_str("</section>");
+}
+
+/// Lookup criteria (`via`): how many keys their mapping's couplings could not translate.
+fn lookups_block(out: &mut String, lookups: &[LookupReport]) {
+    out.push_str("<section class=\"block\"><h3>Lookups through couplings</h3><table><thead><tr><th scope=\"col\">field</th><th scope=\"col\">via</th><th scope=\"col\" class=\"n\">couplings known</th><th scope=\"col\" class=\"n\">keys not coupled</th></tr></thead><tbody>");
+    for l in lookups {
+        let _ = write!(
+            out,
+            "<tr><th scope=\"row\">{}</th><td>{}</td>{}{}</tr>",
+            esc(&l.field),
+            esc(&l.via),
+            num_cell(l.couplings),
+            num_cell(l.not_coupled)
+        );
+    }
+    out.push_str("</tbody></table><p class=\"note\">A record whose key the mapping looked up through has not coupled cannot match on that criterion: its trace says <code>no_match(not coupled: KEY)</code>. Couple that mapping first (or in the same run) to translate more keys.</p></section>");
 }
 
 /// Fuzzy criteria: the score distribution of the decided records (job.json `match_scores`).

@@ -3,15 +3,18 @@
 //! integration source can tell (a Dataverse table's key and choice options), checks every
 //! column the mapping names and builds the engine's spec; [`Sources::read_sides`] reads both
 //! sides. The existing couplings a job takes (couplings files, the store, earlier mappings of
-//! the run) are assembled here too ([`existing_couplings`]). Commands never match on the kind
-//! of integration source themselves.
+//! the run) are assembled here too ([`existing_couplings`]), and so are the couplings lookups
+//! translate through ([`translations`]). Commands never match on the kind of integration
+//! source themselves.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use coupler_dataverse::{push_down, ReadStrategy, TableInfo};
 use coupler_engine::{
     passing_table_filter, ColumnFilter, CouplingSpec, ExistingCouplings, OptionMap, Table,
+    Translation,
 };
 use coupler_files::{read_couplings, read_header, read_table_checking, FileSource};
 use coupler_store::StoredCoupling;
@@ -33,6 +36,30 @@ pub struct Prepared<'m> {
     pub mapping: &'m PlannedMapping,
     pub spec: CouplingSpec,
     pub facts: IntegrationFacts,
+}
+
+impl<'m> Prepared<'m> {
+    /// The same mapping with its lookups (`via`) translating through `translations`; warns
+    /// when a mapping looked up through has no coupling at all.
+    pub fn with_translations(&self, translations: Translations) -> Result<Prepared<'m>> {
+        for name in &self.mapping.lookups {
+            if translations.get(name).is_none_or(|t| t.is_empty()) {
+                eprintln!(
+                    "coupler: warning: mapping '{}' looks up through {name}'s couplings, and {name} has none (in the store, its couplings file or this run): every non-blank value will be 'not coupled'; couple {name} first, or in the same run",
+                    self.mapping.name
+                );
+            }
+        }
+        let facts = IntegrationFacts {
+            translations,
+            ..self.facts.clone()
+        };
+        Ok(Prepared {
+            mapping: self.mapping,
+            spec: self.mapping.spec(&facts)?,
+            facts,
+        })
+    }
 }
 
 /// The columns to read of each side, and the columns only checked (every value valid text)
@@ -140,6 +167,7 @@ impl Sources {
         Ok(IntegrationFacts {
             primary_key: Some(primary_key),
             options: self.choice_options(m, option_columns)?,
+            translations: BTreeMap::new(),
         })
     }
 
@@ -374,6 +402,38 @@ pub fn read_coupling_files(plan: &Plan) -> Result<Vec<CouplingFile>> {
     Ok(out)
 }
 
+/// Mapping name → its couplings, as lookups (`via`) translate through them.
+pub type Translations = BTreeMap<String, Arc<Translation>>;
+
+/// The couplings of each mapping named in `mappings`, as lookups (`via`) translate through
+/// them: its couplings file, the store, and those made earlier in this run (`made_in_run`:
+/// `(mapping, local id, integration id)`). A coupling held twice keeps the first.
+pub fn translations(
+    mappings: &[String],
+    files: &[CouplingFile],
+    stored: &[StoredCoupling],
+    made_in_run: &[(String, String, String)],
+) -> Translations {
+    mappings
+        .iter()
+        .map(|name| {
+            let mut t = Translation::new(name.clone());
+            for (_, rows) in files.iter().filter(|(m, _)| m == name) {
+                for (l, i, _) in rows {
+                    t.add(l, i);
+                }
+            }
+            for c in stored.iter().filter(|c| &c.mapping == name) {
+                t.add(&c.local_id, &c.integration_id);
+            }
+            for (_, l, i) in made_in_run.iter().filter(|(m, _, _)| m == name) {
+                t.add(l, i);
+            }
+            (name.clone(), Arc::new(t))
+        })
+        .collect()
+}
+
 /// The couplings that exist before `mapping`'s job, as the engine takes them: this mapping's
 /// own couplings first (the couplings file, then the store), so that their holders win; then
 /// every other mapping's (the store, the files, and those made earlier in this run).
@@ -381,7 +441,7 @@ pub fn existing_couplings(
     mapping: &str,
     files: &[CouplingFile],
     stored: &[StoredCoupling],
-    made_in_run: &[(String, String)],
+    made_in_run: &[(String, String, String)],
 ) -> ExistingCouplings {
     let mut existing = ExistingCouplings::new();
     for (_, rows) in files.iter().filter(|(name, _)| name == mapping) {
@@ -400,7 +460,7 @@ pub fn existing_couplings(
             existing.add_other(l, i);
         }
     }
-    for (l, i) in made_in_run {
+    for (_, l, i) in made_in_run {
         existing.add_other(l, i);
     }
     existing

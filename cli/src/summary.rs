@@ -28,6 +28,13 @@ pub fn print(job: &JobJson) {
             println!("    p{p}: {}", parts.join(", "));
         }
     }
+    for l in &job.lookups {
+        println!();
+        println!(
+            "  lookup {} via {}: {} record(s) hold a key {} has not coupled ({} coupling(s) known); they cannot match on it (trace: not coupled)",
+            l.field, l.via, l.not_coupled, l.via, l.couplings
+        );
+    }
     if let Some(scores) = &job.match_scores {
         let score = |v: Option<f64>| v.map_or("–".to_string(), |x| format!("{x:.4}"));
         println!();

@@ -629,9 +629,10 @@ impl<'a> CouplingRun<'a> {
         })
     }
 
-    /// Per lookup criterion (`via`), in declaration order: how many local records taking part
-    /// hold a key its mapping has not coupled (blank keys are not counted).
-    pub fn untranslated_counts(&self) -> Vec<(&str, u64)> {
+    /// Per lookup criterion (`via`), in declaration order: its index in the spec's criteria
+    /// and how many local records taking part hold a key its mapping has not coupled (blank
+    /// keys are not counted).
+    pub fn untranslated_counts(&self) -> Vec<(usize, u64)> {
         let mut counts = Vec::new();
         for (c, criterion) in self.spec.criteria.iter().enumerate() {
             if criterion.via.is_none() {
@@ -648,7 +649,7 @@ impl<'a> CouplingRun<'a> {
                             .starts_with(UNTRANSLATED)
                 })
                 .count();
-            counts.push((criterion.local_field.as_str(), n as u64));
+            counts.push((c, n as u64));
         }
         counts
     }
