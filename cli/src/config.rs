@@ -182,6 +182,10 @@ pub struct FieldConfig {
     /// A lookup through another mapping's couplings: the local value is a key of that
     /// mapping's local records, the integration column holds ids (`_parentcustomerid_value`).
     pub via: Option<String>,
+    /// BC's "Clear Value on Failed Sync" (lookups only): a reference to a record that is not
+    /// coupled clears the destination instead of failing the record.
+    #[serde(default)]
+    pub clear_on_failed_sync: bool,
 }
 
 impl FieldConfig {

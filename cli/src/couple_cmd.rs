@@ -21,7 +21,7 @@ use crate::job::{
 use crate::outputs::{
     compare_collations, folder_name, peak_memory_mb, results_header, write_report, write_rows,
 };
-use crate::plan::{file_name, Plan};
+use crate::plan::{file_name, sync_with_lookups, Plan};
 use crate::report_html::{self, JobReport};
 use crate::sources::{
     existing_couplings, read_coupling_files, translations, Columns, CouplingFile, Prepared, Rows,
@@ -290,7 +290,7 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
         .map(|(set, info)| (set.as_str(), info));
     let mut planned_sync = match &m.sync {
         Some(sync) => Some(sync_step::plan_sync(
-            sync,
+            &sync_with_lookups(sync, &p.facts),
             &run,
             local,
             integration,
@@ -304,9 +304,14 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
     let mut create_report = None;
     if let Some(store) = store.as_deref_mut() {
         let creates = match (&m.create_new, dataverse) {
-            (Some(create), Some((set, info))) => {
-                sync_step::plan_creates(create, &run, local, set, info, &job_id)?
-            }
+            (Some(create), Some((set, info))) => sync_step::plan_creates(
+                &sync_with_lookups(create, &p.facts),
+                &run,
+                local,
+                set,
+                info,
+                &job_id,
+            )?,
             (Some(_), None) => bail!("mapping '{mapping}': create_new_if_no_match needs the integration side in Dataverse (dataverse_table)"),
             (None, _) => Vec::new(),
         };

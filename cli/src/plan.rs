@@ -262,6 +262,20 @@ fn complete_options(criteria: &mut [MatchCriterion], facts: &IntegrationFacts) {
     }
 }
 
+/// A synchronization spec of a mapping (`sync` or `create_new`) with its lookups translating
+/// through the couplings in `facts`.
+pub fn sync_with_lookups(spec: &SyncSpec, facts: &IntegrationFacts) -> SyncSpec {
+    let mut spec = spec.clone();
+    for f in &mut spec.fields {
+        if let Some(via) = &f.via {
+            if let Some(t) = facts.translations.get(via.mapping()) {
+                f.via = Some(t.clone());
+            }
+        }
+    }
+    spec
+}
+
 /// Lookup criteria take the couplings of the mapping they go through (none known: an empty
 /// translation, under which every non-blank key is "not coupled").
 fn complete_lookups(criteria: &mut [MatchCriterion], facts: &IntegrationFacts) {
@@ -520,6 +534,11 @@ fn plan_mapping(
         if let Some(via) = &f.via {
             check_lookup(f, via, &m.name, field_type)
                 .with_context(|| format!("field mapping #{n} ({})", f.integration))?;
+        } else if f.clear_on_failed_sync {
+            bail!(
+                "field mapping #{n} ({}): clear_on_failed_sync applies to lookups only (via = \"MAPPING\")",
+                f.integration
+            );
         }
         if !is_match(f) {
             continue;
@@ -553,6 +572,11 @@ fn plan_mapping(
                         integration_field: f.integration.clone(),
                         field_type: parse_type(&f.field_type)?,
                         direction: sync_direction(f.direction.unwrap_or(m.direction)),
+                        via: f
+                            .via
+                            .as_ref()
+                            .map(|name| Arc::new(Translation::new(name.clone()))),
+                        clear_on_failed_sync: f.clear_on_failed_sync,
                     })
                 })
                 .collect::<Result<_>>()?,

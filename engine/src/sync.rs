@@ -75,12 +75,26 @@
 //!     an update, else unchanged), and BC's job counters per record (one pair in one direction):
 //!     `modified`, `unchanged` or `failed`.
 //!
-//! Not modelled: BC's "Validate Field" triggers, "Clear Value on Failed Sync", option fields,
+//! 11. **Lookups** (`via`; BC's `FindNewValueForCoupledRecordPK` in the Dataverse table
+//!     subscriber): local → integration, a blank key writes a blank (null) lookup, a key is
+//!     written as the id of the row its record is coupled to; integration → local, a blank id
+//!     writes a blank key, an id as the key of the record coupled to it. A reference to a record
+//!     that is not coupled fails the record with BC's text, `<field> <value> must be coupled to
+//!     a Dataverse record.` (wrapped as rule 7's transfer error), unless the field mapping has
+//!     "Clear Value on Failed Sync", which writes a blank instead. Values compare as ids (a GUID
+//!     in any spelling is one id) and as BC Code keys.
+//!
+//! Not modelled: BC's "Validate Field" triggers, the rule that keeps a value "Clear Value on
+//! Failed Sync" would clear when the blank would not pass the destination's relation, option fields,
 //! and the prefix comparison BC applies to text fields of different declared lengths (exports do
 //! not carry field lengths).
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
+use crate::ids::{canonical_integration_id, canonical_local_id};
+use crate::mapping::Translation;
 use crate::outcome::Counters;
 use crate::table::Table;
 use crate::value::{integration_key_into, local_key_into, FieldType, Fold, InvalidValue};
@@ -179,6 +193,14 @@ pub enum PlanDirection {
 }
 
 impl PlanDirection {
+    /// The other direction.
+    pub fn reverse(self) -> PlanDirection {
+        match self {
+            PlanDirection::ToIntegration => PlanDirection::FromIntegration,
+            PlanDirection::FromIntegration => PlanDirection::ToIntegration,
+        }
+    }
+
     /// The name written in `sync-plan.csv`.
     pub fn name(self) -> &'static str {
         match self {
@@ -226,6 +248,12 @@ pub struct FieldMapping {
     pub field_type: FieldType,
     /// The field mapping's own direction (configuration default: the mapping's direction).
     pub direction: SyncDirection,
+    /// A lookup (`via`): the local value is a key of another mapping's records, the
+    /// integration value the id of the row it is coupled to (rule 11).
+    pub via: Option<Arc<Translation>>,
+    /// BC's "Clear Value on Failed Sync": a lookup to a record that is not coupled clears the
+    /// destination instead of failing the record.
+    pub clear_on_failed_sync: bool,
 }
 
 impl FieldMapping {
@@ -242,6 +270,8 @@ impl FieldMapping {
             integration_field: integration_field.to_string(),
             field_type,
             direction,
+            via: None,
+            clear_on_failed_sync: false,
         }
     }
 
@@ -253,6 +283,8 @@ impl FieldMapping {
             integration_field: integration_field.to_string(),
             field_type,
             direction: SyncDirection::ToIntegration,
+            via: None,
+            clear_on_failed_sync: false,
         }
     }
 
@@ -697,6 +729,9 @@ struct CompiledField {
     destination_kind: Kind,
     /// Takes part in conflict detection (rule 6): BC's text, else `None`.
     conflict: Option<String>,
+    /// A lookup (rule 11): the couplings it translates through, and whether an untranslatable
+    /// reference clears the destination.
+    lookup: Option<(Arc<Translation>, bool)>,
 }
 
 struct CompiledDirection {
@@ -774,6 +809,7 @@ fn compile(
                 source_kind,
                 destination_kind: Kind::destination(f.field_type, d),
                 conflict,
+                lookup: f.via.clone().map(|t| (t, f.clear_on_failed_sync)),
             });
         }
         out.push(CompiledDirection {
@@ -896,6 +932,19 @@ pub fn plan_sync(
                             ),
                         }
                     }
+                    Source::Column(c) if f.lookup.is_some() => {
+                        let cell = source_table.cell(source_row as usize, *c);
+                        let (translation, clear) = f.lookup.as_ref().expect("a lookup");
+                        match translate(cell, d, translation, *clear, &f.source_name) {
+                            Ok(new) => {
+                                let old_key = reference_key(old, d);
+                                (changed_status(new != old_key), new, String::new())
+                            }
+                            Err(text) => {
+                                (PlanStatus::Failed, cell.to_string(), transfer_error(&text))
+                            }
+                        }
+                    }
                     Source::Column(c) => {
                         let cell = source_table.cell(source_row as usize, *c);
                         match key_of(cell, f.source_kind, &mut source_buf) {
@@ -977,6 +1026,42 @@ pub fn plan_sync(
         }
     }
     Ok(plan)
+}
+
+/// A lookup's value in direction `d` (rule 11): the id (to integration) or key (from
+/// integration) the source reference is coupled to, `""` for a blank reference, or BC's error
+/// for a reference to a record that is not coupled (`""` with "Clear Value on Failed Sync").
+fn translate(
+    cell: &str,
+    d: PlanDirection,
+    translation: &Translation,
+    clear: bool,
+    source_field: &str,
+) -> Result<String, String> {
+    let reference = reference_key(cell, d.reverse());
+    if reference.is_empty() {
+        return Ok(String::new());
+    }
+    let found = match d {
+        PlanDirection::ToIntegration => translation.translate(&reference),
+        PlanDirection::FromIntegration => translation.local_key(&reference),
+    };
+    match found {
+        Some(value) => Ok(value.to_string()),
+        None if clear => Ok(String::new()),
+        None => Err(format!(
+            "{source_field} {reference} must be coupled to a Dataverse record."
+        )),
+    }
+}
+
+/// A reference as compared on the destination side of `d`: an integration id in canonical
+/// form (to integration), a BC key (from integration).
+fn reference_key(cell: &str, d: PlanDirection) -> String {
+    match d {
+        PlanDirection::ToIntegration => canonical_integration_id(cell).trim().to_string(),
+        PlanDirection::FromIntegration => canonical_local_id(cell).into_owned(),
+    }
 }
 
 fn changed_status(changed: bool) -> PlanStatus {
