@@ -13,7 +13,8 @@
 //! - [`odata`]: query text: literals escaped by type, values percent-encoded, `In` chunks under
 //!   the 500-condition and URL-length limits, Dataverse's default row order.
 //! - [`metadata`]: tables and columns from `EntityDefinitions`, with did-you-mean suggestions,
-//!   and the options of choice columns (`PicklistAttributeMetadata` with its `OptionSet`).
+//!   the options of choice columns (`PicklistAttributeMetadata` with its `OptionSet`), and the
+//!   targets of lookup columns (`ManyToOneRelationships`) with the `@odata.bind` value of a row.
 //! - [`read`]: rows into the engine's [`coupler_engine::Table`]: the whole table page by page,
 //!   or only the rows that can match (`In` lookups), values normalised exactly.
 //! - [`checks`]: `WhoAmI` and BC's currency rules for `coupler connection test`.
@@ -40,7 +41,8 @@ pub use checks::{currencies, currency_verdict, who_am_i, Currencies, CurrencyVer
 pub use error::DataverseError;
 pub use filter_pushdown::push_down;
 pub use metadata::{
-    choice_options, table_info, AttributeKind, ChoiceError, ChoiceOption, ColumnInfo, TableInfo,
+    bind_value, choice_options, lookup_targets, table_info, AttributeKind, ChoiceError,
+    ChoiceOption, ColumnInfo, LookupTarget, TableInfo,
 };
 pub use read::{read_all, read_lookups, total_rows, LookupPlan, ReadRequest, ReadStrategy};
 pub use session::{HttpCounts, Session};

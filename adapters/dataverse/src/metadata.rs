@@ -1,7 +1,8 @@
 //! Table and column metadata (`EntityDefinitions`): which table an entity set name means, its
 //! primary key, and its columns with their types, so a typo in a config is caught before any
 //! job runs, with the closest real names suggested; and the options (value and label) of a
-//! choice column, for option fields.
+//! choice column, for option fields; and the tables a lookup column points to, with the
+//! navigation property that binds each ([`lookup_targets`], [`bind_value`]).
 
 use std::collections::BTreeSet;
 
@@ -527,6 +528,202 @@ pub fn choice_options(
     fetch_options(session, &info.logical_name, column, cast)?.ok_or_else(|| no_option_set(request))
 }
 
+/// One table a lookup column can point to, and how a write binds a row of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupTarget {
+    /// The target table's logical name (`account`).
+    pub table: String,
+    /// Its entity set name (`accounts`), for the bound reference ([`bind_value`]).
+    pub entity_set: String,
+    /// The single-valued navigation property a write names (`parentcustomerid_account`, written
+    /// `"parentcustomerid_account@odata.bind": "/accounts(…)"`).
+    pub navigation: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RelationshipRow {
+    #[serde(default)]
+    referencing_attribute: Option<String>,
+    #[serde(default)]
+    referenced_entity: Option<String>,
+    #[serde(default)]
+    referencing_entity_navigation_property_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EntitySetRow {
+    #[serde(default)]
+    entity_set_name: Option<String>,
+}
+
+/// The attribute's logical name of a column given as `_x_value` or `x`.
+fn lookup_attribute(column: &str) -> &str {
+    column
+        .strip_prefix('_')
+        .and_then(|c| c.strip_suffix("_value"))
+        .unwrap_or(column)
+}
+
+/// The targets of the lookup column `column` (`_parentcustomerid_value` or `parentcustomerid`)
+/// of the table `table` (its logical name, `contact`): one per table it can point to — two
+/// for a polymorphic customer lookup (`account` through `parentcustomerid_account`, `contact`
+/// through `parentcustomerid_contact`), one for a single-target lookup
+/// (`transactioncurrency` through `transactioncurrencyid`). Sorted by table name.
+///
+/// Reads `EntityDefinitions(LogicalName='…')/ManyToOneRelationships` (the relationships whose
+/// `ReferencingAttribute` is the column) and each target's `EntitySetName`. A column that does
+/// not exist, is not a lookup, or has no relationship is a [`DataverseError::Table`] naming the
+/// request; an unknown table likewise, with close names suggested.
+pub fn lookup_targets(session: &Session, table: &str, column: &str) -> Result<Vec<LookupTarget>> {
+    let attribute = lookup_attribute(column);
+    let request = format!("GET EntityDefinitions(LogicalName='{table}')/ManyToOneRelationships");
+    let target = format!(
+        "EntityDefinitions(LogicalName={})/ManyToOneRelationships?$select={}",
+        encode(&string_literal(table)),
+        encode("ReferencingAttribute,ReferencedEntity,ReferencingEntityNavigationPropertyName")
+    );
+    let answer = match session.get(&target, None) {
+        Ok(answer) => answer,
+        Err(DataverseError::Api { status: 404, .. }) => {
+            return Err(match find_entity(session, table)? {
+                Ok(entity) => DataverseError::Table {
+                    request,
+                    message: format!(
+                        "'{table}' is not a table's logical name; the table's logical name is '{}'",
+                        entity.logical_name
+                    ),
+                },
+                Err(known) => {
+                    let names: BTreeSet<&str> =
+                        known.iter().map(|r| r.logical_name.as_str()).collect();
+                    DataverseError::Table {
+                        request: "GET EntityDefinitions".into(),
+                        message: format!(
+                            "Dataverse has no table with the logical name '{table}'{}",
+                            did_you_mean(&closest(table, names.into_iter()))
+                        ),
+                    }
+                }
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let rows: Collection<RelationshipRow> = decode(&answer.body, &request)?;
+    let mut targets = Vec::new();
+    for row in rows.value {
+        let matches = row
+            .referencing_attribute
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(attribute));
+        if !matches {
+            continue;
+        }
+        let (Some(referenced), Some(navigation)) = (
+            row.referenced_entity,
+            row.referencing_entity_navigation_property_name,
+        ) else {
+            return Err(DataverseError::Decode {
+                request,
+                message: format!(
+                    "a relationship of '{attribute}' lacks ReferencedEntity or ReferencingEntityNavigationPropertyName"
+                ),
+            });
+        };
+        targets.push((referenced, navigation));
+    }
+    if targets.is_empty() {
+        return Err(not_a_lookup(session, table, column, attribute, request));
+    }
+    targets.sort();
+    targets
+        .into_iter()
+        .map(|(table, navigation)| {
+            Ok(LookupTarget {
+                entity_set: entity_set_of(session, &table)?,
+                table,
+                navigation,
+            })
+        })
+        .collect()
+}
+
+/// Why a column has no many-to-one relationship: it does not exist (with close names), it is
+/// not a lookup, or it is a lookup the metadata gives no relationship for.
+fn not_a_lookup(
+    session: &Session,
+    table: &str,
+    column: &str,
+    attribute: &str,
+    request: String,
+) -> DataverseError {
+    let entity = EntityRow {
+        logical_name: table.to_string(),
+        entity_set_name: None,
+        primary_id_attribute: None,
+        primary_name_attribute: None,
+    };
+    let info = match read_columns(session, entity, table) {
+        Ok(info) => info,
+        Err(e) => return e,
+    };
+    let lookup_form = format!("_{attribute}_value");
+    let found = info
+        .columns
+        .iter()
+        .find(|c| c.name == lookup_form || c.name == attribute);
+    let message = match found {
+        None => format!(
+            "column '{column}' does not exist in Dataverse table '{table}'{}",
+            did_you_mean(&closest(
+                column,
+                info.columns.iter().map(|c| c.name.as_str())
+            ))
+        ),
+        Some(c) if !is_lookup(&c.attribute_type) => format!(
+            "column '{column}' of Dataverse table '{table}' is not a lookup column; it is a {} column",
+            c.attribute_type
+        ),
+        Some(_) => format!(
+            "lookup column '{column}' of Dataverse table '{table}' has no many-to-one relationship in the metadata, so no table it points to is known"
+        ),
+    };
+    DataverseError::Table { request, message }
+}
+
+/// The entity set name of the table with this logical name.
+fn entity_set_of(session: &Session, logical_name: &str) -> Result<String> {
+    let request = format!("GET EntityDefinitions(LogicalName='{logical_name}')");
+    let answer = session.get(
+        &format!(
+            "EntityDefinitions(LogicalName={})?$select={}",
+            encode(&string_literal(logical_name)),
+            encode("LogicalName,EntitySetName")
+        ),
+        None,
+    )?;
+    let row: EntitySetRow = decode(&answer.body, &request)?;
+    row.entity_set_name
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| DataverseError::Decode {
+            request,
+            message: "the answer has no EntitySetName".into(),
+        })
+}
+
+/// The value of an `@odata.bind` that points a lookup at a row: `/accounts(<guid>)` (the id
+/// lower-case). The entity set must be `[A-Za-z0-9_]+` and the id a GUID, as for writes.
+pub fn bind_value(entity_set: &str, id: &str) -> Result<String> {
+    match crate::write::name_problem(entity_set, id) {
+        None => Ok(format!("/{entity_set}({})", id.to_ascii_lowercase())),
+        Some(problem) => Err(DataverseError::Table {
+            request: format!("bind {entity_set}({id})"),
+            message: problem,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,6 +852,30 @@ mod tests {
             Some("StatusAttributeMetadata")
         );
         assert_eq!(enum_metadata_type("Boolean"), None);
+    }
+
+    #[test]
+    fn bind_values() {
+        assert_eq!(
+            bind_value("accounts", "CE9EAAEF-F718-ED11-B83E-00224837179F").unwrap(),
+            "/accounts(ce9eaaef-f718-ed11-b83e-00224837179f)"
+        );
+        let e = bind_value("accounts", "42").unwrap_err();
+        assert!(matches!(e, DataverseError::Table { .. }));
+        assert!(e.to_string().contains("'42' is not a GUID"), "{e}");
+        let e = bind_value("accounts?x", "ce9eaaef-f718-ed11-b83e-00224837179f").unwrap_err();
+        assert!(e.to_string().contains("not an entity set name"), "{e}");
+        assert!(bind_value("", "ce9eaaef-f718-ed11-b83e-00224837179f").is_err());
+    }
+
+    #[test]
+    fn lookup_attribute_names() {
+        assert_eq!(
+            lookup_attribute("_parentcustomerid_value"),
+            "parentcustomerid"
+        );
+        assert_eq!(lookup_attribute("parentcustomerid"), "parentcustomerid");
+        assert_eq!(lookup_attribute("_x"), "_x");
     }
 
     #[test]

@@ -87,7 +87,8 @@ pub enum WriteOutcome {
     /// A create answered 412 (DuplicateRecord): the row with this id exists already, created
     /// by an earlier attempt whose answer was lost (or an earlier run).
     AlreadyExisted,
-    /// An update answered 404: the row no longer exists. Nothing was created.
+    /// An update answered 404: the row no longer exists. Nothing was created. (A 404 about
+    /// another row — a lookup bound with `@odata.bind` to a missing row — is `Failed`.)
     NotFound,
     /// Dataverse refused the write (validation, privileges, …), or a transient failure of
     /// this part outlasted the retry budget.
@@ -128,7 +129,7 @@ pub fn write_one(session: &Session, op: &WriteOp) -> Result<WriteResult> {
             code,
             message,
             ..
-        }) => outcome(op.kind, status, code, message),
+        }) => outcome(op.kind, &op.id, status, code, message),
         Err(e) => return Err(e),
     };
     Ok(WriteResult {
@@ -207,7 +208,7 @@ pub fn write_batch(
                 } else {
                     api_error(part.body.as_bytes())
                 };
-                outcomes[i] = Some(outcome(ops[i].kind, part.status, code, message));
+                outcomes[i] = Some(outcome(ops[i].kind, &ops[i].id, part.status, code, message));
                 settled += 1;
             }
             session.count_part_retries(0, throttled);
@@ -279,12 +280,17 @@ fn is_transient(status: u16) -> bool {
     matches!(status, 429 | 502..=504)
 }
 
-/// The outcome of an answer to a write.
-fn outcome(kind: WriteKind, status: u16, code: String, message: String) -> WriteOutcome {
+/// The outcome of an answer to a write of the row `id`.
+fn outcome(kind: WriteKind, id: &str, status: u16, code: String, message: String) -> WriteOutcome {
     match (kind, status) {
         (_, 200..=299) => WriteOutcome::Done,
-        // An unknown entity set is also a 404, but not a vanished row.
-        (WriteKind::Update, 404) if !unknown_resource(&code, &message) => WriteOutcome::NotFound,
+        // An unknown entity set is also a 404, and so is a lookup bound (`@odata.bind`) to a
+        // row that does not exist; neither is a vanished row.
+        (WriteKind::Update, 404)
+            if !unknown_resource(&code, &message) && !names_another_row(&message, id) =>
+        {
+            WriteOutcome::NotFound
+        }
         (WriteKind::Create, 412) => WriteOutcome::AlreadyExisted,
         _ => WriteOutcome::Failed {
             status,
@@ -294,29 +300,41 @@ fn outcome(kind: WriteKind, status: u16, code: String, message: String) -> Write
     }
 }
 
+/// "account With Id = <guid> Does Not Exist" about a row other than `id`: the target of a
+/// lookup bound in the body.
+fn names_another_row(message: &str, id: &str) -> bool {
+    message
+        .split_once("With Id = ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|named| is_guid(named) && !named.eq_ignore_ascii_case(id))
+}
+
 /// "Resource not found for the segment 'x'." (an unknown entity set, `0x80060888`).
 fn unknown_resource(code: &str, message: &str) -> bool {
     code.eq_ignore_ascii_case("0x80060888") || message.starts_with("Resource not found for the")
 }
 
-/// Rejects names that would need encoding in the URL, before anything is sent.
-fn check(op: &WriteOp) -> Result<()> {
-    let set_ok = !op.entity_set.is_empty()
-        && op
-            .entity_set
+/// What is wrong with an entity set name and a row id that go into a URL as they are: the set
+/// must be `[A-Za-z0-9_]+` and the id a GUID.
+pub(crate) fn name_problem(entity_set: &str, id: &str) -> Option<String> {
+    let set_ok = !entity_set.is_empty()
+        && entity_set
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    let problem = if !set_ok {
+    if !set_ok {
         Some(format!(
-            "'{}' is not an entity set name (letters, digits and _ only)",
-            op.entity_set
+            "'{entity_set}' is not an entity set name (letters, digits and _ only)"
         ))
-    } else if !is_guid(&op.id) {
-        Some(format!("'{}' is not a GUID", op.id))
+    } else if !is_guid(id) {
+        Some(format!("'{id}' is not a GUID"))
     } else {
         None
-    };
-    match problem {
+    }
+}
+
+/// Rejects names that would need encoding in the URL, before anything is sent.
+fn check(op: &WriteOp) -> Result<()> {
+    match name_problem(&op.entity_set, &op.id) {
         None => Ok(()),
         Some(problem) => Err(DataverseError::Table {
             request: format!("write {}", op.key),
@@ -712,8 +730,9 @@ Content-Type: application/json
 
     #[test]
     fn outcomes() {
+        const ROW: &str = "00000000-0000-0000-0000-0000000000aa";
         let o = |kind, status, code: &str, message: &str| {
-            outcome(kind, status, code.into(), message.into())
+            outcome(kind, ROW, status, code.into(), message.into())
         };
         assert_eq!(o(WriteKind::Update, 204, "", ""), WriteOutcome::Done);
         assert_eq!(o(WriteKind::Create, 204, "", ""), WriteOutcome::Done);
@@ -730,6 +749,25 @@ Content-Type: application/json
             o(WriteKind::Update, 404, "", "x Does Not Exist"),
             WriteOutcome::NotFound
         );
+        assert_eq!(
+            o(
+                WriteKind::Update,
+                404,
+                "0x80040217",
+                "contact With Id = 00000000-0000-0000-0000-0000000000AA Does Not Exist"
+            ),
+            WriteOutcome::NotFound
+        );
+        // A lookup bound to a missing row: the written row is there.
+        assert!(matches!(
+            o(
+                WriteKind::Update,
+                404,
+                "0x80040217",
+                "account With Id = 00000000-0000-0000-0000-0000000000bb Does Not Exist"
+            ),
+            WriteOutcome::Failed { status: 404, .. }
+        ));
         assert!(matches!(
             o(
                 WriteKind::Update,
