@@ -285,12 +285,29 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
         Some(_) => sources.dataverse_table(m)?,
         None => None,
     };
+    // The synchronization and the creates, their lookups translating through this run's
+    // couplings; written to Dataverse, each lookup binds a row of its mapping's table.
+    let sync_spec = m.sync.as_ref().map(|s| sync_with_lookups(s, &p.facts));
+    let create_spec = m
+        .create_new
+        .as_ref()
+        .map(|s| sync_with_lookups(s, &p.facts));
+    let mut binds = BTreeMap::new();
+    if dataverse_table.is_some() {
+        for spec in sync_spec.iter().chain(create_spec.iter()) {
+            binds.extend(sources.lookup_binds(m, spec)?);
+        }
+    }
     let dataverse = dataverse_table
         .as_ref()
-        .map(|(set, info)| (set.as_str(), info));
-    let mut planned_sync = match &m.sync {
+        .map(|(set, info)| sync_step::Target {
+            entity_set: set,
+            info,
+            binds: &binds,
+        });
+    let mut planned_sync = match &sync_spec {
         Some(sync) => Some(sync_step::plan_sync(
-            &sync_with_lookups(sync, &p.facts),
+            sync,
             &run,
             local,
             integration,
@@ -303,18 +320,19 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
     let mut dropped = HashSet::new();
     let mut create_report = None;
     if let Some(store) = store.as_deref_mut() {
-        let creates = match (&m.create_new, dataverse) {
-            (Some(create), Some((set, info))) => sync_step::plan_creates(
-                &sync_with_lookups(create, &p.facts),
-                &run,
-                local,
-                set,
-                info,
-                &job_id,
-            )?,
+        let (creates, refused) = match (&create_spec, dataverse) {
+            (Some(create), Some(target)) => {
+                sync_step::plan_creates(create, &run, local, target, &job_id)?
+            }
             (Some(_), None) => bail!("mapping '{mapping}': create_new_if_no_match needs the integration side in Dataverse (dataverse_table)"),
-            (None, _) => Vec::new(),
+            (None, _) => (Vec::new(), Vec::new()),
         };
+        if let Some((local_id, text)) = refused.first() {
+            eprintln!(
+                "coupler: warning: mapping '{mapping}': {} unmatched record(s) get no new Dataverse row, because a lookup points to a record that is not coupled (BC fails their insert the same way); the first, {local_id}: {text}",
+                refused.len()
+            );
+        }
         // The writes go to the store; the plan's rows stay for sync-plan.csv.
         let writes = planned_sync
             .as_mut()
@@ -337,7 +355,7 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
                 created: creates.done + creates.already_existed,
                 already_existed: creates.already_existed,
                 resumed: creates.resumed,
-                failed: creates.failed,
+                failed: creates.failed + refused.len() as u64,
                 pending: creates.pending,
                 withdrawn: commit.creates.conflicts.len() as u64,
                 file: String::new(),

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use coupler_dataverse::{
-    choice_options, read_all, read_lookups, table_info, total_rows, DataverseError,
-    DataverseSection, HttpCounts, LookupPlan, ReadRequest, ReadStrategy, Session, TableInfo,
+    choice_options, lookup_targets, read_all, read_lookups, table_info, total_rows, DataverseError,
+    DataverseSection, HttpCounts, LookupPlan, LookupTarget, ReadRequest, ReadStrategy, Session,
+    TableInfo,
 };
 use coupler_engine::{CouplingSpec, OptionMap, Table};
 
@@ -64,6 +65,26 @@ impl DataverseLink {
         Ok(OptionMap::new(
             choices.into_iter().map(|o| (o.label, o.value)),
         ))
+    }
+
+    /// How a lookup column of `entity_set` is written to point at a row of `target_set`: its
+    /// navigation property (a polymorphic lookup has one per table it can point to).
+    pub fn lookup_target(
+        &mut self,
+        entity_set: &str,
+        column: &str,
+        target_set: &str,
+    ) -> Result<LookupTarget> {
+        let logical_name = self.table(entity_set)?.logical_name.clone();
+        let targets = lookup_targets(&self.session, &logical_name, column)?;
+        let names: Vec<&str> = targets.iter().map(|t| t.entity_set.as_str()).collect();
+        match targets.iter().find(|t| t.entity_set == target_set) {
+            Some(t) => Ok(t.clone()),
+            None => bail!(
+                "lookup column '{column}' of Dataverse table '{logical_name}' cannot point to a row of '{target_set}' (its targets: {})",
+                names.join(", ")
+            ),
+        }
     }
 
     /// Reads the integration side of a mapping.

@@ -72,6 +72,9 @@ pub struct PlannedMapping {
     /// The mappings whose couplings this one's fields look up through (`via`), without
     /// repeats, in field order.
     pub lookups: Vec<String>,
+    /// Each of those mappings' Dataverse table (entity set), when it reads from Dataverse: a
+    /// lookup written to Dataverse binds a row of that table.
+    pub lookup_tables: BTreeMap<String, String>,
     /// `table_filter` of each side: BC's filter syntax per column, typed by the column's field
     /// mapping (text when no field maps it). Rows outside it are not part of the source.
     pub local_table_filter: Vec<ColumnFilter>,
@@ -345,6 +348,20 @@ impl Plan {
                     );
                 }
             }
+        }
+        let tables: BTreeMap<String, String> = mappings
+            .iter()
+            .filter_map(|m| match &m.integration {
+                IntegrationSource::Dataverse(t) => Some((m.name.clone(), t.entity_set.clone())),
+                IntegrationSource::File(_) => None,
+            })
+            .collect();
+        for m in &mut mappings {
+            m.lookup_tables = m
+                .lookups
+                .iter()
+                .filter_map(|via| Some((via.clone(), tables.get(via)?.clone())))
+                .collect();
         }
         for m in &mappings {
             for via in &m.lookups {
@@ -654,6 +671,7 @@ fn plan_mapping(
         sync,
         create_new,
         depends_on: m.depends_on.clone(),
+        lookup_tables: BTreeMap::new(),
         lookups: m.fields.iter().fold(Vec::new(), |mut names, f| {
             if let Some(via) = &f.via {
                 add_columns(&mut names, [via]);

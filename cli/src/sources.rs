@@ -10,11 +10,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
-use coupler_dataverse::{push_down, ReadStrategy, TableInfo};
+use anyhow::{anyhow, bail, Context, Result};
+use coupler_dataverse::{push_down, LookupTarget, ReadStrategy, TableInfo};
+use coupler_engine::sync::PlanDirection;
 use coupler_engine::{
-    passing_table_filter, ColumnFilter, CouplingSpec, ExistingCouplings, OptionMap, Table,
-    Translation,
+    passing_table_filter, ColumnFilter, CouplingSpec, ExistingCouplings, OptionMap, SyncSpec,
+    Table, Translation,
 };
 use coupler_files::{read_couplings, read_header, read_table_checking, FileSource};
 use coupler_store::StoredCoupling;
@@ -238,6 +239,41 @@ impl Sources {
             spec,
             facts,
         })
+    }
+
+    /// How each lookup field (`via`) of `spec` that writes to Dataverse binds its row: lookup
+    /// column → the navigation property and entity set of the table it points to (the
+    /// Dataverse table of the mapping it goes through).
+    pub fn lookup_binds(
+        &mut self,
+        m: &PlannedMapping,
+        spec: &SyncSpec,
+    ) -> Result<BTreeMap<String, LookupTarget>> {
+        let IntegrationSource::Dataverse(table) = &m.integration else {
+            return Ok(BTreeMap::new());
+        };
+        let mut binds = BTreeMap::new();
+        for f in &spec.fields {
+            let Some(via) = &f.via else { continue };
+            if !spec.takes_part(f, PlanDirection::ToIntegration) {
+                continue;
+            }
+            let Some(target_set) = m.lookup_tables.get(via.mapping()) else {
+                bail!(
+                    "mapping '{}': the lookup '{}' goes through {}, whose rows are read from a file; writing it to Dataverse needs {} to read its Dataverse table (dataverse_table)",
+                    m.name,
+                    f.integration_field,
+                    via.mapping(),
+                    via.mapping()
+                );
+            };
+            let target = self
+                .dataverse(m)?
+                .lookup_target(&table.entity_set, &f.integration_field, target_set)
+                .with_context(|| format!("mapping '{}'", m.name))?;
+            binds.insert(f.integration_field.clone(), target);
+        }
+        Ok(binds)
     }
 
     /// Every column named exists in its side's source (a file's header, a table's metadata).

@@ -12,12 +12,12 @@
 //! integration side that is a file become `integration-updates.csv`. Both are journaled too, and
 //! every run's folder carries the rows no earlier folder delivered.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use coupler_dataverse::{AttributeKind, TableInfo};
-use coupler_engine::sync::{PlanDirection, PlanStatus, SyncPlan};
+use coupler_dataverse::{bind_value, AttributeKind, LookupTarget, TableInfo};
+use coupler_engine::sync::{translate_reference, PlanDirection, PlanStatus, SyncPlan};
 use coupler_engine::{CouplingRun, FieldType, Outcome, SyncSpec, Table};
 use coupler_files::SafeCsvWriter;
 use coupler_store::{PlannedCreate, PlannedWrite};
@@ -57,7 +57,7 @@ pub fn plan_sync(
     run: &CouplingRun<'_>,
     local: &Table,
     integration: &Table,
-    dataverse: Option<(&str, &TableInfo)>,
+    dataverse: Option<Target<'_>>,
     job_id: Option<&str>,
 ) -> Result<PlannedSync> {
     let pairs: Vec<(u32, u32)> = run
@@ -102,12 +102,12 @@ pub fn plan_sync(
         let group = &to_integration[group_start..end];
         let (lid, iid) = (local_id(group[0].local_row), integration_id(row));
         let write = match dataverse {
-            Some((entity_set, info)) => {
+            Some(target) => {
                 let mut fields = Map::new();
                 for r in group {
-                    fields.insert(r.field.clone(), json_value(info, &r.field, &r.new_value)?);
+                    target.insert(&mut fields, &r.field, &r.new_value)?;
                 }
-                dataverse_write(job_id, mapping, UPDATE, entity_set, iid, fields, iid)
+                dataverse_write(job_id, mapping, UPDATE, target.entity_set, iid, fields, iid)
             }
             None => file_row(job_id, mapping, FILE_UPDATE, iid, group),
         };
@@ -141,16 +141,19 @@ pub fn plan_sync(
 /// Match"): its id is chosen here, and the create is keyed by this job and the record, so a
 /// rerun after a crash sends the same create (never a second row), and a later job that finds
 /// the record unmatched again (its row deleted and the coupling removed) plans a new one.
+///
+/// A record with a lookup (`via`) to a record that is not coupled is not created (BC fails its
+/// insert with the same text as a synchronization): it is returned with that text instead.
 pub fn plan_creates(
     spec: &SyncSpec,
     run: &CouplingRun<'_>,
     local: &Table,
-    entity_set: &str,
-    info: &TableInfo,
+    target: Target<'_>,
     job_id: &str,
-) -> Result<Vec<PlannedCreate>> {
+) -> Result<(Vec<PlannedCreate>, Vec<(String, String)>)> {
     let mut creates = Vec::new();
-    for record in run.outcomes() {
+    let mut refused = Vec::new();
+    'records: for record in run.outcomes() {
         if !matches!(record.outcome, Outcome::NoMatch { .. }) {
             continue;
         }
@@ -166,15 +169,28 @@ pub fn plan_creates(
                 (None, Some(l)) => cell(local, l, record.local_row).to_string(),
                 (None, None) => continue,
             };
-            let value = if f.field_type == FieldType::Code {
-                value.trim().to_uppercase()
-            } else {
-                value
+            let value = match &f.via {
+                Some(via) => {
+                    let source = f.local_field.as_deref().unwrap_or_default();
+                    match translate_reference(
+                        &value,
+                        PlanDirection::ToIntegration,
+                        via,
+                        f.clear_on_failed_sync,
+                        source,
+                    ) {
+                        Ok(id) if id.is_empty() => continue,
+                        Ok(id) => id,
+                        Err(text) => {
+                            refused.push((run.local_id(record).to_string(), text));
+                            continue 'records;
+                        }
+                    }
+                }
+                None if f.field_type == FieldType::Code => value.trim().to_uppercase(),
+                None => value,
             };
-            fields.insert(
-                f.integration_field.clone(),
-                json_value(info, &f.integration_field, &value)?,
-            );
+            target.insert(&mut fields, &f.integration_field, &value)?;
         }
         let local_id = run.local_id(record);
         creates.push(PlannedCreate {
@@ -184,14 +200,14 @@ pub fn plan_creates(
                 job_id,
                 &spec.mapping_name,
                 CREATE,
-                entity_set,
+                target.entity_set,
                 &id,
                 fields,
                 local_id,
             ),
         });
     }
-    Ok(creates)
+    Ok((creates, refused))
 }
 
 /// What became of a job's planned writes, for `sync-plan.csv`.
@@ -355,6 +371,34 @@ fn file_row(
     }
 }
 
+/// The Dataverse table a mapping writes to: its entity set, its columns, and how its lookup
+/// columns bind the rows they point to.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    pub entity_set: &'a str,
+    pub info: &'a TableInfo,
+    /// Lookup column (`_x_value`) → its navigation property and target entity set.
+    pub binds: &'a BTreeMap<String, LookupTarget>,
+}
+
+impl Target<'_> {
+    /// Puts a column's new value into a write: a lookup as `<navigation>@odata.bind` to
+    /// `/<set>(<id>)` (blank clears it), anything else as Dataverse's JSON for its column.
+    fn insert(&self, fields: &mut Map<String, Value>, column: &str, text: &str) -> Result<()> {
+        if let Some(bind) = self.binds.get(column) {
+            let value = if text.is_empty() {
+                Value::Null
+            } else {
+                Value::String(bind_value(&bind.entity_set, text)?)
+            };
+            fields.insert(format!("{}@odata.bind", bind.navigation), value);
+            return Ok(());
+        }
+        fields.insert(column.to_string(), json_value(self.info, column, text)?);
+        Ok(())
+    }
+}
+
 /// A cell of a named column (the engine's tables are read with every column the job needs).
 fn cell<'t>(table: &'t Table, column: &str, row: u32) -> &'t str {
     table
@@ -380,7 +424,7 @@ fn json_value(info: &TableInfo, column: &str, text: &str) -> Result<Value> {
             text.trim().to_ascii_lowercase().as_str(),
             "true" | "1" | "yes"
         )),
-        AttributeKind::Guid => bail!("column {column}: writing lookup columns is not supported; leave it out of the synchronized fields"),
+        AttributeKind::Guid => bail!("column {column} is a lookup: a lookup is written through the couplings of the mapping its rows belong to; give its field mapping via = \"MAPPING\""),
         _ => Value::String(text.to_string()),
     })
 }

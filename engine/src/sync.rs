@@ -935,7 +935,7 @@ pub fn plan_sync(
                     Source::Column(c) if f.lookup.is_some() => {
                         let cell = source_table.cell(source_row as usize, *c);
                         let (translation, clear) = f.lookup.as_ref().expect("a lookup");
-                        match translate(cell, d, translation, *clear, &f.source_name) {
+                        match translate_reference(cell, d, translation, *clear, &f.source_name) {
                             Ok(new) => {
                                 let old_key = reference_key(old, d);
                                 (changed_status(new != old_key), new, String::new())
@@ -1031,7 +1031,26 @@ pub fn plan_sync(
 /// A lookup's value in direction `d` (rule 11): the id (to integration) or key (from
 /// integration) the source reference is coupled to, `""` for a blank reference, or BC's error
 /// for a reference to a record that is not coupled (`""` with "Clear Value on Failed Sync").
-fn translate(
+///
+/// ```
+/// use coupler_engine::sync::{translate_reference, PlanDirection};
+/// use coupler_engine::Translation;
+///
+/// let mut customers = Translation::new("CUSTOMER");
+/// customers.add("C1", "5F641B45-48BC-A138-BE13-4EA95426DD94");
+/// let to = PlanDirection::ToIntegration;
+/// assert_eq!(
+///     translate_reference(" c1", to, &customers, false, "Customer No."),
+///     Ok("5f641b45-48bc-a138-be13-4ea95426dd94".to_string())
+/// );
+/// assert_eq!(translate_reference("", to, &customers, false, "Customer No."), Ok(String::new()));
+/// assert_eq!(
+///     translate_reference("C2", to, &customers, false, "Customer No."),
+///     Err("Customer No. C2 must be coupled to a Dataverse record.".to_string())
+/// );
+/// assert_eq!(translate_reference("C2", to, &customers, true, "Customer No."), Ok(String::new()));
+/// ```
+pub fn translate_reference(
     cell: &str,
     d: PlanDirection,
     translation: &Translation,

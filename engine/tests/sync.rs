@@ -1266,3 +1266,189 @@ fn property_cases_cover_the_interesting_outcomes() {
         assert!(n > 20, "{what}: {n}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Lookups through couplings (rule 11)
+
+const G1: &str = "5f641b45-48bc-a138-be13-4ea95426dd94";
+const G2: &str = "e6f8ed18-c7b7-4a95-a5bc-44ab02629774";
+
+/// CUSTOMER's couplings: C1 ↔ G1, C2 ↔ G2 (written as BC shows a CRM ID).
+fn customers() -> std::sync::Arc<coupler_engine::Translation> {
+    let mut t = coupler_engine::Translation::new("CUSTOMER");
+    t.add("C1", G1);
+    t.add("c2", "{E6F8ED18-C7B7-4A95-A5BC-44AB02629774}");
+    std::sync::Arc::new(t)
+}
+
+fn company(d: D, clear: bool) -> FieldMapping {
+    FieldMapping {
+        via: Some(customers()),
+        clear_on_failed_sync: clear,
+        ..f("Company No.", "_parentcustomerid_value", T::Code, d)
+    }
+}
+
+fn contacts(local: &[[&str; 2]], integration: &[[&str; 2]]) -> (Table, Table) {
+    let l: Vec<&[&str]> = local.iter().map(|r| r.as_slice()).collect();
+    let i: Vec<&[&str]> = integration.iter().map(|r| r.as_slice()).collect();
+    (
+        table("contacts", &["Name", "Company No."], &l),
+        table("dv_contacts", &["fullname", "_parentcustomerid_value"], &i),
+    )
+}
+
+fn contact_spec(direction: D, resolution: R, clear: bool) -> SyncSpec {
+    SyncSpec {
+        mapping_name: "CONTACT".into(),
+        local_table_caption: "Contact".into(),
+        integration_table_caption: "Contact".into(),
+        ..spec(
+            direction,
+            resolution,
+            vec![
+                f("Name", "fullname", T::Text, direction),
+                company(direction, clear),
+            ],
+        )
+    }
+}
+
+#[test]
+fn a_lookup_is_written_to_dataverse_as_the_coupled_id() {
+    let s = contact_spec(D::ToIntegration, R::None, false);
+    let (local, integration) = contacts(
+        &[["Ann", "c1 "], ["Bob", "C2"], ["Cy", ""], ["Di", "C1"]],
+        &[
+            ["Ann", ""],
+            // The same id in another spelling: unchanged.
+            ["Bob", "{E6F8ED18-C7B7-4A95-A5BC-44AB02629774}"],
+            // A blank key clears the lookup.
+            ["Cy", G1],
+            ["Di", G2],
+        ],
+    );
+    let plan = plan_sync(&s, &local, &integration, &[(0, 0), (1, 1), (2, 2), (3, 3)]).unwrap();
+    let lookups: Vec<_> = summary(&plan)
+        .into_iter()
+        .filter(|r| r.1 == "_parentcustomerid_value")
+        .collect();
+    assert_eq!(
+        lookups,
+        [
+            (TO, "_parentcustomerid_value", "", G1, Update),
+            (
+                TO,
+                "_parentcustomerid_value",
+                "{E6F8ED18-C7B7-4A95-A5BC-44AB02629774}",
+                G2,
+                Unchanged
+            ),
+            (TO, "_parentcustomerid_value", G1, "", Update),
+            (TO, "_parentcustomerid_value", G2, G1, Update),
+        ]
+    );
+}
+
+#[test]
+fn a_lookup_to_a_record_not_coupled_fails_the_record_with_bcs_text_unless_cleared() {
+    let (local, integration) = contacts(&[["Ann", "C9"]], &[["Anne", G1]]);
+    let plan = one_pair(
+        &contact_spec(D::ToIntegration, R::None, false),
+        &local,
+        &integration,
+    );
+    let text = "The data could not be updated because of the following error: Company No. C9 must be coupled to a Dataverse record.";
+    // The whole record fails: the name is not written either.
+    assert_eq!(
+        plan.rows
+            .iter()
+            .map(|r| (r.field.as_str(), r.status, r.message.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("fullname", Failed, text),
+            ("_parentcustomerid_value", Failed, text)
+        ]
+    );
+    assert_eq!((plan.pairs_failed, plan.counters.failed), (1, 1));
+    // "Clear Value on Failed Sync": the lookup is cleared, the record written.
+    let plan = one_pair(
+        &contact_spec(D::ToIntegration, R::None, true),
+        &local,
+        &integration,
+    );
+    assert_eq!(
+        summary(&plan),
+        [
+            (TO, "fullname", "Anne", "Ann", Update),
+            (TO, "_parentcustomerid_value", G1, "", Update)
+        ]
+    );
+}
+
+#[test]
+fn a_lookup_comes_back_to_bc_as_the_coupled_key() {
+    let s = contact_spec(D::FromIntegration, R::None, false);
+    let (local, integration) = contacts(
+        &[["Ann", ""], ["Bob", "c2"], ["Cy", "C1"], ["Di", "C1"]],
+        &[
+            ["Ann", "5F641B45-48BC-A138-BE13-4EA95426DD94"],
+            ["Bob", G2],
+            ["Cy", ""],
+            // An account nobody coupled.
+            ["Di", "0b1d7a0e-3c1e-4a53-9d3c-2f6a1e0c9b11"],
+        ],
+    );
+    let plan = plan_sync(&s, &local, &integration, &[(0, 0), (1, 1), (2, 2), (3, 3)]).unwrap();
+    let lookups: Vec<_> = plan
+        .rows
+        .iter()
+        .filter(|r| r.field == "Company No.")
+        .map(|r| {
+            (
+                r.old_value.as_str(),
+                r.new_value.as_str(),
+                r.status,
+                r.message.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lookups,
+        [
+            ("", "C1", Update, ""),
+            // BC's Code value c2 is C2 already.
+            ("c2", "C2", Unchanged, ""),
+            ("C1", "", Update, ""),
+            (
+                "C1",
+                "0b1d7a0e-3c1e-4a53-9d3c-2f6a1e0c9b11",
+                Failed,
+                "The data could not be updated because of the following error: _parentcustomerid_value 0b1d7a0e-3c1e-4a53-9d3c-2f6a1e0c9b11 must be coupled to a Dataverse record."
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_bidirectional_lookup_that_differs_is_a_conflict() {
+    let s = contact_spec(D::Bidirectional, R::None, false);
+    let (local, integration) =
+        contacts(&[["Ann", "C1"], ["Bob", "C2"]], &[["Ann", G2], ["Bob", G2]]);
+    let plan = plan_sync(&s, &local, &integration, &[(0, 0), (1, 1)]).unwrap();
+    let statuses: Vec<_> = plan
+        .rows
+        .iter()
+        .filter(|r| r.field.contains("ompany") || r.field.contains("parent"))
+        .map(|r| (r.local_row, r.direction, r.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (0, TO, Conflict),
+            (0, FROM, Conflict),
+            (1, TO, Unchanged),
+            (1, FROM, Unchanged)
+        ]
+    );
+}

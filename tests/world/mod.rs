@@ -42,6 +42,14 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path();
         generate(&GenerateOptions { records, seed: 11 }, data, &|_| {}).unwrap();
+        // These tests are about CUSTOMER (the accounts the emulator serves): the generated
+        // CONTACT mapping, on contact files, is left out.
+        let config = std::fs::read_to_string(data.join("coupling.toml")).unwrap();
+        let contact = config
+            .find("# ------------------------------------------------------------------------- CONTACT")
+            .expect("the generated CONTACT block");
+        let customer_only = &config[..contact];
+        std::fs::write(data.join("coupling.toml"), customer_only).unwrap();
         write_sorted_twin(
             &data.join("accounts.csv"),
             &data.join("accounts-sorted.csv"),
