@@ -28,7 +28,8 @@
 //!     `(to-integration)` when only the local (BC) side has rows, `(from-integration)` when
 //!     only the integration (Dataverse) side has.
 //! - **order**: the mappings sorted so that every mapping comes after the mappings in its
-//!   `depends_on`; among mappings free to go, config order. A dependency cycle is a
+//!   `depends_on` and the mappings its lookups go through (`via`); among mappings free to go,
+//!   config order. A dependency cycle is a
 //!   configuration error: one line naming the cycle (`CURRENCY → CUSTOMER → CURRENCY`, read
 //!   "depends on"), exit code 1, before any source is read.
 //! - **status**, first rule that applies:

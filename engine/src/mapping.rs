@@ -166,8 +166,13 @@ impl MatchCriterion {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Translation {
     mapping: String,
-    to_integration: HashMap<String, String>,
-    to_local: HashMap<String, String>,
+    /// (local key, integration id), in the order added; a local key once.
+    couplings: Vec<(String, String)>,
+    /// Local key → its position in `couplings`.
+    by_local: HashMap<String, u32>,
+    /// Integration id → the position of the first coupling holding it; built when first asked
+    /// for (only a synchronization towards BC needs it).
+    by_integration: std::sync::OnceLock<HashMap<String, u32>>,
 }
 
 impl Translation {
@@ -179,34 +184,41 @@ impl Translation {
         }
     }
 
-    /// Adds a coupling; the first one recorded for a local key or an integration id wins (a
-    /// record is coupled once).
+    /// Adds a coupling; the first one recorded for a local key wins (and, translating back,
+    /// the first one recorded for an integration id).
     pub fn add(&mut self, local_key: &str, integration_id: &str) {
         let local_key = canonical_local_id(local_key);
         let integration_id = canonical_integration_id(integration_id);
-        if local_key.is_empty() || integration_id.trim().is_empty() {
+        if local_key.is_empty()
+            || integration_id.trim().is_empty()
+            || self.by_local.contains_key(&*local_key)
+        {
             return;
         }
-        self.to_integration
-            .entry(local_key.to_string())
-            .or_insert_with(|| integration_id.to_string());
-        self.to_local
-            .entry(integration_id.to_string())
-            .or_insert_with(|| local_key.to_string());
+        self.by_local
+            .insert(local_key.to_string(), self.couplings.len() as u32);
+        self.couplings
+            .push((local_key.into_owned(), integration_id.into_owned()));
+        self.by_integration = std::sync::OnceLock::new();
     }
 
     /// The integration id the local record `local_key` is coupled to.
     pub fn translate(&self, local_key: &str) -> Option<&str> {
-        self.to_integration
-            .get(&*canonical_local_id(local_key))
-            .map(String::as_str)
+        let at = *self.by_local.get(&*canonical_local_id(local_key))?;
+        Some(&self.couplings[at as usize].1)
     }
 
     /// The local key of the record coupled to `integration_id`.
     pub fn local_key(&self, integration_id: &str) -> Option<&str> {
-        self.to_local
-            .get(&*canonical_integration_id(integration_id))
-            .map(String::as_str)
+        let by_integration = self.by_integration.get_or_init(|| {
+            let mut map = HashMap::with_capacity(self.couplings.len());
+            for (at, (_, id)) in self.couplings.iter().enumerate() {
+                map.entry(id.clone()).or_insert(at as u32);
+            }
+            map
+        });
+        let at = *by_integration.get(&*canonical_integration_id(integration_id))?;
+        Some(&self.couplings[at as usize].0)
     }
 
     /// The mapping whose couplings these are.
@@ -216,12 +228,12 @@ impl Translation {
 
     /// Number of couplings.
     pub fn len(&self) -> usize {
-        self.to_integration.len()
+        self.couplings.len()
     }
 
     /// True when the mapping has no coupling (every non-blank key is untranslatable).
     pub fn is_empty(&self) -> bool {
-        self.to_integration.is_empty()
+        self.couplings.is_empty()
     }
 }
 
