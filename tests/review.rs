@@ -366,6 +366,9 @@ fn init_writes_the_dataverse_preset_and_never_overwrites() {
         "depends_on = [\"SALESPEOPLE\", \"CURRENCY\", \"PAYMENT TERMS\", \"SHIPMENT METHOD\", \"SHIPPING AGENT\"]",
         "depends_on = [\"CUSTOMER\", \"VENDOR\"]",
         "filter = { statecode = \"0\", customertypecode = \"3\" }",
+        // BC's lookups, translated through couplings.
+        "integration = \"_transactioncurrencyid_value\"\ntype = \"code\"\nvia = \"CURRENCY\"\n",
+        "integration = \"_parentcustomerid_value\"\ntype = \"code\"\nvia = \"CUSTOMER\"\n",
     ] {
         assert!(written.contains(needle), "missing {needle:?}");
     }
@@ -511,7 +514,12 @@ fn the_preset_reviews_in_bc_order_once_its_sources_are_files() {
         line(&lines, "CUSTOMER")["status"],
         "after SALESPEOPLE, CURRENCY, PAYMENT TERMS, SHIPMENT METHOD, SHIPPING AGENT"
     );
-    assert_eq!(line(&lines, "CONTACT")["status"], "after CUSTOMER, VENDOR");
+    // BC's dependencies, and CURRENCY: CONTACT's "Currency Code" is a lookup through the
+    // CURRENCY couplings (`via`), which come first.
+    assert_eq!(
+        line(&lines, "CONTACT")["status"],
+        "after CUSTOMER, VENDOR, CURRENCY"
+    );
     assert!(lines.iter().all(|l| l["dependency_not_satisfied"] == false));
     assert_eq!(
         line(&lines, "CUSTOMER")["table_mapping"],
