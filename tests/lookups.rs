@@ -131,6 +131,16 @@ fn a_run_translates_through_couplings_made_earlier_in_it_or_stored() {
         .filter(|r| r["trace"].contains("not coupled: "))
         .collect();
     assert_eq!(traced.len() as u64, not_coupled);
+    // The report shows the lookup and its count.
+    let report = std::fs::read_to_string(d.join("report.html")).unwrap();
+    let block = &report[report.find("Lookups through couplings").expect("lookup block")..];
+    let row = &block[..block.find("</tr></tbody>").unwrap()];
+    assert!(row.contains("Customer No.") && row.contains("CUSTOMER"), "{row}");
+    assert!(
+        row.contains(&format!(">{}<", not_coupled))
+            || row.contains(&format!(">{}<", thousands(not_coupled))),
+        "{row}"
+    );
     for r in &traced {
         assert!(
             r["trace"].contains(&format!("not coupled: {}", customer_of(&r["local_id"]))),
@@ -245,5 +255,51 @@ fn lookups_are_checked_when_the_config_is_loaded() {
             "{}",
             text(&out.stderr)
         );
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn profile_compares_a_lookup_on_translated_keys_and_counts_those_not_coupled() {
+    let dir = generated(400, 9);
+    with_true_customer_couplings(dir.path());
+    let out = coupler(
+        &["profile", "--config", "coupling.toml", "--mapping", "CONTACT", "--json"],
+        dir.path(),
+    );
+    let profile: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let fields = profile["fields"].as_array().unwrap();
+    let company = fields
+        .iter()
+        .find(|f| f["local"] == "Customer No.")
+        .expect("the lookup field");
+    assert_eq!(company["via"], "CUSTOMER");
+    let not_coupled = company["not_coupled"].as_u64().unwrap();
+    assert!(not_coupled > 0, "{company}");
+    // Translated keys are found among the Dataverse parents; raw customer numbers never are.
+    let found = company["found_exact"].as_f64().unwrap();
+    assert!(found > 0.5, "{company}");
+    let filled = 1.0 - not_coupled as f64 / company["local_side"]["records"].as_f64().unwrap();
+    assert!(found <= filled + 1e-9, "found {found}, translatable {filled}");
+    // The other fields carry no lookup keys.
+    assert!(fields
+        .iter()
+        .filter(|f| f["local"] != "Customer No.")
+        .all(|f| f.get("via").is_none()));
+    // A suggested criteria set that uses the company keeps its `via`.
+    let toml = profile["suggestion"]["variant_toml"].as_str().unwrap();
+    if toml.contains("\"Customer No.\"") {
+        assert!(toml.contains("via = \"CUSTOMER\""), "{toml}");
     }
 }
