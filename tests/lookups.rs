@@ -103,7 +103,15 @@ fn a_run_translates_through_couplings_made_earlier_in_it_or_stored() {
     let d = dir.path();
     // One run: CUSTOMER first (its dry-run couplings translate CONTACT's companies).
     ok(&coupler(
-        &["couple", "--config", "coupling.toml", "--out", "one"],
+        &[
+            "couple",
+            "--config",
+            "coupling.toml",
+            "--out",
+            "one",
+            "--report",
+            "report.html",
+        ],
         d,
     ));
     let one = read_csv(&d.join("one/CONTACT/results.csv"));
@@ -133,9 +141,14 @@ fn a_run_translates_through_couplings_made_earlier_in_it_or_stored() {
     assert_eq!(traced.len() as u64, not_coupled);
     // The report shows the lookup and its count.
     let report = std::fs::read_to_string(d.join("report.html")).unwrap();
-    let block = &report[report.find("Lookups through couplings").expect("lookup block")..];
+    let block = &report[report
+        .find("Lookups through couplings")
+        .expect("lookup block")..];
     let row = &block[..block.find("</tr></tbody>").unwrap()];
-    assert!(row.contains("Customer No.") && row.contains("CUSTOMER"), "{row}");
+    assert!(
+        row.contains("Customer No.") && row.contains("CUSTOMER"),
+        "{row}"
+    );
     assert!(
         row.contains(&format!(">{}<", not_coupled))
             || row.contains(&format!(">{}<", thousands(not_coupled))),
@@ -275,7 +288,14 @@ fn profile_compares_a_lookup_on_translated_keys_and_counts_those_not_coupled() {
     let dir = generated(400, 9);
     with_true_customer_couplings(dir.path());
     let out = coupler(
-        &["profile", "--config", "coupling.toml", "--mapping", "CONTACT", "--json"],
+        &[
+            "profile",
+            "--config",
+            "coupling.toml",
+            "--mapping",
+            "CONTACT",
+            "--json",
+        ],
         dir.path(),
     );
     let profile: Value = serde_json::from_str(&ok(&out)).unwrap();
@@ -291,7 +311,10 @@ fn profile_compares_a_lookup_on_translated_keys_and_counts_those_not_coupled() {
     let found = company["found_exact"].as_f64().unwrap();
     assert!(found > 0.5, "{company}");
     let filled = 1.0 - not_coupled as f64 / company["local_side"]["records"].as_f64().unwrap();
-    assert!(found <= filled + 1e-9, "found {found}, translatable {filled}");
+    assert!(
+        found <= filled + 1e-9,
+        "found {found}, translatable {filled}"
+    );
     // The other fields carry no lookup keys.
     assert!(fields
         .iter()

@@ -32,7 +32,9 @@ use anyhow::{bail, Result};
 use coupler_engine::profile::{
     profile_field, suggest, Collisions, FieldProfile, FieldRef, SideProfile, Suggestion,
 };
-use coupler_engine::{canonical_integration_id, canonical_local_id, passing_rows, Table};
+use coupler_engine::{
+    canonical_integration_id, canonical_local_id, passing_rows, FieldType, Table,
+};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
@@ -49,11 +51,18 @@ pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
     let fields: Vec<FieldRef> = m
         .profiled_fields
         .iter()
-        .map(|(local_field, integration_field, field_type, _)| FieldRef {
-            local_field: local_field.clone(),
-            integration_field: integration_field.clone(),
-            field_type: *field_type,
-        })
+        .map(
+            |(local_field, integration_field, field_type, via)| FieldRef {
+                local_field: local_field.clone(),
+                integration_field: integration_field.clone(),
+                // A lookup is profiled on ids (translated keys), which compare as text.
+                field_type: if via.is_some() {
+                    FieldType::Text
+                } else {
+                    *field_type
+                },
+            },
+        )
         .collect();
     if fields.is_empty() {
         bail!(
