@@ -580,7 +580,8 @@ fn named(pairs: impl IntoIterator<Item = (&'static str, u64)>) -> BTreeMap<Strin
     pairs.into_iter().map(|(k, n)| (k.to_string(), n)).collect()
 }
 
-fn now() -> String {
+/// The current time, RFC 3339 UTC with milliseconds (the store's and job.json's form).
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 

@@ -87,6 +87,12 @@ impl DataverseLink {
         }
     }
 
+    /// The maximum length of a text column (`MaxLength` of its string metadata), if known.
+    pub fn max_length(&mut self, entity_set: &str, column: &str) -> Result<Option<usize>> {
+        let _ = (entity_set, column);
+        Ok(None) // MERGE: max_lengths
+    }
+
     /// Reads the integration side of a mapping.
     pub fn read(
         &mut self,

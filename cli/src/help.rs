@@ -188,6 +188,23 @@ pub(crate) const EXAMPLES: &[(&str, &[Example])] = &[
         ],
     ),
     (
+        "handover",
+        &[
+            (
+                "Plan the handover of the CUSTOMER couplings through accountnumber, and prove it with BC's coupling",
+                "coupler handover --config fixtures/demo/coupling.toml --mapping CUSTOMER --column accountnumber",
+            ),
+            (
+                "The same as JSON, planning to blank the rows outside the couplings that hold a BC key",
+                "coupler handover --config fixtures/demo/coupling.toml --mapping CUSTOMER --column accountnumber --clear-collisions --json",
+            ),
+            (
+                "Write the stamps to Dataverse and verify against what it holds",
+                "coupler handover --config coupling.toml --mapping CUSTOMER --column accountnumber --apply --clear-collisions",
+            ),
+        ],
+    ),
+    (
         "uncouple",
         &[
             (

@@ -180,6 +180,19 @@ impl PlannedMapping {
         &self.configured.integration_filter
     }
 
+    /// How the mapping compares text (its `collation`).
+    pub fn collation(&self) -> coupler_engine::Collation {
+        self.configured.collation
+    }
+
+    /// The Dataverse entity set the mapping reads, if its integration side is Dataverse.
+    pub fn dataverse_entity_set(&self) -> Option<&str> {
+        match &self.integration {
+            IntegrationSource::Dataverse(t) => Some(&t.entity_set),
+            IntegrationSource::File(_) => None,
+        }
+    }
+
     /// BC's name of the table mapping (`Customer - Account`).
     pub fn friendly_name(&self) -> String {
         self.configured.friendly_name()

@@ -276,6 +276,39 @@ impl Sources {
         Ok(binds)
     }
 
+    /// Whether writes to `m`'s integration side go anywhere (a Dataverse table).
+    pub fn can_write(&self, m: &PlannedMapping) -> bool {
+        matches!(m.integration, IntegrationSource::Dataverse(_)) && self.can_reach(m)
+    }
+
+    /// The maximum length of a text column of `m`'s integration side, from the table's
+    /// metadata (`None` for a file, which says nothing of lengths); an error when the column
+    /// is not text.
+    pub fn text_column_max_length(
+        &mut self,
+        m: &PlannedMapping,
+        column: &str,
+    ) -> Result<Option<usize>> {
+        let IntegrationSource::Dataverse(table) = &m.integration else {
+            return Ok(None);
+        };
+        let link = self.dataverse(m)?;
+        let info = link.table(&table.entity_set)?;
+        let kind = info
+            .column(column)
+            .map(|c| (c.kind, c.attribute_type.clone()));
+        if let Some((kind, attribute_type)) = kind {
+            if kind != coupler_dataverse::AttributeKind::Text {
+                bail!(
+                    "mapping '{}': column '{column}' of Dataverse table '{}' is a {attribute_type} column; the BC keys go into a text column",
+                    m.name,
+                    info.logical_name
+                );
+            }
+        }
+        Ok(link.max_length(&table.entity_set, column)?)
+    }
+
     /// Every column named exists in its side's source (a file's header, a table's metadata).
     pub fn check_columns(
         &mut self,

@@ -319,7 +319,7 @@ pub fn write_created(path: &Path, created: &[(String, String)]) -> Result<()> {
     Ok(())
 }
 
-fn dataverse_write(
+pub(crate) fn dataverse_write(
     job_id: &str,
     mapping: &str,
     operation: &str,

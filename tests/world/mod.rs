@@ -39,6 +39,12 @@ pub struct World {
 
 impl World {
     pub fn new(records: usize) -> World {
+        World::new_with(records, "")
+    }
+
+    /// [`World::new`], with `accounts_extra` appended to the emulator's accounts table (e.g.
+    /// `[tables.max_lengths]`).
+    pub fn new_with(records: usize, accounts_extra: &str) -> World {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path();
         generate(&GenerateOptions { records, seed: 11 }, data, &|_| {}).unwrap();
@@ -85,7 +91,7 @@ csv = "accounts.csv"
 [tables.types]
 statecode = "State"
 customertypecode = "Picklist"
-"#
+{accounts_extra}"#
             ),
         )
         .unwrap();

@@ -1,0 +1,301 @@
+//! End-to-end against the Dataverse emulator: `coupler handover` stamps each coupled account
+//! with its customer's No. so that BC's own match-based coupling on that one field reproduces
+//! the store's couplings — collisions planted by the generator, a deleted coupled row, a key
+//! too long for the column, a second run with nothing to do, and a run killed mid-apply.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Output};
+
+mod common;
+use common::read_csv;
+
+mod world;
+use world::*;
+
+fn handover(world: &World, out: &str, extra: &[&str]) -> Output {
+    handover_env(world, out, extra, None)
+}
+
+fn handover_env(world: &World, out: &str, extra: &[&str], failpoints: Option<&str>) -> Output {
+    let mut args = vec![
+        "handover",
+        "--config",
+        "dv.toml",
+        "--mapping",
+        "CUSTOMER",
+        "--column",
+        "accountnumber",
+        "--out",
+        out,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_coupler"));
+    command
+        .args(&args)
+        .current_dir(world.path())
+        .env("COUPLER_E2E_SECRET", SECRET);
+    if let Some(f) = failpoints {
+        command.env("FAILPOINTS", f);
+    }
+    command.output().expect("run coupler")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
+}
+
+/// The plan's rows: status → set of (local id, integration id).
+fn plan(world: &World, out: &str) -> BTreeMap<String, BTreeSet<(String, String)>> {
+    let mut by_status: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+    for r in read_csv(&world.path().join(out).join("CUSTOMER/handover-plan.csv")) {
+        by_status
+            .entry(r["status"].clone())
+            .or_default()
+            .insert((r["local_id"].clone(), r["integration_id"].clone()));
+    }
+    by_status
+}
+
+/// accountid → accountnumber as the emulator holds it.
+fn account_numbers(world: &World) -> BTreeMap<String, Option<String>> {
+    world
+        .emulator
+        .controls()
+        .table_cells("accounts")
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r["accountid"].clone().unwrap(),
+                r.get("accountnumber").cloned().flatten(),
+            )
+        })
+        .collect()
+}
+
+/// The collisions the generator planted that BC would meet: active accounts outside the
+/// store's couplings whose number is a key of a customer BC processes (not blocked).
+fn expected_collisions(world: &World, stored: &[(String, String)]) -> BTreeSet<String> {
+    let coupled: BTreeSet<&str> = stored.iter().map(|(_, i)| i.as_str()).collect();
+    let active: BTreeSet<String> = read_csv(&world.path().join("accounts.csv"))
+        .into_iter()
+        .filter(|a| a["statecode"] == "0")
+        .map(|a| a["accountid"].clone())
+        .collect();
+    let processed: BTreeSet<String> = read_csv(&world.path().join("customers.csv"))
+        .into_iter()
+        .filter(|c| c["Blocked"].is_empty())
+        .map(|c| c["No."].clone())
+        .collect();
+    read_csv(&world.path().join("handover_collisions.csv"))
+        .into_iter()
+        .filter(|c| active.contains(&c["integration_id"]))
+        .filter(|c| !coupled.contains(c["integration_id"].as_str()))
+        .filter(|c| processed.contains(c["customer_no"].trim()))
+        .map(|c| c["integration_id"].clone())
+        .collect()
+}
+
+#[test]
+fn a_handover_reproduces_the_store_under_bcs_own_coupling() {
+    let world = World::new(1500);
+    let applied = world.apply("coupled");
+    assert!(applied.status.success(), "{}", text(&applied.stderr));
+    let stored = stored_pairs(&world);
+    assert!(stored.len() > 1000, "{}", stored.len());
+
+    // 1. The plan: every planted collision BC would meet, and nothing else.
+    let before = account_numbers(&world);
+    let out = handover(&world, "plan", &[]);
+    assert_eq!(out.status.code(), Some(1), "collisions are left");
+    assert!(
+        text(&out.stderr).contains("collision(s) left"),
+        "{}",
+        text(&out.stderr)
+    );
+    let j = json(&out);
+    let planned = plan(&world, "plan");
+    let collisions: BTreeSet<String> = planned["collision"]
+        .iter()
+        .map(|(_, i)| i.clone())
+        .collect();
+    let expected = expected_collisions(&world, &stored);
+    assert!(!expected.is_empty(), "the generator plants collisions");
+    assert_eq!(collisions, expected);
+    assert_eq!(j["collisions"], expected.len() as u64);
+    assert_eq!(j["couplings"], stored.len() as u64);
+    assert_eq!(
+        j["stamp"].as_u64().unwrap() + j["unchanged"].as_u64().unwrap(),
+        stored.len() as u64,
+        "{j}"
+    );
+    assert!(
+        j["unchanged"].as_u64().unwrap() > 0,
+        "some accounts carry their number already"
+    );
+    assert_eq!(j["written"], 0);
+    assert_eq!(account_numbers(&world), before, "planning writes nothing");
+
+    // 2. Planning with the collisions cleared: BC would reproduce every coupling.
+    let out = handover(&world, "plan-clear", &["--clear-collisions"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j = json(&out);
+    assert_eq!(
+        (j["verified"].as_u64(), j["mismatches"].as_u64()),
+        (Some(stored.len() as u64), Some(0))
+    );
+
+    // 3. Applied: stamps and blanks written, verified on what the server holds.
+    let out = handover(&world, "apply", &["--apply", "--clear-collisions"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j = json(&out);
+    assert_eq!(j["verified_on"], "server");
+    assert_eq!(j["verified"], stored.len() as u64);
+    assert_eq!(
+        j["written"].as_u64().unwrap(),
+        j["stamp"].as_u64().unwrap() + j["collisions"].as_u64().unwrap()
+    );
+    let numbers = account_numbers(&world);
+    for (local, integration) in &stored {
+        assert_eq!(numbers[integration].as_deref(), Some(local.as_str()));
+    }
+    for id in &expected {
+        assert_eq!(numbers[id], None, "collision {id} blanked");
+    }
+
+    // 4. An independent run of BC's coupling, the single criterion No. <-> accountnumber
+    //    under Dataverse's collation, against the emulator: exactly the store's couplings.
+    let config = std::fs::read_to_string(world.path().join("dv.toml")).unwrap();
+    let start = config.find("[[mappings.fields]]").unwrap();
+    let end = config.find("\n[dataverse]").unwrap();
+    let head = config[..start].replacen(
+        "name = \"CUSTOMER\"",
+        "name = \"CUSTOMER\"\ncollation = \"dataverse\"",
+        1,
+    );
+    let bc = format!(
+        "store = \"bc.db\"\n{head}[[mappings.fields]]\nlocal = \"No.\"\nintegration = \"accountnumber\"\ntype = \"code\"\nmatch = true\n{}",
+        &config[end..]
+    );
+    std::fs::write(world.path().join("bc.toml"), bc).unwrap();
+    let out = coupler(
+        &["couple", "--config", "bc.toml", "--out", "bc", "--json"],
+        world.path(),
+        SECRET,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bc_pairs: BTreeSet<(String, String)> =
+        read_csv(&world.path().join("bc/CUSTOMER/couplings.csv"))
+            .into_iter()
+            .map(|r| (r["local_id"].clone(), r["integration_id"].clone()))
+            .collect();
+    let stored_set: BTreeSet<(String, String)> = stored.iter().cloned().collect();
+    assert_eq!(bc_pairs, stored_set);
+
+    // 5. A second run has nothing left to do.
+    let out = handover(&world, "again", &["--apply", "--clear-collisions"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j = json(&out);
+    assert_eq!(
+        (
+            j["stamp"].as_u64(),
+            j["collisions"].as_u64(),
+            j["written"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0))
+    );
+    assert_eq!(j["unchanged"], stored.len() as u64);
+}
+
+#[test]
+fn a_deleted_coupled_row_is_missing_and_fails_the_check() {
+    let world = World::new(300);
+    assert!(world.apply("coupled").status.success());
+    let stored = stored_pairs(&world);
+    let (gone_local, gone) = stored[0].clone();
+    let rows: Vec<_> = plain(world.emulator.controls().table_rows("accounts").unwrap())
+        .into_iter()
+        .filter(|r| r["accountid"] != gone.as_str())
+        .collect();
+    world
+        .emulator
+        .controls()
+        .set_rows("accounts", rows)
+        .unwrap();
+    let out = handover(&world, "plan", &["--clear-collisions"]);
+    assert_eq!(out.status.code(), Some(1));
+    let j = json(&out);
+    assert_eq!(j["missing"], 1);
+    assert_eq!(j["verified"], stored.len() as u64 - 1);
+    let planned = plan(&world, "plan");
+    assert_eq!(
+        planned["missing"],
+        BTreeSet::from([(gone_local.clone(), gone.clone())])
+    );
+    let mismatches = read_csv(&world.path().join("plan/CUSTOMER/handover-mismatches.csv"));
+    assert!(
+        mismatches
+            .iter()
+            .any(|m| m["local_id"] == gone_local && m["expected_integration_id"] == gone),
+        "{mismatches:?}"
+    );
+    assert!(
+        text(&out.stderr).contains("otherwise than the store"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_key_longer_than_the_column_is_refused_before_writing() {
+    let world = World::new_with(300, "[tables.max_lengths]\naccountnumber = 6\n");
+    assert!(world.apply("coupled").status.success());
+    let stored = stored_pairs(&world);
+    let out = handover(&world, "plan", &["--apply", "--clear-collisions"]);
+    assert_eq!(out.status.code(), Some(1));
+    let j = json(&out);
+    // The generated keys (C000001) have 7 characters.
+    assert_eq!(j["too_long"], stored.len() as u64);
+    assert_eq!(j["stamp"], 0);
+    let numbers = account_numbers(&world);
+    for (local, integration) in &stored {
+        assert_ne!(numbers[integration].as_deref(), Some(local.as_str()));
+    }
+}
+
+#[test]
+fn a_handover_killed_mid_apply_is_finished_by_the_rerun() {
+    let world = World::new(600);
+    assert!(world.apply("coupled").status.success());
+    let stored = stored_pairs(&world);
+    // Dies after the first $batch is marked sent, before its answer is recorded.
+    let out = handover_env(
+        &world,
+        "killed",
+        &["--apply", "--clear-collisions"],
+        Some("apply::batch_marked_sent=return"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("fail point"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = handover(&world, "rerun", &["--apply", "--clear-collisions"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let j = json(&out);
+    assert_eq!(
+        (j["verified"].as_u64(), j["mismatches"].as_u64()),
+        (Some(stored.len() as u64), Some(0))
+    );
+    let numbers = account_numbers(&world);
+    for (local, integration) in &stored {
+        assert_eq!(numbers[integration].as_deref(), Some(local.as_str()));
+    }
+    // Nothing is pending in the journal any more: a third run writes nothing.
+    let out = handover(&world, "third", &["--apply", "--clear-collisions"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(json(&out)["written"], 0);
+}
