@@ -48,13 +48,28 @@ use crate::plan::{Plan, PlannedMapping};
 use crate::sources::{read_coupling_files, Columns, Prepared, Rows, Sources};
 use crate::sync_step::dataverse_write;
 
+#[derive(clap::Args)]
 pub struct HandoverArgs {
+    /// The coupling config (TOML).
+    #[arg(long)]
     pub config: PathBuf,
+    /// The mapping whose couplings (in the coupling store) are handed over.
+    #[arg(long)]
     pub mapping: String,
+    /// The integration column that will carry the BC keys (e.g. accountnumber).
+    #[arg(long)]
     pub column: String,
+    /// Write the stamps to Dataverse (through the store's journal), then verify again.
+    #[arg(long)]
     pub apply: bool,
+    /// Also blank the column of the rows outside the couplings that hold a BC key.
+    #[arg(long)]
     pub clear_collisions: bool,
+    /// Output folder; the plan goes to <DIR>/<MAPPING>/handover-plan.csv.
+    #[arg(long, default_value = "coupler-out")]
     pub out: PathBuf,
+    /// JSON instead of the summary.
+    #[arg(long)]
     pub json: bool,
 }
 

@@ -174,29 +174,7 @@ enum Command {
     /// Hand a mapping's couplings over to BC: write each coupled row's BC key into a column, so
     /// that BC's own match-based coupling on that one field reproduces them — verified before
     /// and after.
-    Handover {
-        /// The coupling config (TOML).
-        #[arg(long)]
-        config: PathBuf,
-        /// The mapping whose couplings (in the coupling store) are handed over.
-        #[arg(long)]
-        mapping: String,
-        /// The integration column that will carry the BC keys (e.g. accountnumber).
-        #[arg(long)]
-        column: String,
-        /// Write the stamps to Dataverse (through the store's journal), then verify again.
-        #[arg(long)]
-        apply: bool,
-        /// Also blank the column of the rows outside the couplings that hold a BC key.
-        #[arg(long)]
-        clear_collisions: bool,
-        /// Output folder; the plan goes to <DIR>/<MAPPING>/handover-plan.csv.
-        #[arg(long, default_value = "coupler-out")]
-        out: PathBuf,
-        /// JSON instead of the summary.
-        #[arg(long)]
-        json: bool,
-    },
+    Handover(handover_cmd::HandoverArgs),
     /// Write realistic BC customer / Dataverse account exports with a known truth file and a
     /// ready config, for trying coupler and for benchmarks.
     Generate {
@@ -479,23 +457,7 @@ pub fn main() -> ExitCode {
                 yes,
             },
         ),
-        Command::Handover {
-            config,
-            mapping,
-            column,
-            apply,
-            clear_collisions,
-            out,
-            json,
-        } => handover_cmd::handover(handover_cmd::HandoverArgs {
-            config,
-            mapping,
-            column,
-            apply,
-            clear_collisions,
-            out,
-            json,
-        }),
+        Command::Handover(args) => handover_cmd::handover(args),
         Command::Completions { shell } => install_cmd::completions(shell),
         Command::Man => install_cmd::man(),
         Command::Config {
