@@ -14,7 +14,8 @@
 //!   the 500-condition and URL-length limits, Dataverse's default row order.
 //! - [`metadata`]: tables and columns from `EntityDefinitions`, with did-you-mean suggestions,
 //!   the options of choice columns (`PicklistAttributeMetadata` with its `OptionSet`), and the
-//!   targets of lookup columns (`ManyToOneRelationships`) with the `@odata.bind` value of a row.
+//!   targets of lookup columns (`ManyToOneRelationships`) with the `@odata.bind` value of a row,
+//!   and the maximum lengths of text columns (`MaxLength` of the String and Memo casts).
 //! - [`read`]: rows into the engine's [`coupler_engine::Table`]: the whole table page by page,
 //!   or only the rows that can match (`In` lookups), values normalised exactly.
 //! - [`checks`]: `WhoAmI` and BC's currency rules for `coupler connection test`.
@@ -41,8 +42,8 @@ pub use checks::{currencies, currency_verdict, who_am_i, Currencies, CurrencyVer
 pub use error::DataverseError;
 pub use filter_pushdown::push_down;
 pub use metadata::{
-    bind_value, choice_options, lookup_targets, table_info, AttributeKind, ChoiceError,
-    ChoiceOption, ColumnInfo, LookupTarget, TableInfo,
+    bind_value, choice_options, lookup_targets, max_lengths, table_info, AttributeKind,
+    ChoiceError, ChoiceOption, ColumnInfo, LookupTarget, TableInfo,
 };
 pub use read::{read_all, read_lookups, total_rows, LookupPlan, ReadRequest, ReadStrategy};
 pub use session::{HttpCounts, Session};

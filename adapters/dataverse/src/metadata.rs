@@ -2,9 +2,10 @@
 //! primary key, and its columns with their types, so a typo in a config is caught before any
 //! job runs, with the closest real names suggested; and the options (value and label) of a
 //! choice column, for option fields; and the tables a lookup column points to, with the
-//! navigation property that binds each ([`lookup_targets`], [`bind_value`]).
+//! navigation property that binds each ([`lookup_targets`], [`bind_value`]); and the maximum
+//! lengths of the text columns ([`max_lengths`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
@@ -587,26 +588,7 @@ pub fn lookup_targets(session: &Session, table: &str, column: &str) -> Result<Ve
     let answer = match session.get(&target, None) {
         Ok(answer) => answer,
         Err(DataverseError::Api { status: 404, .. }) => {
-            return Err(match find_entity(session, table)? {
-                Ok(entity) => DataverseError::Table {
-                    request,
-                    message: format!(
-                        "'{table}' is not a table's logical name; the table's logical name is '{}'",
-                        entity.logical_name
-                    ),
-                },
-                Err(known) => {
-                    let names: BTreeSet<&str> =
-                        known.iter().map(|r| r.logical_name.as_str()).collect();
-                    DataverseError::Table {
-                        request: "GET EntityDefinitions".into(),
-                        message: format!(
-                            "Dataverse has no table with the logical name '{table}'{}",
-                            did_you_mean(&closest(table, names.into_iter()))
-                        ),
-                    }
-                }
-            });
+            return Err(not_a_logical_name(session, table, request))
         }
         Err(e) => return Err(e),
     };
@@ -646,6 +628,97 @@ pub fn lookup_targets(session: &Session, table: &str, column: &str) -> Result<Ve
                 navigation,
             })
         })
+        .collect()
+}
+
+/// The error for a `EntityDefinitions(LogicalName='…')` request answered 404: `table` is an
+/// entity set name (the error gives the logical name), or no table's name (with close names).
+fn not_a_logical_name(session: &Session, table: &str, request: String) -> DataverseError {
+    match find_entity(session, table) {
+        Err(e) => e,
+        Ok(Ok(entity)) => DataverseError::Table {
+            request,
+            message: format!(
+                "'{table}' is not a table's logical name; the table's logical name is '{}'",
+                entity.logical_name
+            ),
+        },
+        Ok(Err(known)) => {
+            let names: BTreeSet<&str> = known.iter().map(|r| r.logical_name.as_str()).collect();
+            DataverseError::Table {
+                request: "GET EntityDefinitions".into(),
+                message: format!(
+                    "Dataverse has no table with the logical name '{table}'{}",
+                    did_you_mean(&closest(table, names.into_iter()))
+                ),
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MaxLengthRow {
+    logical_name: String,
+    #[serde(default)]
+    max_length: Option<i64>,
+}
+
+/// The metadata types that have `MaxLength`: single and multiple lines of text.
+const TEXT_METADATA_TYPES: [&str; 2] = ["StringAttributeMetadata", "MemoAttributeMetadata"];
+
+/// The maximum length (`MaxLength`, in characters) of every text column of the table `table`
+/// (its logical name, `account`), by column logical name: the String (single line of text)
+/// and the Memo (multiple lines of text) columns. Other columns are absent.
+///
+/// Two requests, as `MaxLength` exists only on those two metadata types:
+/// `EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.StringAttributeMetadata?$select=LogicalName,MaxLength`
+/// and the same with `MemoAttributeMetadata`. An unknown table is a [`DataverseError::Table`]
+/// (with close names, or the logical name when `table` is an entity set name); an answer
+/// without a usable `MaxLength` (missing, null, negative or too large) is a
+/// [`DataverseError::Decode`] naming the request and the column.
+pub fn max_lengths(session: &Session, table: &str) -> Result<BTreeMap<String, u32>> {
+    let mut lengths = BTreeMap::new();
+    for type_name in TEXT_METADATA_TYPES {
+        let path = format!(
+            "EntityDefinitions(LogicalName={})/Attributes/Microsoft.Dynamics.CRM.{type_name}",
+            encode(&string_literal(table))
+        );
+        let request = format!(
+            "GET EntityDefinitions(LogicalName='{table}')/Attributes/Microsoft.Dynamics.CRM.{type_name}"
+        );
+        let target = format!("{path}?$select={}", encode("LogicalName,MaxLength"));
+        let answer = match session.get(&target, None) {
+            Ok(answer) => answer,
+            Err(DataverseError::Api { status: 404, .. }) => {
+                return Err(not_a_logical_name(session, table, request))
+            }
+            Err(e) => return Err(e),
+        };
+        lengths.extend(parse_max_lengths(&answer.body, &request)?);
+    }
+    Ok(lengths)
+}
+
+/// (LogicalName, MaxLength) of each attribute of a String or Memo cast's answer.
+fn parse_max_lengths(body: &[u8], request: &str) -> Result<Vec<(String, u32)>> {
+    let rows: Collection<MaxLengthRow> = decode(body, request)?;
+    rows.value
+        .into_iter()
+        .map(
+            |row| match row.max_length.and_then(|n| u32::try_from(n).ok()) {
+                Some(length) => Ok((row.logical_name, length)),
+                None => Err(DataverseError::Decode {
+                    request: request.to_string(),
+                    message: format!(
+                        "column '{}' has no usable MaxLength ({})",
+                        row.logical_name,
+                        row.max_length
+                            .map_or_else(|| "none".to_string(), |n| n.to_string())
+                    ),
+                }),
+            },
+        )
         .collect()
 }
 
@@ -852,6 +925,45 @@ mod tests {
             Some("StatusAttributeMetadata")
         );
         assert_eq!(enum_metadata_type("Boolean"), None);
+    }
+
+    #[test]
+    fn max_lengths_are_decoded_or_refused_naming_the_column() {
+        let request = "GET …/Microsoft.Dynamics.CRM.StringAttributeMetadata";
+        let body = br#"{"value":[{"LogicalName":"name","MaxLength":160,"MetadataId":"x"},{"LogicalName":"accountnumber","MaxLength":20}]}"#;
+        assert_eq!(
+            parse_max_lengths(body, request).unwrap(),
+            [("name".to_string(), 160), ("accountnumber".to_string(), 20)]
+        );
+        for (body, shown) in [
+            (&br#"{"value":[{"LogicalName":"name"}]}"#[..], "none"),
+            (
+                br#"{"value":[{"LogicalName":"name","MaxLength":null}]}"#,
+                "none",
+            ),
+            (
+                br#"{"value":[{"LogicalName":"name","MaxLength":-1}]}"#,
+                "-1",
+            ),
+        ] {
+            match parse_max_lengths(body, request) {
+                Err(DataverseError::Decode {
+                    request: r,
+                    message,
+                }) => {
+                    assert_eq!(r, request);
+                    assert_eq!(
+                        message,
+                        format!("column 'name' has no usable MaxLength ({shown})")
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            parse_max_lengths(b"{}", request),
+            Err(DataverseError::Decode { .. })
+        ));
     }
 
     #[test]
