@@ -7,9 +7,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use coupler_dataverse::{
-    choice_options, lookup_targets, read_all, read_lookups, table_info, total_rows, DataverseError,
-    DataverseSection, HttpCounts, LookupPlan, LookupTarget, ReadRequest, ReadStrategy, Session,
-    TableInfo,
+    choice_options, lookup_targets, max_lengths, read_all, read_lookups, table_info, total_rows,
+    DataverseError, DataverseSection, HttpCounts, LookupPlan, LookupTarget, ReadRequest,
+    ReadStrategy, Session, TableInfo,
 };
 use coupler_engine::{CouplingSpec, OptionMap, Table};
 
@@ -89,8 +89,9 @@ impl DataverseLink {
 
     /// The maximum length of a text column (`MaxLength` of its string metadata), if known.
     pub fn max_length(&mut self, entity_set: &str, column: &str) -> Result<Option<usize>> {
-        let _ = (entity_set, column);
-        Ok(None) // MERGE: max_lengths
+        let logical_name = self.table(entity_set)?.logical_name.clone();
+        let lengths = max_lengths(&self.session, &logical_name)?;
+        Ok(lengths.get(column).map(|&n| n as usize))
     }
 
     /// Reads the integration side of a mapping.

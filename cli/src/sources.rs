@@ -306,7 +306,7 @@ impl Sources {
                 );
             }
         }
-        Ok(link.max_length(&table.entity_set, column)?)
+        link.max_length(&table.entity_set, column)
     }
 
     /// Every column named exists in its side's source (a file's header, a table's metadata).

@@ -150,7 +150,7 @@ pub fn plan_creates(
     local: &Table,
     target: Target<'_>,
     job_id: &str,
-) -> Result<(Vec<PlannedCreate>, Vec<(String, String)>)> {
+) -> Result<(Vec<PlannedCreate>, Refused)> {
     let mut creates = Vec::new();
     let mut refused = Vec::new();
     'records: for record in run.outcomes() {
@@ -209,6 +209,9 @@ pub fn plan_creates(
     }
     Ok((creates, refused))
 }
+
+/// Unmatched records that get no new row: `(local id, BC's error text)`.
+pub type Refused = Vec<(String, String)>;
 
 /// What became of a job's planned writes, for `sync-plan.csv`.
 pub struct PlanFate<'a> {
