@@ -284,36 +284,139 @@ fn a_key_longer_than_the_column_is_refused_before_writing() {
 }
 
 #[test]
-fn a_handover_killed_mid_apply_is_finished_by_the_rerun() {
-    let world = World::new(600);
-    assert!(world.apply("coupled").status.success());
-    let stored = stored_pairs(&world);
-    // Dies after the first $batch is marked sent, before its answer is recorded.
-    let out = handover_env(
-        &world,
-        "killed",
-        &["--apply", "--clear-collisions"],
-        Some("apply::batch_marked_sent=return"),
-    );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("fail point"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = handover(&world, "rerun", &["--apply", "--clear-collisions"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let j = json(&out);
-    assert_eq!(
-        (j["verified"].as_u64(), j["mismatches"].as_u64()),
-        (Some(stored.len() as u64), Some(0))
-    );
-    let numbers = account_numbers(&world);
-    for (local, integration) in &stored {
-        assert_eq!(numbers[integration].as_deref(), Some(local.as_str()));
+fn a_handover_killed_at_any_step_is_finished_by_the_rerun() {
+    // After the intent is journaled; after a $batch is marked sent (its answer not recorded);
+    // after it is answered (not marked); after the first batch is marked done.
+    for failpoint in [
+        "handover::after_journal=return",
+        "apply::batch_marked_sent=return",
+        "apply::batch_answered=return",
+        "apply::batch_marked=return",
+    ] {
+        let world = World::new(600);
+        assert!(world.apply("coupled").status.success());
+        let stored = stored_pairs(&world);
+        let out = handover_env(
+            &world,
+            "killed",
+            &["--apply", "--clear-collisions"],
+            Some(failpoint),
+        );
+        assert!(!out.status.success(), "{failpoint}");
+        assert!(
+            text(&out.stderr).contains("fail point"),
+            "{failpoint}: {}",
+            text(&out.stderr)
+        );
+        let out = handover(&world, "rerun", &["--apply", "--clear-collisions"]);
+        assert!(out.status.success(), "{failpoint}: {}", text(&out.stderr));
+        let j = json(&out);
+        assert_eq!(
+            (j["verified"].as_u64(), j["mismatches"].as_u64()),
+            (Some(stored.len() as u64), Some(0)),
+            "{failpoint}"
+        );
+        let numbers = account_numbers(&world);
+        for (local, integration) in &stored {
+            assert_eq!(
+                numbers[integration].as_deref(),
+                Some(local.as_str()),
+                "{failpoint}"
+            );
+        }
+        // Nothing is pending in the journal any more: a third run writes nothing.
+        let out = handover(&world, "third", &["--apply", "--clear-collisions"]);
+        assert!(out.status.success(), "{failpoint}: {}", text(&out.stderr));
+        assert_eq!(json(&out)["written"], 0, "{failpoint}");
     }
-    // Nothing is pending in the journal any more: a third run writes nothing.
-    let out = handover(&world, "third", &["--apply", "--clear-collisions"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(json(&out)["written"], 0);
+}
+
+/// SIGKILL at random moments (after a random number of requests and `$batch` parts the server
+/// has seen, not a clock), with faults injected, rerun until a run finishes: the end state is
+/// that of an undisturbed handover.
+#[test]
+fn random_kills_under_faults_end_as_an_undisturbed_handover() {
+    use dataverse_emulator::{Fault, FaultWhen};
+    let mut rng = fastrand::Rng::with_seed(0x4a4d);
+    for round in 0..2 {
+        let world = World::new(400);
+        assert!(world.apply("coupled").status.success());
+        let stored = stored_pairs(&world);
+        let collisions = expected_collisions(&world, &stored);
+        let controls = world.emulator.controls();
+        controls.inject_batch_part(Fault::Status(503), FaultWhen::EveryNth(7));
+        controls.inject(Fault::DropConnection, FaultWhen::EveryNth(11));
+        let events = || {
+            let stats = controls.stats();
+            stats.requests + stats.batch_parts
+        };
+        let mut finished = false;
+        let mut outcomes = Vec::new();
+        for attempt in 0..100 {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_coupler"))
+                .args([
+                    "handover",
+                    "--config",
+                    "dv.toml",
+                    "--mapping",
+                    "CUSTOMER",
+                    "--column",
+                    "accountnumber",
+                    "--out",
+                    &format!("r{attempt}"),
+                    "--apply",
+                    "--clear-collisions",
+                ])
+                .current_dir(world.path())
+                .env("COUPLER_E2E_SECRET", SECRET)
+                .stdout(std::process::Stdio::null())
+                .stderr(
+                    std::fs::File::create(world.path().join(format!("stderr-{attempt}.txt")))
+                        .unwrap(),
+                )
+                .spawn()
+                .unwrap();
+            let start = events();
+            // A whole run is about 270 of them here (a $batch part per write): the first attempt
+            // is always killed, later ones may finish.
+            let kill_after = rng.u64(1..if attempt == 0 { 200 } else { 300 });
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break Some(status);
+                }
+                if events() >= start + kill_after {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    break None;
+                }
+                std::thread::yield_now();
+            };
+            outcomes.push(status.map_or(-9, |s| s.code().unwrap_or(-1)));
+            if status.is_some_and(|s| s.success()) {
+                finished = true;
+                break;
+            }
+        }
+        let last = std::fs::read_to_string(world.path().join("stderr-99.txt")).unwrap_or_default();
+        assert!(
+            finished,
+            "round {round}: never finished ({outcomes:?}); the last run said: {last}"
+        );
+        assert_eq!(outcomes[0], -9, "round {round}: the first run was killed");
+        controls.clear_faults();
+        let numbers = account_numbers(&world);
+        for (local, integration) in &stored {
+            assert_eq!(
+                numbers[integration].as_deref(),
+                Some(local.as_str()),
+                "round {round}"
+            );
+        }
+        for id in &collisions {
+            assert_eq!(numbers[id], None, "round {round}: collision {id}");
+        }
+        let out = handover(&world, "last", &["--apply", "--clear-collisions"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(json(&out)["written"], 0, "round {round}");
+    }
 }
