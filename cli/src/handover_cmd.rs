@@ -130,6 +130,30 @@ struct Mismatch {
     trace: String,
 }
 
+impl Mismatch {
+    /// One line for the summary: what the store says, and what BC would do.
+    fn describe(&self) -> String {
+        let bc = match self.outcome {
+            "coupled" => format!("BC would couple it to {}", self.bc_integration_id),
+            "multiple_matches" => "BC would find several rows".into(),
+            "no_match" => "BC would find no row".into(),
+            "already_coupled" => "BC would find only a row coupled already".into(),
+            "not_processed" => {
+                "BC would not process it (not in the export, or outside the filters)".into()
+            }
+            other => format!("BC: {other}"),
+        };
+        if self.expected.is_empty() {
+            format!(
+                "{}: not coupled in the store; {bc} (a collision)",
+                self.local_id
+            )
+        } else {
+            format!("{}: coupled to {}; {bc}", self.local_id, self.expected)
+        }
+    }
+}
+
 /// The result, as `--json` prints it.
 #[derive(Debug, Serialize)]
 struct HandoverJson {
@@ -762,17 +786,7 @@ fn print_summary(
         }
     );
     for x in mismatches.iter().take(10) {
-        println!(
-            "    {}: expected {}, BC: {} {}",
-            x.local_id,
-            if x.expected.is_empty() {
-                "no coupling"
-            } else {
-                &x.expected
-            },
-            x.outcome,
-            x.bc_integration_id
-        );
+        println!("    {}", x.describe());
     }
     if mismatches.len() > 10 {
         println!("    … all in {}", j.mismatches_file);
