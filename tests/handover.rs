@@ -420,3 +420,38 @@ fn random_kills_under_faults_end_as_an_undisturbed_handover() {
         assert_eq!(json(&out)["written"], 0, "round {round}");
     }
 }
+
+#[test]
+fn what_cannot_be_handed_over_is_refused_with_one_clear_line() {
+    let dir = common::demo();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "handover",
+            "--config",
+            "coupling.toml",
+            "--mapping",
+            "CUSTOMER",
+        ];
+        all.extend_from_slice(args);
+        let out = common::coupler(&all, d);
+        (out.status.code(), text(&out.stderr))
+    };
+    let (code, err) = run(&["--column", "accountnumber"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no coupling store"), "{err}");
+    common::apply(d, "applied");
+    let (code, err) = run(&["--column", "acountnumber"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("acountnumber"), "{err}");
+    let (code, err) = run(&["--column", "accountid"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("is the integration table's key"), "{err}");
+    let (code, err) = run(&["--column", "accountnumber", "--apply"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("the integration side is a file"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // Planning from the export works.
+    let (code, err) = run(&["--column", "accountnumber"]);
+    assert_eq!(code, Some(0), "{err}");
+}

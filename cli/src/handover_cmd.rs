@@ -218,6 +218,17 @@ pub fn handover(args: HandoverArgs) -> Result<()> {
         );
     }
 
+    let couplings = store.couplings_of(&m.name)?;
+    if couplings.is_empty() {
+        bail!(
+            "mapping '{}': the coupling store {} holds no coupling of it; couple it first (coupler couple --config {} --mapping {} --apply)",
+            m.name,
+            plan.store.display(),
+            plan.path.display(),
+            m.name
+        );
+    }
+
     // With --apply: a job, and the writes an earlier run left pending sent first.
     let job_id = uuid::Uuid::new_v4().to_string();
     let mut written = 0;
@@ -234,17 +245,6 @@ pub fn handover(args: HandoverArgs) -> Result<()> {
             .updates
             .done;
     }
-    let couplings = store.couplings_of(&m.name)?;
-    if couplings.is_empty() {
-        bail!(
-            "mapping '{}': the coupling store {} holds no coupling of it; couple it first (coupler couple --config {} --mapping {} --apply)",
-            m.name,
-            plan.store.display(),
-            plan.path.display(),
-            m.name
-        );
-    }
-
     let mut in_bc = ExistingCouplings::new();
     for (_, rows) in read_coupling_files(&plan)?
         .iter()
