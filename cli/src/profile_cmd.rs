@@ -32,9 +32,7 @@ use anyhow::{bail, Result};
 use coupler_engine::profile::{
     profile_field, suggest, Collisions, FieldProfile, FieldRef, SideProfile, Suggestion,
 };
-use coupler_engine::{
-    canonical_integration_id, canonical_local_id, passing_rows, FieldType, Table,
-};
+use coupler_engine::{canonical_integration_id, passing_rows, FieldType, Reference, Table};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
@@ -110,14 +108,12 @@ pub fn run(config: &Path, mapping: &str, json: bool) -> Result<()> {
             let mut not_coupled = 0;
             let l: Vec<String> = l
                 .iter()
-                .map(|cell| {
-                    let key = canonical_local_id(cell);
-                    match via.translate(&key) {
-                        Some(id) => id.to_string(),
-                        None => {
-                            not_coupled += u64::from(!key.is_empty());
-                            key.into_owned()
-                        }
+                .map(|cell| match via.resolve_key(cell) {
+                    Reference::Blank => String::new(),
+                    Reference::Coupled(id) => id.to_string(),
+                    Reference::NotCoupled(key) => {
+                        not_coupled += 1;
+                        key.into_owned()
                     }
                 })
                 .collect();

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use crate::couple::position_or_push;
 use crate::error::EngineError;
-use crate::mapping::{CouplingSpec, MatchCriterion};
+use crate::mapping::{CouplingSpec, MatchCriterion, Reference};
 use crate::normalize::normalize;
 use crate::table::{Column, Table};
 use crate::value::{canonical_number, integration_key_into, local_key_into, FieldType, Fold};
@@ -226,16 +226,13 @@ pub(crate) const UNTRANSLATED: char = '!';
 fn local_value(cell: &str, task: &Task<'_>, out: &mut String) -> Result<(), Problem> {
     let c = task.criterion;
     if let Some(via) = &c.via {
-        let key = crate::ids::canonical_local_id(cell);
-        if key.is_empty() {
-            return Ok(());
-        }
-        match via.translate(&key) {
-            Some(id) => {
+        match via.resolve_key(cell) {
+            Reference::Blank => {}
+            Reference::Coupled(id) => {
                 out.push(TRANSLATED);
                 out.push_str(id);
             }
-            None => {
+            Reference::NotCoupled(key) => {
                 out.push(UNTRANSLATED);
                 out.push_str(&key);
             }

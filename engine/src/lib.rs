@@ -101,7 +101,7 @@ pub use filter::{passing_rows, passing_table_filter, ColumnFilter};
 pub use fuzzy::{Blocking, Comparator, Fuzzy, Metric};
 pub use ids::{canonical_integration_id, canonical_local_id, is_guid, IdSide};
 pub use mapping::{
-    Collation, CouplingSpec, ExistingCouplings, MatchCriterion, OptionMap, PriorityMode,
+    Collation, CouplingSpec, ExistingCouplings, MatchCriterion, OptionMap, PriorityMode, Reference,
     TableFilter, Translation,
 };
 pub use normalize::{LegalForms, Normalizer};

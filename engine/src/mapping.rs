@@ -221,6 +221,32 @@ impl Translation {
         Some(&self.couplings[at as usize].0)
     }
 
+    /// What a local cell refers to: blank, a local record coupled to an integration id, or a
+    /// key (canonical) no coupling translates.
+    pub fn resolve_key<'c>(&self, cell: &'c str) -> Reference<'_, 'c> {
+        let key = canonical_local_id(cell);
+        if key.is_empty() {
+            return Reference::Blank;
+        }
+        match self.translate(&key) {
+            Some(id) => Reference::Coupled(id),
+            None => Reference::NotCoupled(key),
+        }
+    }
+
+    /// What an integration cell refers to: blank, a row coupled to a local key, or an id
+    /// (canonical) no coupling holds.
+    pub fn resolve_id<'c>(&self, cell: &'c str) -> Reference<'_, 'c> {
+        let id = canonical_integration_id(cell.trim());
+        if id.is_empty() {
+            return Reference::Blank;
+        }
+        match self.local_key(&id) {
+            Some(key) => Reference::Coupled(key),
+            None => Reference::NotCoupled(id),
+        }
+    }
+
     /// The mapping whose couplings these are.
     pub fn mapping(&self) -> &str {
         &self.mapping
@@ -235,6 +261,18 @@ impl Translation {
     pub fn is_empty(&self) -> bool {
         self.couplings.is_empty()
     }
+}
+
+/// What a lookup value refers to, through a [`Translation`] ([`Translation::resolve_key`],
+/// [`Translation::resolve_id`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference<'t, 'c> {
+    /// A blank value: no reference.
+    Blank,
+    /// The other side's value of the coupled record.
+    Coupled(&'t str),
+    /// A value (canonical) whose record is not coupled.
+    NotCoupled(std::borrow::Cow<'c, str>),
 }
 
 /// BC option captions and the Dataverse choice values they stand for (BC's "CRM Option

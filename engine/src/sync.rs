@@ -94,7 +94,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::ids::{canonical_integration_id, canonical_local_id};
-use crate::mapping::Translation;
+use crate::mapping::{Reference, Translation};
 use crate::outcome::Counters;
 use crate::table::Table;
 use crate::value::{integration_key_into, local_key_into, FieldType, Fold, InvalidValue};
@@ -1057,19 +1057,16 @@ pub fn translate_reference(
     clear: bool,
     source_field: &str,
 ) -> Result<String, String> {
-    let reference = reference_key(cell, d.reverse());
-    if reference.is_empty() {
-        return Ok(String::new());
-    }
-    let found = match d {
-        PlanDirection::ToIntegration => translation.translate(&reference),
-        PlanDirection::FromIntegration => translation.local_key(&reference),
+    let reference = match d {
+        PlanDirection::ToIntegration => translation.resolve_key(cell),
+        PlanDirection::FromIntegration => translation.resolve_id(cell),
     };
-    match found {
-        Some(value) => Ok(value.to_string()),
-        None if clear => Ok(String::new()),
-        None => Err(format!(
-            "{source_field} {reference} must be coupled to a Dataverse record."
+    match reference {
+        Reference::Blank => Ok(String::new()),
+        Reference::Coupled(value) => Ok(value.to_string()),
+        Reference::NotCoupled(_) if clear => Ok(String::new()),
+        Reference::NotCoupled(value) => Err(format!(
+            "{source_field} {value} must be coupled to a Dataverse record."
         )),
     }
 }
