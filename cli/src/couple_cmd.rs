@@ -292,12 +292,10 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
         .create_new
         .as_ref()
         .map(|s| sync_with_lookups(s, &p.facts));
-    let mut binds = BTreeMap::new();
-    if dataverse_table.is_some() {
-        for spec in sync_spec.iter().chain(create_spec.iter()) {
-            binds.extend(sources.lookup_binds(m, spec)?);
-        }
-    }
+    let binds = match dataverse_table {
+        Some(_) => sources.lookup_binds(m, sync_spec.iter().chain(create_spec.iter()))?,
+        None => BTreeMap::new(),
+    };
     let dataverse = dataverse_table
         .as_ref()
         .map(|(set, info)| sync_step::Target {

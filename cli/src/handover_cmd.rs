@@ -45,7 +45,7 @@ use crate::apply::{self, UPDATE};
 use crate::couple_cmd::now;
 use crate::outputs::folder_name;
 use crate::plan::{Plan, PlannedMapping};
-use crate::sources::{read_coupling_files, Columns, Prepared, Rows, Sources};
+use crate::sources::{existing_couplings, read_coupling_files, Columns, Prepared, Rows, Sources};
 use crate::sync_step::dataverse_write;
 
 #[derive(clap::Args)]
@@ -245,15 +245,9 @@ pub fn handover(args: HandoverArgs) -> Result<()> {
             .updates
             .done;
     }
-    let mut in_bc = ExistingCouplings::new();
-    for (_, rows) in read_coupling_files(&plan)?
-        .iter()
-        .filter(|(name, _)| *name == m.name)
-    {
-        for (local, integration, _) in rows {
-            in_bc.add_own(local, integration);
-        }
-    }
+    // BC holds the couplings files' couplings already (this mapping's records are skipped,
+    // every file's rows are taken), not the store's.
+    let in_bc = existing_couplings(&m.name, &read_coupling_files(&plan)?, &[], &[]);
     let world = read_world(&mut sources, &prepared, &column, &in_bc)?;
     let planned = plan_rows(&world, &couplings, max_length);
     let clearing = args.clear_collisions;
@@ -364,8 +358,8 @@ struct World {
     collation: Collation,
     /// The entity set when the integration side is Dataverse.
     entity_set: Option<String>,
-    /// The couplings BC holds already: the mapping's couplings file (BC skips those records,
-    /// and their rows are taken).
+    /// The couplings BC holds already: the couplings files (BC skips this mapping's records
+    /// there, and every file's rows are taken).
     in_bc: ExistingCouplings,
 }
 

@@ -283,23 +283,27 @@ fn complete_options(criteria: &mut [MatchCriterion], facts: &IntegrationFacts) {
 pub fn sync_with_lookups(spec: &SyncSpec, facts: &IntegrationFacts) -> SyncSpec {
     let mut spec = spec.clone();
     for f in &mut spec.fields {
-        if let Some(via) = &f.via {
-            if let Some(t) = facts.translations.get(via.mapping()) {
-                f.via = Some(t.clone());
-            }
-        }
+        facts.complete_lookup(&mut f.via);
     }
     spec
 }
 
-/// Lookup criteria take the couplings of the mapping they go through (none known: an empty
-/// translation, under which every non-blank key is "not coupled").
+/// Lookup criteria take the couplings of the mapping they go through.
 fn complete_lookups(criteria: &mut [MatchCriterion], facts: &IntegrationFacts) {
     for c in criteria {
-        if let Some(via) = &c.via {
-            if let Some(t) = facts.translations.get(via.mapping()) {
-                c.via = Some(t.clone());
-            }
+        facts.complete_lookup(&mut c.via);
+    }
+}
+
+impl IntegrationFacts {
+    /// A lookup (`via`, planned with no coupling) takes the couplings of the mapping it goes
+    /// through; none known leaves it empty, so every non-blank key is "not coupled".
+    fn complete_lookup(&self, via: &mut Option<Arc<Translation>>) {
+        if let Some(t) = via
+            .as_ref()
+            .and_then(|v| self.translations.get(v.mapping()))
+        {
+            *via = Some(t.clone());
         }
     }
 }

@@ -241,37 +241,41 @@ impl Sources {
         })
     }
 
-    /// How each lookup field (`via`) of `spec` that writes to Dataverse binds its row: lookup
+    /// How each lookup field (`via`) of `specs` that writes to Dataverse binds its row: lookup
     /// column → the navigation property and entity set of the table it points to (the
-    /// Dataverse table of the mapping it goes through).
-    pub fn lookup_binds(
+    /// Dataverse table of the mapping it goes through); each column's metadata read once.
+    pub fn lookup_binds<'s>(
         &mut self,
         m: &PlannedMapping,
-        spec: &SyncSpec,
+        specs: impl IntoIterator<Item = &'s SyncSpec>,
     ) -> Result<BTreeMap<String, LookupTarget>> {
         let IntegrationSource::Dataverse(table) = &m.integration else {
             return Ok(BTreeMap::new());
         };
         let mut binds = BTreeMap::new();
-        for f in &spec.fields {
-            let Some(via) = &f.via else { continue };
-            if !spec.takes_part(f, PlanDirection::ToIntegration) {
-                continue;
-            }
-            let Some(target_set) = m.lookup_tables.get(via.mapping()) else {
-                bail!(
+        for spec in specs {
+            for f in &spec.fields {
+                let Some(via) = &f.via else { continue };
+                if binds.contains_key(&f.integration_field)
+                    || !spec.takes_part(f, PlanDirection::ToIntegration)
+                {
+                    continue;
+                }
+                let Some(target_set) = m.lookup_tables.get(via.mapping()) else {
+                    bail!(
                     "mapping '{}': the lookup '{}' goes through {}, whose rows are read from a file; writing it to Dataverse needs {} to read its Dataverse table (dataverse_table)",
                     m.name,
                     f.integration_field,
                     via.mapping(),
                     via.mapping()
                 );
-            };
-            let target = self
-                .dataverse(m)?
-                .lookup_target(&table.entity_set, &f.integration_field, target_set)
-                .with_context(|| format!("mapping '{}'", m.name))?;
-            binds.insert(f.integration_field.clone(), target);
+                };
+                let target = self
+                    .dataverse(m)?
+                    .lookup_target(&table.entity_set, &f.integration_field, target_set)
+                    .with_context(|| format!("mapping '{}'", m.name))?;
+                binds.insert(f.integration_field.clone(), target);
+            }
         }
         Ok(binds)
     }
@@ -487,20 +491,35 @@ pub fn translations(
         .iter()
         .map(|name| {
             let mut t = Translation::new(name.clone());
-            for (_, rows) in files.iter().filter(|(m, _)| m == name) {
-                for (l, i, _) in rows {
-                    t.add(l, i);
-                }
-            }
-            for c in stored.iter().filter(|c| &c.mapping == name) {
-                t.add(&c.local_id, &c.integration_id);
-            }
-            for (_, l, i) in made_in_run.iter().filter(|(m, _, _)| m == name) {
+            for (l, i) in couplings_of(name, files, stored, made_in_run) {
                 t.add(l, i);
             }
             (name.clone(), Arc::new(t))
         })
         .collect()
+}
+
+/// The couplings of `mapping` a run knows, `(local id, integration id)`: its couplings file,
+/// then the store, then those made earlier in the run.
+fn couplings_of<'a>(
+    mapping: &'a str,
+    files: &'a [CouplingFile],
+    stored: &'a [StoredCoupling],
+    made_in_run: &'a [(String, String, String)],
+) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    let from_files = files
+        .iter()
+        .filter(move |(m, _)| m == mapping)
+        .flat_map(|(_, rows)| rows.iter().map(|(l, i, _)| (l.as_str(), i.as_str())));
+    let from_store = stored
+        .iter()
+        .filter(move |c| c.mapping == mapping)
+        .map(|c| (c.local_id.as_str(), c.integration_id.as_str()));
+    let from_run = made_in_run
+        .iter()
+        .filter(move |(m, _, _)| m == mapping)
+        .map(|(_, l, i)| (l.as_str(), i.as_str()));
+    from_files.chain(from_store).chain(from_run)
 }
 
 /// The couplings that exist before `mapping`'s job, as the engine takes them: this mapping's
@@ -513,13 +532,9 @@ pub fn existing_couplings(
     made_in_run: &[(String, String, String)],
 ) -> ExistingCouplings {
     let mut existing = ExistingCouplings::new();
-    for (_, rows) in files.iter().filter(|(name, _)| name == mapping) {
-        for (l, i, _) in rows {
-            existing.add_own(l, i);
-        }
-    }
-    for c in stored.iter().filter(|c| c.mapping == mapping) {
-        existing.add_own(&c.local_id, &c.integration_id);
+    // A mapping runs once: none of its couplings were made earlier in the run.
+    for (l, i) in couplings_of(mapping, files, stored, &[]) {
+        existing.add_own(l, i);
     }
     for c in stored.iter().filter(|c| c.mapping != mapping) {
         existing.add_other(&c.local_id, &c.integration_id);
