@@ -585,13 +585,7 @@ pub fn lookup_targets(session: &Session, table: &str, column: &str) -> Result<Ve
         encode(&string_literal(table)),
         encode("ReferencingAttribute,ReferencedEntity,ReferencingEntityNavigationPropertyName")
     );
-    let answer = match session.get(&target, None) {
-        Ok(answer) => answer,
-        Err(DataverseError::Api { status: 404, .. }) => {
-            return Err(not_a_logical_name(session, table, request))
-        }
-        Err(e) => return Err(e),
-    };
+    let answer = get_of_table(session, table, &target, &request)?;
     let rows: Collection<RelationshipRow> = decode(&answer.body, &request)?;
     let mut targets = Vec::new();
     for row in rows.value {
@@ -629,6 +623,22 @@ pub fn lookup_targets(session: &Session, table: &str, column: &str) -> Result<Ve
             })
         })
         .collect()
+}
+
+/// `GET target` about the table `table` (a logical name): a 404 means no table has that
+/// logical name, and the error says which table was meant ([`not_a_logical_name`]).
+fn get_of_table(
+    session: &Session,
+    table: &str,
+    target: &str,
+    request: &str,
+) -> Result<crate::session::Answer> {
+    session.get(target, None).map_err(|e| match e {
+        DataverseError::Api { status: 404, .. } => {
+            not_a_logical_name(session, table, request.to_string())
+        }
+        e => e,
+    })
 }
 
 /// The error for a `EntityDefinitions(LogicalName='…')` request answered 404: `table` is an
@@ -688,13 +698,7 @@ pub fn max_lengths(session: &Session, table: &str) -> Result<BTreeMap<String, u3
             "GET EntityDefinitions(LogicalName='{table}')/Attributes/Microsoft.Dynamics.CRM.{type_name}"
         );
         let target = format!("{path}?$select={}", encode("LogicalName,MaxLength"));
-        let answer = match session.get(&target, None) {
-            Ok(answer) => answer,
-            Err(DataverseError::Api { status: 404, .. }) => {
-                return Err(not_a_logical_name(session, table, request))
-            }
-            Err(e) => return Err(e),
-        };
+        let answer = get_of_table(session, table, &target, &request)?;
         lengths.extend(parse_max_lengths(&answer.body, &request)?);
     }
     Ok(lengths)
