@@ -4,34 +4,26 @@
 
 use coupler_dataverse::{
     bind_value, lookup_targets, read_all, table_info, write_one, DataverseError, LookupTarget,
-    ReadRequest, Session, WriteKind, WriteOp, WriteOutcome,
+    ReadRequest, WriteKind, WriteOp, WriteOutcome,
 };
-use dataverse_emulator::{AttrType, ClientConfig, EmulatorConfig, RunningEmulator, TableConfig};
+use dataverse_emulator::{AttrType, RunningEmulator, TableConfig};
 use serde_json::{json, Map, Value};
 
 mod common;
-use common::{session_with, CLIENT};
-
-const SECRET: &str = "s3cret";
+use common::{session, start_with_tables, types};
 
 /// `accounts` (with a Money column, so the built-in currency lookup) and `contacts` with a
 /// polymorphic company, a declared currency, an undeclared owner lookup and a text column.
 fn emulator() -> RunningEmulator {
     let mut account = TableConfig::new("account", "accounts", "accountid");
     account.primary_name = Some("name".into());
-    account.types = [("name", AttrType::String), ("revenue", AttrType::Money)]
-        .iter()
-        .map(|(n, t)| (n.to_string(), *t))
-        .collect();
+    account.types = types(&[("name", AttrType::String), ("revenue", AttrType::Money)]);
     let mut contact = TableConfig::new("contact", "contacts", "contactid");
     contact.primary_name = Some("fullname".into());
-    contact.types = [
+    contact.types = types(&[
         ("fullname", AttrType::String),
         ("_ownerid_value", AttrType::Lookup),
-    ]
-    .iter()
-    .map(|(n, t)| (n.to_string(), *t))
-    .collect();
+    ]);
     contact.lookups = [
         ("_parentcustomerid_value", vec!["contact", "account"]),
         ("_transactioncurrencyid_value", vec!["transactioncurrency"]),
@@ -39,23 +31,7 @@ fn emulator() -> RunningEmulator {
     .iter()
     .map(|(c, t)| (c.to_string(), t.iter().map(|s| s.to_string()).collect()))
     .collect();
-    let config = EmulatorConfig {
-        tenant_id: "t".into(),
-        clients: vec![ClientConfig {
-            client_id: CLIENT.into(),
-            secret: Some(SECRET.into()),
-            secret_env: None,
-            certificate: None,
-            system_administrator: false,
-        }],
-        tables: vec![account, contact],
-        ..EmulatorConfig::default()
-    };
-    dataverse_emulator::start(config).unwrap()
-}
-
-fn session(emulator: &RunningEmulator) -> Session {
-    session_with(emulator, SECRET, Default::default())
+    start_with_tables(vec![account, contact])
 }
 
 fn target(table: &str, entity_set: &str, navigation: &str) -> LookupTarget {

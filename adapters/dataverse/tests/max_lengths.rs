@@ -4,23 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use coupler_dataverse::{max_lengths, DataverseError, Session};
-use dataverse_emulator::{
-    AttrType, ClientConfig, EmulatorConfig, Fault, FaultWhen, RequestKind, RunningEmulator,
-    TableConfig,
-};
+use coupler_dataverse::{max_lengths, DataverseError};
+use dataverse_emulator::{AttrType, Fault, FaultWhen, RequestKind, RunningEmulator, TableConfig};
 
 mod common;
-use common::{session_with, CLIENT};
-
-const SECRET: &str = "s3cret";
+use common::{session, start_with_tables, types};
 
 /// `accounts` with Dataverse's text columns, a custom String, two Memo columns and columns of
 /// other types; `accountnumber` and `new_notes` have configured lengths.
 fn emulator() -> RunningEmulator {
     let mut table = TableConfig::new("account", "accounts", "accountid");
     table.primary_name = Some("name".into());
-    table.types = [
+    table.types = types(&[
         ("name", AttrType::String),
         ("accountnumber", AttrType::String),
         ("telephone1", AttrType::String),
@@ -30,31 +25,12 @@ fn emulator() -> RunningEmulator {
         ("customertypecode", AttrType::Picklist),
         ("numberofemployees", AttrType::Integer),
         ("_parentaccountid_value", AttrType::Lookup),
-    ]
-    .iter()
-    .map(|(n, t)| (n.to_string(), *t))
-    .collect();
+    ]);
     table.max_lengths = BTreeMap::from([
         ("accountnumber".to_string(), 12),
         ("new_notes".to_string(), 64_000),
     ]);
-    let config = EmulatorConfig {
-        tenant_id: "t".into(),
-        clients: vec![ClientConfig {
-            client_id: CLIENT.into(),
-            secret: Some(SECRET.into()),
-            secret_env: None,
-            certificate: None,
-            system_administrator: false,
-        }],
-        tables: vec![table],
-        ..EmulatorConfig::default()
-    };
-    dataverse_emulator::start(config).unwrap()
-}
-
-fn session(emulator: &RunningEmulator) -> Session {
-    session_with(emulator, SECRET, Default::default())
+    start_with_tables(vec![table])
 }
 
 fn api_requests(emulator: &RunningEmulator) -> Vec<String> {

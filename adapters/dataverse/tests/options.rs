@@ -4,22 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use coupler_dataverse::{choice_options, ChoiceError, ChoiceOption, DataverseError, Session};
-use dataverse_emulator::{
-    AttrType, ClientConfig, EmulatorConfig, RequestKind, RunningEmulator, TableConfig,
-};
+use coupler_dataverse::{choice_options, ChoiceError, ChoiceOption, DataverseError};
+use dataverse_emulator::{AttrType, RequestKind, RunningEmulator, TableConfig};
 
 mod common;
-use common::{session_with, CLIENT};
-
-const SECRET: &str = "s3cret";
+use common::{session, start_with_tables, types};
 
 /// `accounts` with Dataverse's choice columns (built-in options), a configured one, a column
 /// whose name holds a quote, and columns of other types.
 fn emulator() -> RunningEmulator {
     let mut table = TableConfig::new("account", "accounts", "accountid");
     table.primary_name = Some("name".into());
-    table.types = [
+    table.types = types(&[
         ("name", AttrType::String),
         ("telephone1", AttrType::String),
         ("customertypecode", AttrType::Picklist),
@@ -30,10 +26,7 @@ fn emulator() -> RunningEmulator {
         ("statuscode", AttrType::Status),
         ("creditonhold", AttrType::Boolean),
         ("_parentaccountid_value", AttrType::Lookup),
-    ]
-    .iter()
-    .map(|(n, t)| (n.to_string(), *t))
-    .collect();
+    ]);
     let captions = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -50,23 +43,7 @@ fn emulator() -> RunningEmulator {
             captions(&[("100000000", "O'Neil's")]),
         ),
     ]);
-    let config = EmulatorConfig {
-        tenant_id: "t".into(),
-        clients: vec![ClientConfig {
-            client_id: CLIENT.into(),
-            secret: Some(SECRET.into()),
-            secret_env: None,
-            certificate: None,
-            system_administrator: false,
-        }],
-        tables: vec![table],
-        ..EmulatorConfig::default()
-    };
-    dataverse_emulator::start(config).unwrap()
-}
-
-fn session(emulator: &RunningEmulator) -> Session {
-    session_with(emulator, SECRET, Default::default())
+    start_with_tables(vec![table])
 }
 
 fn pairs(options: &[ChoiceOption]) -> Vec<(i64, &str)> {

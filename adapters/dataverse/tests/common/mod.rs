@@ -2,11 +2,42 @@
 //! account table, and a session to it.
 #![allow(dead_code)] // each test file uses a different subset
 
+use std::collections::BTreeMap;
+
 use coupler_dataverse::{ConnectionSettings, Credential, RetryPolicy, Secret, Session};
-use dataverse_emulator::{EmulatorConfig, RunningEmulator};
+use dataverse_emulator::{AttrType, ClientConfig, EmulatorConfig, RunningEmulator, TableConfig};
 
 /// The client id every test emulator registers.
 pub const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+/// Its secret.
+pub const SECRET: &str = "s3cret";
+
+/// Column types for `TableConfig::types`, from `(column, type)` pairs.
+pub fn types(pairs: &[(&str, AttrType)]) -> BTreeMap<String, AttrType> {
+    pairs.iter().map(|(n, t)| (n.to_string(), *t)).collect()
+}
+
+/// Starts an emulator (tenant `t`, [`CLIENT`] with [`SECRET`]) serving `tables`.
+pub fn start_with_tables(tables: Vec<TableConfig>) -> RunningEmulator {
+    let config = EmulatorConfig {
+        tenant_id: "t".into(),
+        clients: vec![ClientConfig {
+            client_id: CLIENT.into(),
+            secret: Some(SECRET.into()),
+            secret_env: None,
+            certificate: None,
+            system_administrator: false,
+        }],
+        tables,
+        ..EmulatorConfig::default()
+    };
+    dataverse_emulator::start(config).unwrap()
+}
+
+/// A session to `emulator` with [`SECRET`] and the default retry policy.
+pub fn session(emulator: &RunningEmulator) -> Session {
+    session_with(emulator, SECRET, Default::default())
+}
 
 /// A session to `emulator` (tenant `t`, the emulator as authority) with `secret` and `retry`.
 pub fn session_with(emulator: &RunningEmulator, secret: &str, retry: RetryPolicy) -> Session {
@@ -31,7 +62,7 @@ pub fn start_account_emulator(dir: &std::path::Path, types: &str) -> RunningEmul
 tenant_id = "t"
 [[clients]]
 client_id = "{CLIENT}"
-secret = "s3cret"
+secret = "{SECRET}"
 [[tables]]
 logical_name = "account"
 entity_set = "accounts"
