@@ -9,14 +9,7 @@ use common::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use coupler_generate::{generate, GenerateOptions};
 use serde_json::Value;
-
-fn generated(records: usize, seed: u64) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    generate(&GenerateOptions { records, seed }, dir.path(), &|_| {}).unwrap();
-    dir
-}
 
 /// A `[[variants]]` table (or `[[mappings.fields]]` list) from `(local, integration, priority,
 /// case_sensitive)`.

@@ -17,28 +17,33 @@ fn handover(world: &World, out: &str, extra: &[&str]) -> Output {
 }
 
 fn handover_env(world: &World, out: &str, extra: &[&str], failpoints: Option<&str>) -> Output {
-    let mut args = vec![
-        "handover",
-        "--config",
-        "dv.toml",
-        "--mapping",
-        "CUSTOMER",
-        "--column",
-        "accountnumber",
-        "--out",
-        out,
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_coupler"));
-    command
-        .args(&args)
-        .current_dir(world.path())
-        .env("COUPLER_E2E_SECRET", SECRET);
+    let mut command = handover_command(world, out, extra);
     if let Some(f) = failpoints {
         command.env("FAILPOINTS", f);
     }
     command.output().expect("run coupler")
+}
+
+/// `coupler handover … --json` of the world's CUSTOMER mapping through `accountnumber`.
+fn handover_command(world: &World, out: &str, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_coupler"));
+    command
+        .args([
+            "handover",
+            "--config",
+            "dv.toml",
+            "--mapping",
+            "CUSTOMER",
+            "--column",
+            "accountnumber",
+            "--out",
+            out,
+            "--json",
+        ])
+        .args(extra)
+        .current_dir(world.path())
+        .env("COUPLER_E2E_SECRET", SECRET);
+    command
 }
 
 fn json(out: &Output) -> serde_json::Value {
@@ -353,29 +358,17 @@ fn random_kills_under_faults_end_as_an_undisturbed_handover() {
         let mut finished = false;
         let mut outcomes = Vec::new();
         for attempt in 0..100 {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_coupler"))
-                .args([
-                    "handover",
-                    "--config",
-                    "dv.toml",
-                    "--mapping",
-                    "CUSTOMER",
-                    "--column",
-                    "accountnumber",
-                    "--out",
-                    &format!("r{attempt}"),
-                    "--apply",
-                    "--clear-collisions",
-                ])
-                .current_dir(world.path())
-                .env("COUPLER_E2E_SECRET", SECRET)
-                .stdout(std::process::Stdio::null())
-                .stderr(
-                    std::fs::File::create(world.path().join(format!("stderr-{attempt}.txt")))
-                        .unwrap(),
-                )
-                .spawn()
-                .unwrap();
+            let mut child = handover_command(
+                &world,
+                &format!("r{attempt}"),
+                &["--apply", "--clear-collisions"],
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(
+                std::fs::File::create(world.path().join(format!("stderr-{attempt}.txt"))).unwrap(),
+            )
+            .spawn()
+            .unwrap();
             let start = events();
             // A whole run is about 270 of them here (a $batch part per write): the first attempt
             // is always killed, later ones may finish.

@@ -7,14 +7,7 @@ use common::*;
 
 use std::path::Path;
 
-use coupler_generate::{generate, GenerateOptions};
 use serde_json::Value;
-
-fn generated(records: usize, seed: u64) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    generate(&GenerateOptions { records, seed }, dir.path(), &|_| {}).unwrap();
-    dir
-}
 
 /// The generated config with the correct customer couplings as CUSTOMER's couplings file:
 /// the contacts' companies translate as well as they can.
@@ -44,15 +37,8 @@ integration = "emailaddress1"
 priority = 1
 "#;
 
-fn f1(results: &Value, variant: &str) -> f64 {
-    results
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["variant"] == variant)
-        .unwrap_or_else(|| panic!("variant {variant}"))["f1"]
-        .as_f64()
-        .unwrap()
+fn f1(results: &Value, name: &str) -> f64 {
+    variant(results, name)["f1"].as_f64().unwrap()
 }
 
 #[test]

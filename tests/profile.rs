@@ -201,16 +201,7 @@ fn the_suggestion_beats_a_naive_single_field() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let compared: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let f1 = |name: &str| {
-        compared
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["variant"] == name)
-            .unwrap_or_else(|| panic!("no variant {name}: {compared:#}"))["f1"]
-            .as_f64()
-            .unwrap()
-    };
+    let f1 = |name: &str| variant(&compared, name)["f1"].as_f64().unwrap();
     assert!(f1("suggested") > f1("name-only"), "{compared:#}");
 }
 

@@ -71,3 +71,25 @@ pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
         })
         .collect()
 }
+
+/// A temporary folder with `coupler generate --records N --seed S`'s files.
+pub fn generated(records: usize, seed: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    coupler_generate::generate(
+        &coupler_generate::GenerateOptions { records, seed },
+        dir.path(),
+        &|_| {},
+    )
+    .unwrap();
+    dir
+}
+
+/// The entry of the variant named `name` in `criteria compare --json`'s output.
+pub fn variant<'r>(results: &'r serde_json::Value, name: &str) -> &'r serde_json::Value {
+    results
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["variant"] == name)
+        .unwrap_or_else(|| panic!("no variant {name}: {results:#}"))
+}
