@@ -16,7 +16,7 @@ use coupler_store::{NewJob, Store, StoredCoupling};
 
 use crate::apply;
 use crate::job::{
-    match_scores, CreateReport, ErrorRow, Files, JobJson, LookupReport, SyncReport, Timings,
+    lookup_reports, match_scores, CreateReport, ErrorRow, Files, JobJson, SyncReport, Timings,
 };
 use crate::outputs::{
     compare_collations, folder_name, peak_memory_mb, results_header, write_report, write_rows,
@@ -525,24 +525,6 @@ fn run_mapping(p: &Prepared<'_>, env: RunEnv<'_>) -> Result<JobJson> {
 }
 
 /// The run's coupled pairs, as `(local id, integration id)`.
-/// Each lookup criterion's translation, for `job.json` and the report.
-pub fn lookup_reports(run: &CouplingRun<'_>) -> Vec<LookupReport> {
-    let spec = run.spec();
-    run.untranslated_counts()
-        .into_iter()
-        .filter_map(|(c, not_coupled)| {
-            let criterion = &spec.criteria[c];
-            let via = criterion.via.as_ref()?;
-            Some(LookupReport {
-                field: criterion.local_field.clone(),
-                via: via.mapping().to_string(),
-                couplings: via.len() as u64,
-                not_coupled,
-            })
-        })
-        .collect()
-}
-
 fn coupled_pairs<'r>(run: &'r CouplingRun<'_>) -> impl Iterator<Item = (String, String)> + 'r {
     run.outcomes()
         .iter()

@@ -64,8 +64,7 @@ use coupler_files::{read_couplings, write_atomically, SafeCsvWriter};
 use serde::Serialize;
 
 use crate::config::load_variants_file;
-use crate::couple_cmd::lookup_reports;
-use crate::job::LookupReport;
+use crate::job::{lookup_reports, LookupReport};
 use crate::outputs::folder_name;
 use crate::plan::{add_columns, file_name, Plan, PlannedMapping};
 use crate::report_html::{compare_page, VariantSummary};

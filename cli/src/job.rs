@@ -105,6 +105,24 @@ pub struct ScoreBucket {
 /// Bucket bounds of [`MatchScores`]: coarse below 0.9, where few matches should be.
 const SCORE_BOUNDS: [f64; 10] = [0.0, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.98, 1.0, 1.0 + 1e-9];
 
+/// Each lookup criterion's translation, for `job.json` and the report.
+pub fn lookup_reports(run: &CouplingRun<'_>) -> Vec<LookupReport> {
+    let spec = run.spec();
+    run.untranslated_counts()
+        .into_iter()
+        .filter_map(|(c, not_coupled)| {
+            let criterion = &spec.criteria[c];
+            let via = criterion.via.as_ref()?;
+            Some(LookupReport {
+                field: criterion.local_field.clone(),
+                via: via.mapping().to_string(),
+                couplings: via.len() as u64,
+                not_coupled,
+            })
+        })
+        .collect()
+}
+
 /// The distribution of the scores `write_rows` rendered (`(coupled, score)` per scored record),
 /// for mappings with fuzzy criteria.
 pub fn match_scores(run: &CouplingRun<'_>, scored: &[(bool, f64)]) -> Option<MatchScores> {
