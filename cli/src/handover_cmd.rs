@@ -199,7 +199,8 @@ pub fn handover(args: HandoverArgs) -> Result<()> {
         Store::open_read_only(&plan.store)?
     };
     let mut sources = Sources::open(&plan, &[m])?;
-    let prepared = sources.prepare(m)?;
+    // The key and the filters are all a handover reads besides the column.
+    let prepared = sources.prepare_keys(m)?;
     let column = args.column.trim().to_string();
     if column.is_empty() {
         bail!("--column: name the integration column that will carry the BC keys");
